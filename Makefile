@@ -1,0 +1,94 @@
+# Realtime collaborative todo pipeline — local development, tests and benchmarks.
+# Everything runs as local processes (no Docker): scripts/infra.sh starts nats-server and Postgres
+# with state under .runtime/. See README.md.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+SWIFT ?= swift
+APT_PACKAGES := nats-server postgresql libnats-dev libpq-dev libprotobuf-c-dev pkg-config
+
+# Development stack (DESIGN §2 defaults).
+DEV_ENV := RUNTIME_DIR=.runtime NATS_PORT=4222 NATS_MONITOR_PORT=8222 PG_PORT=5432
+# `make test` and `make bench` use their own servers on other ports and never touch the dev stack.
+TEST_ENV := RUNTIME_DIR=.runtime/test NATS_PORT=14222 NATS_MONITOR_PORT=18222 PG_PORT=15432
+TEST_NATS_URL := nats://127.0.0.1:14222
+TEST_DATABASE_URL := postgres://app:password@127.0.0.1:15432/app?sslmode=disable
+DEV_NATS_URL := nats://127.0.0.1:4222
+DEV_DATABASE_URL := postgres://app:password@127.0.0.1:5432/app?sslmode=disable
+
+.PHONY: help deps build build-release run-infra stop-infra status-infra migrate ensure-streams run-all stop-all status \
+        test test-unit test-integration test-infra stop-test-infra bench clean-local
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+deps: ## Install missing Debian packages (nats-server, postgresql, libnats-dev, libpq-dev, ...)
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	else echo "deps: all present"; fi
+
+build: ## Debug build of everything, tests included
+	$(SWIFT) build --build-tests
+
+build-release: ## Release build of the binaries (todo, todo-bench)
+	$(SWIFT) build -c release
+
+run-infra: deps ## Start nats-server (JetStream, :4222) and Postgres (:5432) under .runtime/
+	@$(DEV_ENV) scripts/infra.sh start
+
+stop-infra: ## Stop the development nats-server and Postgres
+	@$(DEV_ENV) scripts/infra.sh stop
+
+status-infra: ## Show whether the development servers run
+	@$(DEV_ENV) scripts/infra.sh status
+
+migrate: build-release ## Apply database migrations to the development database
+	DATABASE_URL='$(DEV_DATABASE_URL)' .build/release/todo migrate
+
+ensure-streams: build-release ## Create or reconcile the COMMANDS and EVENTS streams
+	NATS_URL='$(DEV_NATS_URL)' .build/release/todo ensure-streams
+
+run-all: run-infra migrate ensure-streams ## Run the system locally
+	@echo
+	@echo "Infrastructure is up: NATS $(DEV_NATS_URL), Postgres 127.0.0.1:5432 (database app), schema migrated, streams ready."
+	@echo "The four services (command-api, domain-engine, data-sink, streamer) are not implemented yet;"
+	@echo "see the open issues. Stop everything with: make stop-all"
+
+stop-all: stop-infra ## Stop everything run-all started
+
+status: status-infra ## What runs
+
+test-infra: deps ## Start the test servers (NATS :14222, Postgres :15432) under .runtime/test
+	@$(TEST_ENV) scripts/infra.sh start
+
+stop-test-infra: ## Stop the test servers
+	@$(TEST_ENV) scripts/infra.sh stop
+
+test-unit: ## Unit tests only (no servers)
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --skip IntegrationTests
+
+test-integration: test-infra ## Integration tests against real nats-server and Postgres (test ports)
+	$(SWIFT) build --build-tests
+	TEST_NATS_URL='$(TEST_NATS_URL)' TEST_DATABASE_URL='$(TEST_DATABASE_URL)' \
+	TEST_RESTART_POSTGRES='$(TEST_ENV) scripts/infra.sh restart-postgres' \
+	$(SWIFT) test --skip-build --filter IntegrationTests --no-parallel
+
+test: ## Unit + integration tests; starts (and afterwards stops) its own servers
+	@status=0; \
+	$(MAKE) --no-print-directory test-unit || status=$$?; \
+	if [ $$status = 0 ]; then $(MAKE) --no-print-directory test-integration || status=$$?; fi; \
+	[ -n "$$KEEP_TEST_INFRA" ] || $(MAKE) --no-print-directory stop-test-infra; \
+	exit $$status
+
+bench: test-infra build-release ## Benchmarks (release build, test servers); writes bench/results/<date>-*.md
+	.build/release/todo-bench foundation --nats-url '$(TEST_NATS_URL)' --database-url '$(TEST_DATABASE_URL)'
+
+clean-local: ## Stop local servers, remove build output, .runtime and local data
+	-@$(DEV_ENV) scripts/infra.sh stop 2>/dev/null
+	-@$(TEST_ENV) scripts/infra.sh stop 2>/dev/null
+	rm -rf .build .runtime

@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "todo-bench",
+        abstract: "Benchmarks; each prints a table and writes it under bench/results.",
+        subcommands: [FoundationBench.self]
+    )
+}
+
+/// A markdown report: the table plus the machine and the date it was measured on.
+struct Report {
+    var title: String
+    var rows: [[String]] = []
+    var header: [String]
+    var notes: [String] = []
+
+    func markdown() -> String {
+        var text = "# \(title)\n\n"
+        text += "Measured \(Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false))) on \(Machine.describe()).\n\n"
+        text += "| " + header.joined(separator: " | ") + " |\n"
+        text += "|" + header.map { _ in "---" }.joined(separator: "|") + "|\n"
+        for row in rows { text += "| " + row.joined(separator: " | ") + " |\n" }
+        if !notes.isEmpty { text += "\n" + notes.map { "- \($0)" }.joined(separator: "\n") + "\n" }
+        return text
+    }
+
+    func write(to directory: String, name: String) throws -> String {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let day = Date().formatted(.iso8601.year().month().day())
+        let path = "\(directory)/\(day)-\(name).md"
+        try markdown().write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}
+
+enum Machine {
+    static func describe() -> String {
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("model name") }?
+            .split(separator: ":", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
+        let memory = (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("MemTotal") }
+            .flatMap { $0.split(separator: " ").dropFirst().first }
+            .flatMap { Double($0) }
+            .map { String(format: "%.0f GiB", $0 / 1_048_576) } ?? "? GiB"
+        return "\(ProcessInfo.processInfo.activeProcessorCount) cores (\(cpu)), \(memory), all servers on the same machine"
+    }
+}
+
+func rate(_ count: Int, _ seconds: Double) -> String {
+    String(format: "%.0f", Double(count) / seconds)
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted[sorted.count / 2]
+}

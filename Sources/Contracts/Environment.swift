@@ -1,0 +1,61 @@
+/// Settings shared by every service, read from the environment with the defaults of DESIGN §2.
+public struct SharedSettings: Sendable, Equatable {
+    public var natsURL: String
+    public var databaseURL: String
+    /// Replicas of the COMMANDS and EVENTS streams: 1 locally, 3 in a cluster.
+    public var streamReplicas: Int
+
+    public static let defaultNATSURL = "nats://127.0.0.1:4222"
+    public static let defaultDatabaseURL = "postgres://app:password@127.0.0.1:5432/app?sslmode=disable"
+
+    public init(environment: [String: String]) throws(SettingsError) {
+        natsURL = environment["NATS_URL"].nonEmpty ?? Self.defaultNATSURL
+        databaseURL = environment["DATABASE_URL"].nonEmpty ?? Self.defaultDatabaseURL
+        streamReplicas = try environment.integer("STREAM_REPLICAS", default: 1, range: 1...5)
+    }
+}
+
+public struct SettingsError: Error, Equatable, CustomStringConvertible {
+    public let variable: String
+    public let problem: String
+    public var description: String { "\(variable): \(problem)" }
+}
+
+/// A listen address `host:port`.
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public let host: String
+    public let port: Int
+
+    public init(parsing text: String, variable: String) throws(SettingsError) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (0...65535).contains(port), colon != text.startIndex
+        else { throw SettingsError(variable: variable, problem: "\(text.debugDescription) is not host:port") }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+extension Optional where Wrapped == String {
+    var nonEmpty: String? {
+        guard let self, !self.isEmpty else { return nil }
+        return self
+    }
+}
+
+extension Dictionary where Key == String, Value == String {
+    public func integer(_ name: String, default value: Int, range: ClosedRange<Int>) throws(SettingsError) -> Int {
+        guard let text = self[name].nonEmpty else { return value }
+        guard let number = Int(text), range.contains(number) else {
+            throw SettingsError(variable: name, problem: "\(text.debugDescription) is not a whole number in \(range)")
+        }
+        return number
+    }
+
+    public func address(_ name: String, default value: String) throws(SettingsError) -> ListenAddress {
+        try ListenAddress(parsing: self[name].nonEmpty ?? value, variable: name)
+    }
+}

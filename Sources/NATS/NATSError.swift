@@ -1,0 +1,77 @@
+import CNATS
+
+/// An error from libnats or from the JetStream server, with the operation that failed.
+public struct NATSError: Error, Sendable, CustomStringConvertible, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// No server could be reached at connect time.
+        case noServer
+        case timeout
+        case notFound
+        case connectionClosed
+        case noResponders
+        /// `Nats-Expected-Last-Subject-Sequence` did not match (JetStream error 10071).
+        case wrongLastSequence
+        case streamNotFound
+        case consumerNotFound
+        /// The connection was closed while a publish was still waiting for its acknowledgement.
+        case publishAbandoned
+        case invalidArgument
+        case other
+    }
+
+    public let kind: Kind
+    /// The raw `natsStatus`, or 0 when the error did not come from a libnats call.
+    public let status: UInt32
+    /// The JetStream API error code (for example 10071), or 0.
+    public let jetStreamCode: Int
+    public let operation: String
+    public let message: String
+
+    public init(kind: Kind, operation: String, message: String, status: UInt32 = 0, jetStreamCode: Int = 0) {
+        self.kind = kind
+        self.operation = operation
+        self.message = message
+        self.status = status
+        self.jetStreamCode = jetStreamCode
+    }
+
+    init(status: natsStatus, jetStreamCode: jsErrCode = jsErrCode(rawValue: 0), operation: String, text: String? = nil) {
+        let code = Int(jetStreamCode.rawValue)
+        let kind: Kind
+        switch (status, code) {
+        case (_, Int(JSStreamWrongLastSequenceErr.rawValue)): kind = .wrongLastSequence
+        case (_, Int(JSStreamNotFoundErr.rawValue)): kind = .streamNotFound
+        case (_, Int(JSConsumerNotFoundErr.rawValue)): kind = .consumerNotFound
+        case (NATS_NO_SERVER, _): kind = .noServer
+        case (NATS_TIMEOUT, _): kind = .timeout
+        case (NATS_NOT_FOUND, _): kind = .notFound
+        case (NATS_CONNECTION_CLOSED, _): kind = .connectionClosed
+        case (NATS_NO_RESPONDERS, _): kind = .noResponders
+        case (NATS_INVALID_ARG, _): kind = .invalidArgument
+        default: kind = .other
+        }
+        var message = text ?? ""
+        if message.isEmpty {
+            // The thread-local detail libnats keeps for the last failed call on this thread.
+            var lastStatus = NATS_OK
+            if let detail = nats_GetLastError(&lastStatus), lastStatus == status {
+                message = String(cString: detail)
+            } else {
+                message = String(cString: natsStatus_GetText(status))
+            }
+        }
+        self.init(kind: kind, operation: operation, message: message, status: status.rawValue, jetStreamCode: code)
+    }
+
+    /// Throws when `status` is not `NATS_OK`.
+    static func check(_ status: natsStatus, _ operation: @autoclosure () -> String, jetStreamCode: jsErrCode = jsErrCode(rawValue: 0)) throws(NATSError) {
+        guard status != NATS_OK else { return }
+        throw NATSError(status: status, jetStreamCode: jetStreamCode, operation: operation())
+    }
+
+    public var description: String {
+        var text = "\(operation): \(message)"
+        if jetStreamCode != 0 { text += " (JetStream error \(jetStreamCode))" }
+        return text
+    }
+}

@@ -1,0 +1,156 @@
+import CNATS
+import Foundation
+import Synchronization
+
+extension JetStream {
+    /// Every message of `stream` matching `filter`, from `startSequence` up to the last one stored
+    /// when the replay began, in stream order, through an ordered (ephemeral, flow-controlled)
+    /// consumer. Iteration ends when it has caught up.
+    public func replay(stream: String, filter: String, from startSequence: UInt64 = 1,
+                       idleTimeout: Duration = .seconds(5)) -> OrderedReplay {
+        OrderedReplay(connection: connection, stream: stream, filter: filter, startSequence: max(1, startSequence),
+                      idleTimeout: idleTimeout)
+    }
+
+    /// Collects a whole replay into an array.
+    public func replayAll(stream: String, filter: String, from startSequence: UInt64 = 1) async throws -> [StoredMessage] {
+        var messages: [StoredMessage] = []
+        for try await message in replay(stream: stream, filter: filter, from: startSequence) {
+            messages.append(message)
+        }
+        return messages
+    }
+}
+
+public struct OrderedReplay: AsyncSequence, Sendable {
+    public typealias Element = StoredMessage
+
+    let connection: NATSConnection
+    let stream: String
+    let filter: String
+    let startSequence: UInt64
+    let idleTimeout: Duration
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(source: ReplaySource(replay: self))
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let source: ReplaySource
+        var buffer: [StoredMessage] = []
+        var index = 0
+
+        public mutating func next() async throws -> StoredMessage? {
+            if index == buffer.count {
+                buffer = try await source.nextChunk()
+                index = 0
+                if buffer.isEmpty { return nil }
+            }
+            defer { index += 1 }
+            return buffer[index]
+        }
+    }
+}
+
+/// Owns the ordered subscription of one replay and reads it in chunks on a blocking thread.
+final class ReplaySource: Sendable {
+    private struct State {
+        var subscription: SendablePointer?
+        var started = false
+        var finished = false
+    }
+
+    private let replay: OrderedReplay
+    private let state = Mutex(State())
+    private static let chunkSize = 512
+
+    init(replay: OrderedReplay) {
+        self.replay = replay
+    }
+
+    /// The next messages in order; empty once caught up.
+    func nextChunk() async throws -> [StoredMessage] {
+        let replay = self.replay
+        return try await replay.connection.executor.run { [self] in
+            try state.withLock { state in
+                if state.finished { return [] }
+                if !state.started {
+                    state.started = true
+                    guard let sub = try start() else {
+                        state.finished = true
+                        return []
+                    }
+                    state.subscription = sub
+                }
+                guard let sub = state.subscription?.pointer else { return [] }
+                var chunk: [StoredMessage] = []
+                while chunk.count < Self.chunkSize {
+                    var raw: OpaquePointer?
+                    // Wait for the first message of a chunk; after that take what is queued.
+                    let timeout = chunk.isEmpty ? replay.idleTimeout.milliseconds : 0
+                    let status = natsSubscription_NextMsg(&raw, sub, timeout)
+                    if status == NATS_TIMEOUT && !chunk.isEmpty { break }
+                    try NATSError.check(status, "replay \(replay.filter) from \(replay.stream)")
+                    guard let raw else { break }
+                    defer { natsMsg_Destroy(raw) }
+                    var meta: UnsafeMutablePointer<jsMsgMetaData>?
+                    try NATSError.check(natsMsg_GetMetaData(&meta, raw), "read replay metadata")
+                    defer { jsMsgMetaData_Destroy(meta) }
+                    let m = meta!.pointee
+                    chunk.append(StoredMessage(
+                        subject: String(optionalCString: natsMsg_GetSubject(raw)) ?? "", payload: payloadData(of: raw),
+                        headers: NATSHeaders.read(from: raw), sequence: m.Sequence.Stream,
+                        timestamp: Date(timeIntervalSince1970: Double(m.Timestamp) / 1e9)))
+                    if m.NumPending == 0 {
+                        finish(&state)
+                        break
+                    }
+                }
+                return chunk
+            }
+        }
+    }
+
+    /// Subscribes; returns nil when nothing at or after the start sequence matches the filter.
+    private func start() throws -> SendablePointer? {
+        let strings = CStrings()
+        var options = jsSubOptions()
+        jsSubOptions_Init(&options)
+        options.Stream = strings.copy(replay.stream)
+        options.Ordered = true
+        options.Config.DeliverPolicy = js_DeliverByStartSequence
+        options.Config.OptStartSeq = replay.startSequence
+        var sub: OpaquePointer?
+        var code = jsErrCode(rawValue: 0)
+        try NATSError.check(js_SubscribeSync(&sub, replay.connection.jetStreamContext, replay.filter, nil, &options, &code),
+                            "start replay of \(replay.filter)", jetStreamCode: code)
+        guard let sub else { return nil }
+        // The consumer's pending count right after creation is what there is to replay. Messages
+        // already delivered into our queue are counted in `Delivered`.
+        var info: UnsafeMutablePointer<jsConsumerInfo>?
+        let status = natsSubscription_GetConsumerInfo(&info, sub, nil, &code)
+        defer { jsConsumerInfo_Destroy(info) }
+        if status == NATS_OK, let info, info.pointee.NumPending == 0, info.pointee.Delivered.Consumer == 0 {
+            natsSubscription_Unsubscribe(sub)
+            natsSubscription_Destroy(sub)
+            return nil
+        }
+        return SendablePointer(sub)
+    }
+
+    private func finish(_ state: inout State) {
+        state.finished = true
+        if let sub = state.subscription?.pointer {
+            natsSubscription_Unsubscribe(sub)
+            natsSubscription_Destroy(sub)
+        }
+        state.subscription = nil
+    }
+
+    deinit {
+        if let sub = state.withLock({ $0.subscription })?.pointer {
+            natsSubscription_Unsubscribe(sub)
+            natsSubscription_Destroy(sub)
+        }
+    }
+}

@@ -1,0 +1,166 @@
+import CNATS
+import Foundation
+import Synchronization
+
+/// A subscription bound to a durable pull consumer. Several `PullConsumer`s (in one process or
+/// many) may bind the same durable: the server spreads messages over them.
+///
+/// One `fetch` at a time per instance; bind more instances to fetch in parallel.
+public final class PullConsumer: Sendable {
+    public let stream: String
+    public let durable: String
+    private let connection: NATSConnection
+    private let subscription: Mutex<SendablePointer?>
+
+    fileprivate init(connection: NATSConnection, stream: String, durable: String, subscription: OpaquePointer) {
+        self.connection = connection
+        self.stream = stream
+        self.durable = durable
+        self.subscription = Mutex(SendablePointer(subscription))
+    }
+
+    /// Waits up to `expires` for up to `batch` messages; returns what arrived (possibly none).
+    public func fetch(batch: Int, expires: Duration = .seconds(1)) async throws -> [JetStreamMessage] {
+        let executor = connection.executor
+        return try await executor.run { [self] in
+            guard let sub = subscription.withLock({ $0 }) else {
+                throw NATSError(kind: .connectionClosed, operation: "fetch from \(durable)", message: "the consumer is closed")
+            }
+            var list = natsMsgList()
+            var code = jsErrCode(rawValue: 0)
+            let status = natsSubscription_Fetch(&list, sub.pointer, Int32(batch), expires.milliseconds, &code)
+            defer { natsMsgList_Destroy(&list) }
+            if status == NATS_TIMEOUT && list.Count == 0 { return [] }
+            if status != NATS_OK && list.Count == 0 {
+                throw NATSError(status: status, jetStreamCode: code, operation: "fetch from \(stream)/\(durable)")
+            }
+            var messages: [JetStreamMessage] = []
+            messages.reserveCapacity(Int(list.Count))
+            for index in 0..<Int(list.Count) {
+                guard let raw = list.Msgs[index] else { continue }
+                // Take ownership so natsMsgList_Destroy frees only the array.
+                list.Msgs[index] = nil
+                messages.append(JetStreamMessage(raw, executor: executor))
+            }
+            return messages
+        }
+    }
+
+    /// The server's view of this consumer: lag, unacknowledged and redelivered counts.
+    public func info() async throws -> ConsumerInfo {
+        try await connection.jetStream.consumerInfo(stream: stream, durable: durable)
+    }
+
+    /// Stops fetching; the durable consumer stays on the server.
+    public func close() async {
+        guard let sub = subscription.withLock({ pointer -> SendablePointer? in
+            defer { pointer = nil }
+            return pointer
+        }) else { return }
+        _ = try? await connection.executor.run {
+            // Not Unsubscribe: for a consumer this subscription did not create, that leaves the
+            // consumer alone either way, but Destroy alone is enough to stop the pulls.
+            natsSubscription_Destroy(sub.pointer)
+        }
+    }
+
+    deinit {
+        if let sub = subscription.withLock({ $0 }) { natsSubscription_Destroy(sub.pointer) }
+    }
+}
+
+extension JetStream {
+    /// Creates the durable consumer, or updates it when its configuration differs, then binds a
+    /// pull subscription to it.
+    public func pullConsumer(stream: String, config: ConsumerConfig) async throws -> PullConsumer {
+        try await ensureConsumer(stream: stream, config: config)
+        let connection = self.connection
+        let sub = try await connection.executor.run {
+            let strings = CStrings()
+            var subOptions = jsSubOptions()
+            jsSubOptions_Init(&subOptions)
+            subOptions.Stream = strings.copy(stream)
+            subOptions.Consumer = strings.copy(config.durable)
+            subOptions.ManualAck = true
+            var sub: OpaquePointer?
+            var code = jsErrCode(rawValue: 0)
+            try NATSError.check(
+                js_PullSubscribe(&sub, connection.jetStreamContext, config.filterSubject ?? "", config.durable, nil, &subOptions, &code),
+                "bind pull consumer \(stream)/\(config.durable)", jetStreamCode: code)
+            return SendablePointer(sub!)
+        }
+        return PullConsumer(connection: connection, stream: stream, durable: config.durable, subscription: sub.pointer)
+    }
+
+    @discardableResult
+    public func ensureConsumer(stream: String, config: ConsumerConfig) async throws -> StreamReconciliation {
+        try await connection.executor.run { [connection] in
+            let existing: ConsumerInfo?
+            do {
+                existing = try Self.consumerInfo(connection, stream: stream, durable: config.durable)
+            } catch let error as NATSError where error.kind == .consumerNotFound || error.kind == .notFound {
+                existing = nil
+            }
+            if let existing, existing.config.matches(config) { return .unchanged }
+            let strings = CStrings()
+            var cConfig = jsConsumerConfig()
+            jsConsumerConfig_Init(&cConfig)
+            cConfig.Durable = strings.copy(config.durable)
+            cConfig.FilterSubject = strings.copy(config.filterSubject)
+            cConfig.AckPolicy = js_AckExplicit
+            cConfig.DeliverPolicy = js_DeliverAll
+            cConfig.AckWait = config.ackWait.nanoseconds
+            cConfig.MaxDeliver = Int64(config.maxDeliver)
+            cConfig.MaxAckPending = Int64(config.maxAckPending)
+            var backoff = config.backoff.map(\.nanoseconds)
+            var info: UnsafeMutablePointer<jsConsumerInfo>?
+            var code = jsErrCode(rawValue: 0)
+            let status = backoff.withUnsafeMutableBufferPointer { buffer in
+                cConfig.BackOff = buffer.isEmpty ? nil : buffer.baseAddress
+                cConfig.BackOffLen = Int32(buffer.count)
+                return existing == nil
+                    ? js_AddConsumer(&info, connection.jetStreamContext, stream, &cConfig, nil, &code)
+                    : js_UpdateConsumer(&info, connection.jetStreamContext, stream, &cConfig, nil, &code)
+            }
+            jsConsumerInfo_Destroy(info)
+            try NATSError.check(status, "\(existing == nil ? "create" : "update") consumer \(stream)/\(config.durable)",
+                                jetStreamCode: code)
+            return existing == nil ? .created : .updated
+        }
+    }
+
+    public func consumerInfo(stream: String, durable: String) async throws -> ConsumerInfo {
+        try await connection.executor.run { [connection] in
+            try Self.consumerInfo(connection, stream: stream, durable: durable)
+        }
+    }
+
+    public func deleteConsumer(stream: String, durable: String) async throws {
+        try await connection.executor.run { [connection] in
+            var code = jsErrCode(rawValue: 0)
+            try NATSError.check(js_DeleteConsumer(connection.jetStreamContext, stream, durable, nil, &code),
+                                "delete consumer \(stream)/\(durable)", jetStreamCode: code)
+        }
+    }
+
+    static func consumerInfo(_ connection: NATSConnection, stream: String, durable: String) throws -> ConsumerInfo {
+        var info: UnsafeMutablePointer<jsConsumerInfo>?
+        var code = jsErrCode(rawValue: 0)
+        let status = js_GetConsumerInfo(&info, connection.jetStreamContext, stream, durable, nil, &code)
+        defer { jsConsumerInfo_Destroy(info) }
+        try NATSError.check(status, "get consumer \(stream)/\(durable)", jetStreamCode: code)
+        guard let info, let c = info.pointee.Config?.pointee else {
+            throw NATSError(kind: .other, operation: "get consumer \(durable)", message: "no configuration in the answer")
+        }
+        let backoff = (0..<Int(c.BackOffLen)).map { Duration(nanoseconds: c.BackOff[$0]) }
+        var config = ConsumerConfig(
+            durable: String(optionalCString: c.Durable) ?? durable,
+            filterSubject: String(optionalCString: c.FilterSubject).flatMap { $0.isEmpty ? nil : $0 },
+            ackWait: Duration(nanoseconds: c.AckWait), maxDeliver: Int(c.MaxDeliver), backoff: backoff,
+            maxAckPending: Int(c.MaxAckPending))
+        config.maxRequestBatch = Int(c.MaxRequestBatch)
+        return ConsumerInfo(config: config, pending: info.pointee.NumPending, ackPending: Int(info.pointee.NumAckPending),
+                            redelivered: Int(info.pointee.NumRedelivered),
+                            ackFloorStreamSequence: info.pointee.AckFloor.Stream)
+    }
+}

@@ -1,0 +1,214 @@
+import CLibPQ
+import Foundation
+
+/// One libpq connection. Its methods block: use it only inside `PostgresPool.withConnection` /
+/// `withTransaction`, which run on the pool's own threads, never on the Swift concurrency pool.
+public final class PostgresConnection: @unchecked Sendable {
+    private var handle: OpaquePointer?
+    var lastUsed = ContinuousClock.now
+
+    /// Opens a connection outside any pool (blocking: call it from a pool thread or a test).
+    public static func open(url: String) throws(PostgresError) -> PostgresConnection {
+        try PostgresConnection(url: url)
+    }
+
+    /// Opens a connection (blocking). The session runs with `TimeZone = UTC`.
+    init(url: String) throws(PostgresError) {
+        guard let connection = PQconnectdb(url) else {
+            throw PostgresError(kind: .connection, message: "out of memory", context: "connect")
+        }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(connection)).trimmed
+            PQfinish(connection)
+            throw PostgresError(kind: .connection, message: message, context: "connect to Postgres")
+        }
+        handle = connection
+        try execute("SET TimeZone = 'UTC'; SET client_min_messages = warning")
+    }
+
+    /// Whether the connection still works, checked without a round trip or any wait: it must be
+    /// open and idle (not inside a transaction), and nothing may have arrived on its socket while
+    /// it sat idle. A server that restarts sends a FATAL message and closes the socket; any such
+    /// traffic (or a hang-up) marks the connection stale.
+    var isUsable: Bool {
+        guard let handle, PQstatus(handle) == CONNECTION_OK, PQtransactionStatus(handle) == PQTRANS_IDLE else { return false }
+        let socket = PQsocket(handle)
+        guard socket >= 0 else { return false }
+        var descriptor = pollfd(fd: socket, events: Int16(POLLIN) | 0x2000 /* POLLRDHUP */, revents: 0)
+        let ready = poll(&descriptor, 1, 0)
+        return ready == 0
+    }
+
+    public func close() {
+        if let handle { PQfinish(handle) }
+        handle = nil
+    }
+
+    deinit { close() }
+
+    /// Runs one parameterized statement (`$1`, `$2`, …); values are never spliced into SQL.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws(PostgresError) -> PostgresRows {
+        let handle = try liveHandle(sql)
+        let texts = parameters.map(\.postgresText)
+        let result = withCStringArray(texts) { values in
+            PQexecParams(handle, sql, Int32(texts.count), nil, values, nil, nil, 0)
+        }
+        return try consume(result, sql: sql)
+    }
+
+    /// Variadic convenience: `try connection.query("SELECT $1::int", 1)`.
+    @discardableResult
+    public func query(_ sql: String, _ first: any PostgresEncodable, _ rest: any PostgresEncodable...) throws(PostgresError) -> PostgresRows {
+        try query(sql, [first] + rest)
+    }
+
+    /// Runs trusted SQL with no parameters, possibly several statements (migrations, `BEGIN`).
+    public func execute(_ sql: String) throws(PostgresError) {
+        let handle = try liveHandle(sql)
+        _ = try consume(PQexec(handle, sql), sql: sql)
+    }
+
+    /// `COPY table (columns) FROM STDIN` in text format: the fastest way to insert many rows.
+    /// Returns the number of rows copied.
+    @discardableResult
+    public func copy(into table: String, columns: [String], rows: some Sequence<[any PostgresEncodable]>) throws(PostgresError) -> Int {
+        let sql = "COPY \(table) (\(columns.joined(separator: ", "))) FROM STDIN"
+        let handle = try liveHandle(sql)
+        let start = PQexec(handle, sql)
+        guard PQresultStatus(start) == PGRES_COPY_IN else {
+            defer { PQclear(start) }
+            throw PostgresError(result: start, connection: handle, context: sql)
+        }
+        PQclear(start)
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 16)
+        var failure: PostgresError?
+        func send() {
+            guard failure == nil, !buffer.isEmpty else { return }
+            let status = buffer.withUnsafeBufferPointer { bytes in
+                bytes.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress, Int32($0.count)) }
+            }
+            if status != 1 {
+                failure = PostgresError(kind: .connection, message: String(cString: PQerrorMessage(handle)).trimmed, context: sql)
+            }
+            buffer.removeAll(keepingCapacity: true)
+        }
+        for row in rows {
+            guard row.count == columns.count else {
+                failure = PostgresError(kind: .server, message: "a row has \(row.count) values for \(columns.count) columns", context: sql)
+                break
+            }
+            for (index, value) in row.enumerated() {
+                if index > 0 { buffer.append(UInt8(ascii: "\t")) }
+                appendCopyText(value.postgresText, to: &buffer)
+            }
+            buffer.append(UInt8(ascii: "\n"))
+            if buffer.count >= 1 << 16 { send() }
+            if failure != nil { break }
+        }
+        send()
+        // Ending with an error message aborts the COPY, so nothing of a half-sent batch is kept.
+        let end = failure.map { PQputCopyEnd(handle, $0.message) } ?? PQputCopyEnd(handle, nil)
+        if end != 1 && failure == nil {
+            failure = PostgresError(kind: .connection, message: String(cString: PQerrorMessage(handle)).trimmed, context: sql)
+        }
+        var copied = 0
+        while let result = PQgetResult(handle) {
+            defer { PQclear(result) }
+            if PQresultStatus(result) == PGRES_COMMAND_OK {
+                copied = Int(String(cString: PQcmdTuples(result))) ?? 0
+            } else if failure == nil || failure?.kind != .server {
+                failure = PostgresError(result: result, connection: handle, context: sql)
+            }
+        }
+        if let failure { throw failure }
+        return copied
+    }
+
+    /// Runs `body` in a transaction: COMMIT when it returns, ROLLBACK when it throws.
+    public func transaction<T>(isolation: IsolationLevel = .readCommitted, _ body: (PostgresConnection) throws -> T) throws -> T {
+        try execute("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
+        do {
+            let value = try body(self)
+            try execute("COMMIT")
+            return value
+        } catch {
+            if let handle, PQstatus(handle) == CONNECTION_OK { _ = try? execute("ROLLBACK") }
+            throw error
+        }
+    }
+
+    public enum IsolationLevel: String, Sendable {
+        case readCommitted = "READ COMMITTED"
+        case repeatableRead = "REPEATABLE READ"
+        case serializable = "SERIALIZABLE"
+    }
+
+    private func liveHandle(_ sql: String) throws(PostgresError) -> OpaquePointer {
+        guard let handle else { throw PostgresError(kind: .connection, message: "connection is closed", context: sql) }
+        return handle
+    }
+
+    private func consume(_ result: OpaquePointer?, sql: String) throws(PostgresError) -> PostgresRows {
+        defer { PQclear(result) }
+        let context = Self.summary(of: sql)
+        guard let result else { throw PostgresError(result: nil, connection: handle, context: context) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return PostgresRows(columns: [], values: [], affectedRows: Int(String(cString: PQcmdTuples(result))) ?? 0)
+        case PGRES_TUPLES_OK, PGRES_SINGLE_TUPLE:
+            let columnCount = Int(PQnfields(result))
+            let rowCount = Int(PQntuples(result))
+            let columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+            var values: [[String?]] = []
+            values.reserveCapacity(rowCount)
+            for row in 0..<Int32(rowCount) {
+                var fields: [String?] = []
+                fields.reserveCapacity(columnCount)
+                for column in 0..<Int32(columnCount) {
+                    if PQgetisnull(result, row, column) == 1 {
+                        fields.append(nil)
+                    } else {
+                        fields.append(String(cString: PQgetvalue(result, row, column)))
+                    }
+                }
+                values.append(fields)
+            }
+            return PostgresRows(columns: columns, values: values, affectedRows: rowCount)
+        default:
+            throw PostgresError(result: result, connection: handle, context: context)
+        }
+    }
+
+    /// The first words of a statement, for error context (never the parameters).
+    static func summary(of sql: String) -> String {
+        let collapsed = sql.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        return collapsed.count > 80 ? String(collapsed.prefix(80)) + "…" : collapsed
+    }
+}
+
+/// COPY text format: backslash, tab, newline and carriage return escaped; NULL is `\N`.
+func appendCopyText(_ text: String?, to buffer: inout [UInt8]) {
+    guard let text else {
+        buffer.append(UInt8(ascii: "\\"))
+        buffer.append(UInt8(ascii: "N"))
+        return
+    }
+    for byte in text.utf8 {
+        switch byte {
+        case UInt8(ascii: "\\"): buffer.append(UInt8(ascii: "\\")); buffer.append(UInt8(ascii: "\\"))
+        case UInt8(ascii: "\t"): buffer.append(UInt8(ascii: "\\")); buffer.append(UInt8(ascii: "t"))
+        case UInt8(ascii: "\n"): buffer.append(UInt8(ascii: "\\")); buffer.append(UInt8(ascii: "n"))
+        case UInt8(ascii: "\r"): buffer.append(UInt8(ascii: "\\")); buffer.append(UInt8(ascii: "r"))
+        default: buffer.append(byte)
+        }
+    }
+}
+
+/// Passes optional Swift strings to C as `const char *const *` for the call's duration.
+func withCStringArray<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+    let pointers: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0)! } }
+    defer { for pointer in pointers { free(pointer) } }
+    return pointers.map { $0.map { UnsafePointer($0) } }.withUnsafeBufferPointer { body($0.baseAddress) }
+}

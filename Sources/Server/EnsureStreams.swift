@@ -1,0 +1,35 @@
+import ArgumentParser
+import Logging
+import NATS
+
+/// `todo ensure-streams`: creates or reconciles the COMMANDS and EVENTS streams (DESIGN §3).
+struct EnsureStreams: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create or update the COMMANDS and EVENTS streams.")
+
+    @Option(help: "NATS URL (default: $NATS_URL or the local default).")
+    var natsURL: String?
+
+    @Option(help: "Stream replicas: 1 locally, 3 in a cluster.")
+    var replicas: Int = 1
+
+    func run() async throws {
+        LoggingSystem.bootstrap(JSONLogHandler.init)
+        let logger = Logger(label: "ensure-streams")
+        let connection = try await NATSConnection.connect(url: natsURL ?? Environment.natsURL, name: "todo ensure-streams")
+        for config in PipelineStreams.all(replicas: replicas) {
+            let outcome = try await connection.jetStream.ensureStream(config)
+            logger.info("stream reconciled", metadata: ["stream": "\(config.name)", "outcome": "\(outcome)"])
+        }
+        await connection.drain()
+    }
+}
+
+/// The stream configurations of DESIGN §3.
+enum PipelineStreams {
+    static func all(replicas: Int) -> [StreamConfig] {
+        [
+            StreamConfig(name: "COMMANDS", subjects: ["app.command.>"], duplicateWindow: .seconds(120), replicas: replicas),
+            StreamConfig(name: "EVENTS", subjects: ["app.event.>"], duplicateWindow: .seconds(120), replicas: replicas),
+        ]
+    }
+}

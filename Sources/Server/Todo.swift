@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// One binary for every part of the system; the subcommand picks the part.
+@main
+struct Todo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "todo",
+        abstract: "Realtime collaborative todo pipeline: command-api, domain-engine, data-sink, streamer.",
+        subcommands: [Migrate.self, EnsureStreams.self]
+    )
+}

@@ -1,0 +1,58 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import NATS
+
+@Suite("NATS wrapper, without a server")
+struct NATSUnitTests {
+    @Test func credentialsAreRedactedFromURLs() {
+        #expect(redacted("nats://user:secret@host:4222") == "nats://user:***@host:4222")
+        #expect(redacted("nats://host:4222") == "nats://host:4222")
+        #expect(redacted("nats://token@host:4222") == "nats://token@host:4222")
+    }
+
+    @Test func durationsConvertToLibnatsUnits() {
+        #expect(Duration.seconds(2).milliseconds == 2000)
+        #expect(Duration.microseconds(10).milliseconds == 1, "a positive wait never rounds down to 'no wait'")
+        #expect(Duration.zero.milliseconds == 0)
+        #expect(Duration.milliseconds(1500).nanoseconds == 1_500_000_000)
+    }
+
+    @Test func outgoingMessagesCarryTheJetStreamHeaders() {
+        let message = OutgoingMessage(subject: "s", payload: Data(), msgID: "cmd-1", expectedLastSubjectSequence: 0)
+        #expect(message.headers[JetStreamHeader.msgID] == "cmd-1")
+        #expect(message.headers[JetStreamHeader.expectedLastSubjectSequence] == "0", "0 must be sent, not treated as unset")
+        #expect(OutgoingMessage(subject: "s", payload: Data()).headers.isEmpty)
+    }
+
+    @Test func semaphoreBoundsAndServesWaitersInOrder() async {
+        let semaphore = AsyncSemaphore(permits: 3)
+        await semaphore.acquire(3)
+        #expect(semaphore.availablePermits == 0)
+        let order = Recorder()
+        await withTaskGroup(of: Void.self) { group in
+            for waiter in 0..<3 {
+                group.addTask {
+                    await semaphore.acquire(2)
+                    order.values.withLock { $0.append(waiter) }
+                    semaphore.release(2)
+                }
+                // Let each waiter queue before the next starts.
+                while semaphore.waitingCount < waiter + 1 { await Task.yield() }
+            }
+            semaphore.release(3)
+        }
+        #expect(order.values.withLock { $0 } == [0, 1, 2])
+        #expect(semaphore.availablePermits == 3)
+    }
+
+    @Test func semaphoreNeverAsksForMoreThanItsCapacity() async {
+        let semaphore = AsyncSemaphore(permits: 2)
+        await semaphore.acquire(10)
+        #expect(semaphore.availablePermits == 0)
+    }
+}
+
+final class Recorder: Sendable {
+    let values = Mutex<[Int]>([])
+}

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Local infrastructure: nats-server with JetStream and a throwaway Postgres cluster, both on
+# loopback, state under $RUNTIME_DIR (default .runtime): data/, logs/, pids/.
+#
+#   scripts/infra.sh start | stop | status | restart-postgres | psql
+#
+# Environment: RUNTIME_DIR, NATS_PORT (4222), NATS_MONITOR_PORT (8222), PG_PORT (5432),
+# APP_DB_PASSWORD (password). `make test` runs a second instance on other ports with its own
+# RUNTIME_DIR, so it never touches a development stack.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RUNTIME_DIR="${RUNTIME_DIR:-$ROOT/.runtime}"
+case "$RUNTIME_DIR" in /*) ;; *) RUNTIME_DIR="$ROOT/$RUNTIME_DIR" ;; esac
+NATS_PORT="${NATS_PORT:-4222}"
+NATS_MONITOR_PORT="${NATS_MONITOR_PORT:-8222}"
+PG_PORT="${PG_PORT:-5432}"
+APP_DB_PASSWORD="${APP_DB_PASSWORD:-password}"
+
+DATA="$RUNTIME_DIR/data"
+LOGS="$RUNTIME_DIR/logs"
+PIDS="$RUNTIME_DIR/pids"
+PGDATA="$DATA/postgres"
+PGSOCK="$RUNTIME_DIR/run/postgres"
+NATS_PID="$PIDS/nats-server.pid"
+
+say() { printf '%s\n' "infra: $*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+pg_bin() {
+    local dir
+    dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
+    [ -n "$dir" ] || die "PostgreSQL is not installed (run: make deps)"
+    echo "$dir"
+}
+
+as_postgres() { runuser -u postgres -- "$@"; }
+
+port_in_use() {
+    # True when something accepts TCP connections on 127.0.0.1:$1.
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+nats_running() { [ -f "$NATS_PID" ] && kill -0 "$(cat "$NATS_PID")" 2>/dev/null; }
+pg_running() { [ -f "$PGDATA/postmaster.pid" ] && as_postgres "$(pg_bin)/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; }
+
+wait_for_port() {
+    local port=$1 what=$2 tries=0
+    until port_in_use "$port"; do
+        tries=$((tries + 1))
+        [ $tries -lt 150 ] || die "$what did not start listening on 127.0.0.1:$port within 15 s (see $LOGS)"
+        sleep 0.1
+    done
+}
+
+start_nats() {
+    command -v nats-server >/dev/null || die "nats-server is not installed (run: make deps)"
+    if nats_running; then say "nats-server already running (pid $(cat "$NATS_PID")) on 127.0.0.1:$NATS_PORT"; return; fi
+    port_in_use "$NATS_PORT" && die "port $NATS_PORT is taken by another process; set NATS_PORT or stop it"
+    port_in_use "$NATS_MONITOR_PORT" && die "port $NATS_MONITOR_PORT is taken by another process; set NATS_MONITOR_PORT or stop it"
+    mkdir -p "$DATA/nats" "$LOGS" "$PIDS"
+    nats-server --jetstream --store_dir "$DATA/nats" --addr 127.0.0.1 --port "$NATS_PORT" \
+        --http_port "$NATS_MONITOR_PORT" --pid "$NATS_PID" --log "$LOGS/nats-server.log" \
+        --server_name "local-$NATS_PORT" &
+    disown || true
+    wait_for_port "$NATS_PORT" "nats-server"
+    say "nats-server with JetStream on nats://127.0.0.1:$NATS_PORT (monitoring http://127.0.0.1:$NATS_MONITOR_PORT)"
+}
+
+init_postgres() {
+    local bin; bin="$(pg_bin)"
+    mkdir -p "$DATA" "$LOGS" "$PIDS" "$PGSOCK"
+    # The postgres user must reach the data directory through every parent folder.
+    chown postgres:postgres "$PGSOCK"
+    if ! as_postgres test -x "$DATA"; then
+        die "the postgres user cannot reach $DATA; move the checkout under a world-traversable folder (e.g. /tmp or /work)"
+    fi
+    if [ ! -s "$PGDATA/PG_VERSION" ]; then
+        mkdir -p "$PGDATA"
+        chown postgres:postgres "$PGDATA"
+        chmod 700 "$PGDATA"
+        # Trust only on the private unix socket (for this script); TCP needs a password.
+        as_postgres "$bin/initdb" -D "$PGDATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+            --encoding=UTF8 --locale=C.UTF-8 >"$LOGS/initdb.log" 2>&1 || die "initdb failed (see $LOGS/initdb.log)"
+        cat >>"$PGDATA/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$PGSOCK'
+max_connections = 200
+shared_buffers = 256MB
+fsync = on
+synchronous_commit = on
+logging_collector = off
+CONF
+    fi
+}
+
+start_postgres() {
+    local bin; bin="$(pg_bin)"
+    if pg_running; then say "postgres already running on 127.0.0.1:$PG_PORT"; return; fi
+    port_in_use "$PG_PORT" && die "port $PG_PORT is taken by another process; set PG_PORT or stop it"
+    init_postgres
+    touch "$LOGS/postgres.log"; chown postgres:postgres "$LOGS/postgres.log"
+    as_postgres "$bin/pg_ctl" -D "$PGDATA" -l "$LOGS/postgres.log" -o "-p $PG_PORT -k $PGSOCK" -w -t 30 start >/dev/null \
+        || die "postgres did not start (see $LOGS/postgres.log)"
+    ln -sf "$PGDATA/postmaster.pid" "$PIDS/postgres.pid"
+    ensure_app_database
+    say "postgres on postgres://app:***@127.0.0.1:$PG_PORT/app"
+}
+
+ensure_app_database() {
+    local psql=(as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$PGSOCK" -p "$PG_PORT" -U postgres)
+    "${psql[@]}" -d postgres -v pw="$APP_DB_PASSWORD" <<'SQL'
+SELECT 'CREATE ROLE app LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app')\gexec
+ALTER ROLE app WITH LOGIN PASSWORD :'pw';
+SELECT 'CREATE DATABASE app OWNER app' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'app')\gexec
+SQL
+}
+
+stop_nats() {
+    if nats_running; then
+        local pid; pid="$(cat "$NATS_PID")"
+        kill "$pid"
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+        say "nats-server stopped"
+    fi
+    rm -f "$NATS_PID"
+}
+
+stop_postgres() {
+    if pg_running; then
+        as_postgres "$(pg_bin)/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
+        say "postgres stopped"
+    fi
+    rm -f "$PIDS/postgres.pid"
+}
+
+status() {
+    if nats_running; then echo "nats-server  running  pid $(cat "$NATS_PID")  nats://127.0.0.1:$NATS_PORT"; else echo "nats-server  stopped"; fi
+    if pg_running; then echo "postgres     running  pid $(head -1 "$PGDATA/postmaster.pid")  127.0.0.1:$PG_PORT"; else echo "postgres     stopped"; fi
+}
+
+case "${1:-}" in
+    start) start_nats; start_postgres ;;
+    stop) stop_nats; stop_postgres ;;
+    status) status ;;
+    start-nats) start_nats ;;
+    stop-nats) stop_nats ;;
+    restart-postgres)
+        as_postgres "$(pg_bin)/pg_ctl" -D "$PGDATA" -l "$LOGS/postgres.log" -o "-p $PG_PORT -k $PGSOCK" -m fast -w -t 30 restart >/dev/null
+        say "postgres restarted" ;;
+    psql) shift; exec as_postgres psql -X -h "$PGSOCK" -p "$PG_PORT" -U postgres -d app "$@" ;;
+    *) echo "usage: $0 start|stop|status|start-nats|stop-nats|restart-postgres|psql" >&2; exit 2 ;;
+esac
