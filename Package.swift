@@ -13,6 +13,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // C libraries, each behind a system-library target. Only the wrapper modules import them.
@@ -54,17 +58,48 @@ let package = Package(
             resources: [.copy("SQL")]
         ),
 
+        // What every service shares: health/readiness/metrics routes, logging, retry backoff.
+        .target(
+            name: "ServiceSupport",
+            dependencies: [
+                "NATS", "Contracts",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
         // The four services, each a library so tests can assemble them.
         .target(name: "CommandAPI", dependencies: ["Contracts", "NATS", "Postgres", "Sharding"]),
-        .target(name: "DomainEngine", dependencies: ["Contracts", "NATS", "Sharding"]),
-        .target(name: "DataSink", dependencies: ["Contracts", "NATS", "Postgres"]),
+        .target(
+            name: "DomainEngine",
+            dependencies: [
+                "Contracts", "NATS", "Sharding", "ServiceSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "DataSink",
+            dependencies: [
+                "Contracts", "NATS", "Postgres", "Sharding", "ServiceSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(name: "Streamer", dependencies: ["Contracts", "NATS", "Postgres", "Sharding"]),
 
         // One binary with a subcommand per service and for operations (`todo migrate`, ...).
         .executableTarget(
             name: "Server",
             dependencies: [
-                "Migrations", "NATS", "Postgres",
+                "Migrations", "NATS", "Postgres", "Contracts", "ServiceSupport", "DomainEngine", "DataSink",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -86,10 +121,12 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "NATSTests", dependencies: ["NATS"]),
         .testTarget(name: "MigrationsTests", dependencies: ["Migrations"]),
+        .testTarget(name: "DomainEngineTests", dependencies: ["DomainEngine", "Contracts", "Sharding"]),
+        .testTarget(name: "DataSinkTests", dependencies: ["DataSink", "Contracts"]),
         // Real nats-server and Postgres, started by `make test` (scripts/infra.sh).
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["NATS", "Postgres", "Migrations", "Sharding"]
+            dependencies: ["NATS", "Postgres", "Migrations", "Sharding", "Contracts", "DomainEngine", "DataSink"]
         ),
     ],
     swiftLanguageModes: [.v6]

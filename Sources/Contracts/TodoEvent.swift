@@ -29,6 +29,10 @@ public struct TodoEvent: Codable, Sendable, Equatable {
     public var version: Int64?
     /// The todo's creator, carried on every todo event so projections and the engine agree.
     public var createdBy: String?
+    public var createdByName: String?
+    /// When the todo was created; every todo event carries the full snapshot, so a projection
+    /// can apply the newest event of a todo alone.
+    public var createdAt: Date?
 
     // `command.rejected`
     public var code: String?
@@ -45,7 +49,7 @@ public struct TodoEvent: Codable, Sendable, Equatable {
         occurredAt: Date, shardID: Int, groupVersion: Int64, title: String? = nil,
         notes: String? = nil, status: TodoStatus? = nil, dueDate: String? = nil,
         assignee: String? = nil, labels: [String]? = nil, position: Double? = nil,
-        version: Int64? = nil, createdBy: String? = nil, code: String? = nil, reason: String? = nil,
+        version: Int64? = nil, createdBy: String? = nil, createdByName: String? = nil, createdAt: Date? = nil, code: String? = nil, reason: String? = nil,
         memberUserID: String? = nil, memberUsername: String? = nil, role: GroupRole? = nil
     ) {
         self.v = v
@@ -68,6 +72,8 @@ public struct TodoEvent: Codable, Sendable, Equatable {
         self.position = position
         self.version = version
         self.createdBy = createdBy
+        self.createdByName = createdByName
+        self.createdAt = createdAt
         self.code = code
         self.reason = reason
         self.memberUserID = memberUserID
@@ -91,6 +97,8 @@ public struct TodoEvent: Codable, Sendable, Equatable {
         case dueDate = "due_date"
         case assignee, labels, position, version
         case createdBy = "created_by"
+        case createdByName = "created_by_name"
+        case createdAt = "created_at"
         case code, reason
         case memberUserID = "member_user_id"
         case memberUsername = "member_username"

@@ -1,13 +1,26 @@
 import Contracts
 
-/// data-sink's settings (DESIGN §2).
+/// data-sink's settings (DESIGN §2), from the environment.
 public struct DataSinkConfiguration: Sendable, Equatable {
     public var shared: SharedSettings
     /// Where `/healthz`, `/readyz` and `/metrics` are served.
     public var healthListen: ListenAddress
+    /// The durable consumer on EVENTS that every sink replica shares.
+    public var durable = "data-sink"
+    /// Most events per transaction.
+    public var batchSize = 500
+    /// Longest wait to fill a batch before writing what arrived.
+    public var batchWait: Duration = .milliseconds(50)
+    public var ackWait: Duration = .seconds(60)
+    /// Postgres connections (one writer uses one; readiness checks share them).
+    public var poolSize = 2
 
     public init(environment: [String: String]) throws(SettingsError) {
         shared = try SharedSettings(environment: environment)
         healthListen = try environment.address("DATA_SINK_HEALTH_ADDR", default: "127.0.0.1:8083")
+        if let durable = environment["SINK_DURABLE"], !durable.isEmpty { self.durable = durable }
+        batchSize = try environment.integer("SINK_BATCH_SIZE", default: batchSize, range: 1...10_000)
+        batchWait = .milliseconds(try environment.integer("SINK_BATCH_WAIT_MS", default: 50, range: 1...10_000))
+        poolSize = try environment.integer("SINK_DB_POOL", default: poolSize, range: 1...100)
     }
 }

@@ -1,13 +1,31 @@
 import Contracts
 
-/// domain-engine's settings (DESIGN §2).
+/// domain-engine's settings (DESIGN §2), from the environment.
 public struct DomainEngineConfiguration: Sendable, Equatable {
     public var shared: SharedSettings
     /// Where `/healthz`, `/readyz` and `/metrics` are served.
     public var healthListen: ListenAddress
+    /// The durable consumer on COMMANDS that every engine replica shares.
+    public var durable = "domain-engine"
+    /// Messages per fetch.
+    public var batchSize = 256
+    /// Groups of one batch worked on at the same time (each group strictly in order).
+    public var groupConcurrency = 64
+    /// Group states kept in memory; others are rebuilt from their events on demand.
+    public var cacheCapacity = 10_000
+    /// Unacknowledged time before the server redelivers a command.
+    public var ackWait: Duration = .seconds(30)
+    /// Deliveries before a command is dead-lettered.
+    public var maxDeliver = 10
 
     public init(environment: [String: String]) throws(SettingsError) {
         shared = try SharedSettings(environment: environment)
         healthListen = try environment.address("DOMAIN_ENGINE_HEALTH_ADDR", default: "127.0.0.1:8082")
+        if let durable = environment["ENGINE_DURABLE"], !durable.isEmpty { self.durable = durable }
+        batchSize = try environment.integer("ENGINE_BATCH_SIZE", default: batchSize, range: 1...10_000)
+        groupConcurrency = try environment.integer("ENGINE_GROUP_CONCURRENCY", default: groupConcurrency, range: 1...10_000)
+        cacheCapacity = try environment.integer("ENGINE_CACHE_GROUPS", default: cacheCapacity, range: 1...10_000_000)
+        maxDeliver = try environment.integer("ENGINE_MAX_DELIVER", default: maxDeliver, range: 1...1000)
+        ackWait = .seconds(try environment.integer("ENGINE_ACK_WAIT_SECONDS", default: 30, range: 1...3600))
     }
 }

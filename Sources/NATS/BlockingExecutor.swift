@@ -2,6 +2,9 @@ import NIOPosix
 
 /// Runs blocking libnats calls on dedicated threads, never on the Swift concurrency pool (two
 /// threads on this machine: one blocked `Fetch` there would stall half the process).
+///
+/// Work is not cancellable: once submitted it runs, even if the awaiting task is cancelled, so
+/// cleanup (closing a subscription, acknowledging a finished batch) still happens during shutdown.
 final class BlockingExecutor: Sendable {
     private let pool: NIOThreadPool
 
@@ -11,10 +14,25 @@ final class BlockingExecutor: Sendable {
     }
 
     func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await pool.runIfActive(body)
+        try await pool.runToCompletion(body)
     }
 
     func shutdown() async {
         try? await pool.shutdownGracefully()
+    }
+}
+
+extension NIOThreadPool {
+    /// Like `runIfActive`, but a task cancelled while waiting does not drop the work: it throws
+    /// only when the pool itself is shut down.
+    func runToCompletion<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
+            submit { state in
+                switch state {
+                case .active: continuation.resume(with: Result(catching: body))
+                case .cancelled: continuation.resume(throwing: NIOThreadPoolError.ThreadPoolInactive())
+                }
+            }
+        }
     }
 }

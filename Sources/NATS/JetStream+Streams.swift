@@ -123,3 +123,19 @@ func payloadData(of message: OpaquePointer) -> Data {
     guard length > 0, let bytes = natsMsg_GetData(message) else { return Data() }
     return Data(bytes: bytes, count: length)
 }
+
+extension JetStream {
+    /// The message stored at `sequence` in `stream`, or nil when there is none (deleted or never).
+    public func message(stream: String, sequence: UInt64) async throws -> StoredMessage? {
+        try await connection.executor.run { [connection] in
+            var message: OpaquePointer?
+            var code = jsErrCode(rawValue: 0)
+            let status = js_GetMsg(&message, connection.jetStreamContext, stream, sequence, nil, &code)
+            if status == NATS_NOT_FOUND { return nil }
+            try NATSError.check(status, "get message \(sequence) of \(stream)", jetStreamCode: code)
+            guard let message else { return nil }
+            defer { natsMsg_Destroy(message) }
+            return StoredMessage(message)
+        }
+    }
+}

@@ -117,9 +117,18 @@ public final class JetStreamMessage: Sendable {
 extension Array where Element == JetStreamMessage {
     /// Acknowledges every message with one hop to a blocking thread; stops at the first failure.
     public func ackAll() async throws {
+        try await acknowledgeAll(.ack)
+    }
+
+    /// Tells the server every message is still being worked on (resets their ack timers).
+    public func inProgressAll() async throws {
+        try await acknowledgeAll(.inProgress)
+    }
+
+    private func acknowledgeAll(_ kind: JetStreamMessage.Acknowledgement) async throws {
         guard let executor = first?.executorForBatch else { return }
         try await executor.run { [self] in
-            for message in self { try message.acknowledgeNow(.ack) }
+            for message in self { try message.acknowledgeNow(kind) }
         }
     }
 }

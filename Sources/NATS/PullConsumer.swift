@@ -58,14 +58,18 @@ public final class PullConsumer: Sendable {
             return pointer
         }) else { return }
         _ = try? await connection.executor.run {
-            // Not Unsubscribe: for a consumer this subscription did not create, that leaves the
-            // consumer alone either way, but Destroy alone is enough to stop the pulls.
+            // The durable was created by `ensureConsumer`, not by this subscription, so
+            // unsubscribing only removes our interest; the consumer and its position stay.
+            natsSubscription_Unsubscribe(sub.pointer)
             natsSubscription_Destroy(sub.pointer)
         }
     }
 
     deinit {
-        if let sub = subscription.withLock({ $0 }) { natsSubscription_Destroy(sub.pointer) }
+        if let sub = subscription.withLock({ $0 }) {
+            natsSubscription_Unsubscribe(sub.pointer)
+            natsSubscription_Destroy(sub.pointer)
+        }
     }
 }
 

@@ -55,7 +55,7 @@ public final class PostgresPool: Sendable {
         let lease = try await acquire()
         let url = configuration.url
         do {
-            let (value, connection) = try await threads.runIfActive { () throws -> (T, SendableConnection) in
+            let (value, connection) = try await threads.runToCompletion { () throws -> (T, SendableConnection) in
                 let connection: PostgresConnection
                 switch lease {
                 case .connection(let existing) where existing.isUsable:
@@ -79,7 +79,8 @@ public final class PostgresPool: Sendable {
             release(failure.connection.connection)
             throw failure.error
         } catch {
-            // Could not connect, or the pool threads are gone: give the slot back.
+            // Could not connect, or the pool threads are gone: close what we leased, give the slot back.
+            if case .connection(let leased) = lease { leased.close() }
             release(nil)
             throw error
         }
@@ -219,4 +220,19 @@ private struct LeasedFailure: Error, @unchecked Sendable {
 
 private struct SendableRows: @unchecked Sendable {
     let rows: [[any PostgresEncodable]]
+}
+
+extension NIOThreadPool {
+    /// Like `runIfActive`, but a task cancelled while waiting does not drop the work (which
+    /// would leak the leased connection): it throws only when the pool itself is shut down.
+    func runToCompletion<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
+            submit { state in
+                switch state {
+                case .active: continuation.resume(with: Result(catching: body))
+                case .cancelled: continuation.resume(throwing: NIOThreadPoolError.ThreadPoolInactive())
+                }
+            }
+        }
+    }
 }

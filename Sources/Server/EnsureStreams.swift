@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import NATS
+import ServiceSupport
 
 /// `todo ensure-streams`: creates or reconciles the COMMANDS and EVENTS streams (DESIGN §3).
 struct EnsureStreams: AsyncParsableCommand {
@@ -13,7 +14,7 @@ struct EnsureStreams: AsyncParsableCommand {
     var replicas: Int = 1
 
     func run() async throws {
-        LoggingSystem.bootstrap(JSONLogHandler.init)
+        Observability.bootstrap()
         let logger = Logger(label: "ensure-streams")
         let connection = try await NATSConnection.connect(url: natsURL ?? Environment.natsURL, name: "todo ensure-streams")
         for config in PipelineStreams.all(replicas: replicas) {
@@ -24,12 +25,3 @@ struct EnsureStreams: AsyncParsableCommand {
     }
 }
 
-/// The stream configurations of DESIGN §3.
-enum PipelineStreams {
-    static func all(replicas: Int) -> [StreamConfig] {
-        [
-            StreamConfig(name: "COMMANDS", subjects: ["app.command.>"], duplicateWindow: .seconds(120), replicas: replicas),
-            StreamConfig(name: "EVENTS", subjects: ["app.event.>"], duplicateWindow: .seconds(120), replicas: replicas),
-        ]
-    }
-}

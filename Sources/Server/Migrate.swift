@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Migrations
 import Postgres
+import ServiceSupport
 
 /// `todo migrate`: applies the bundled SQL migrations under an advisory lock.
 struct Migrate: AsyncParsableCommand {
@@ -12,7 +13,7 @@ struct Migrate: AsyncParsableCommand {
     var databaseURL: String?
 
     func run() async throws {
-        LoggingSystem.bootstrap(JSONLogHandler.init)
+        Observability.bootstrap()
         let logger = Logger(label: "migrate")
         let url = databaseURL ?? Environment.databaseURL
         let pool = PostgresPool(url: url, maxConnections: 1)

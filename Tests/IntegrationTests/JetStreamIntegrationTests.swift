@@ -148,8 +148,32 @@ struct JetStreamIntegrationTests {
         #expect(seen.sorted() == Array(1...200), "every message exactly once across both bindings")
         await a.close()
         await b.close()
+        // Closing a binding leaves the durable consumer and its position on the server.
+        let info = try await connection.jetStream.consumerInfo(stream: stream.name, durable: "shared")
+        #expect(info.ackFloorStreamSequence == 200)
+        let drainStart = ContinuousClock.now
         await stream.delete()
-        await connection.drain()
+        await connection.drain(timeout: .seconds(30))
+        #expect(ContinuousClock.now - drainStart < .seconds(10), "drain completes instead of running into its timeout")
+    }
+
+    @Test func cleanupFromACancelledTaskStillRuns() async throws {
+        // A consumer loop stopped by cancellation closes its subscription on the way out; that
+        // work must run even though its task is cancelled, or the connection can never drain.
+        let connection = try await TestInfrastructure.nats()
+        let stream = try await ScratchStream(connection)
+        let loop = Task {
+            let consumer = try await connection.jetStream.pullConsumer(stream: stream.name, config: ConsumerConfig(durable: "loop"))
+            while !Task.isCancelled { _ = try? await consumer.fetch(batch: 10, expires: .milliseconds(50)) }
+            await consumer.close()
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        loop.cancel()
+        _ = await loop.result
+        await stream.delete()
+        let start = ContinuousClock.now
+        await connection.drain(timeout: .seconds(20))
+        #expect(ContinuousClock.now - start < .seconds(10), "drain finished instead of waiting out its timeout")
     }
 
     @Test func batchPublishUnderBackPressureKeepsEveryResultInOrder() async throws {

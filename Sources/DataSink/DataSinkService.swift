@@ -1,0 +1,163 @@
+import Contracts
+import Foundation
+import Logging
+import Metrics
+import NATS
+import Postgres
+import ServiceLifecycle
+import ServiceSupport
+
+/// The sink's consumer loop: fetch up to `batchSize` events (or what arrived within `batchWait`),
+/// write them in one transaction, acknowledge after commit. When Postgres is down it retries the
+/// same batch with backoff (keeping the messages in progress), so nothing is acknowledged early
+/// and nothing is lost. Undecodable events go to `app.dlq.events.…`.
+public final class DataSinkService: Service {
+    let configuration: DataSinkConfiguration
+    let jetStream: JetStream
+    let pool: PostgresPool
+    let writer: ProjectionWriter
+    let deadLetters: DeadLetterQueue
+    let logger: Logger
+    let backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
+
+    private let eventsInserted = Counter(label: "sink_events_total", dimensions: [("result", "inserted")])
+    private let eventsDuplicate = Counter(label: "sink_events_total", dimensions: [("result", "duplicate")])
+    private let batchSizes = Recorder(label: "sink_batch_size")
+    private let batchLatency = Timer(label: "sink_batch_duration_seconds")
+    private let retries = Counter(label: "sink_write_retries_total")
+    private let lag = Gauge(label: "sink_consumer_pending")
+
+    public init(configuration: DataSinkConfiguration, connection: NATSConnection, pool: PostgresPool, logger: Logger,
+                tables: ProjectionTables = .live) {
+        self.configuration = configuration
+        jetStream = connection.jetStream
+        self.pool = pool
+        writer = ProjectionWriter(tables: tables)
+        deadLetters = DeadLetterQueue(jetStream: connection.jetStream, prefix: Streams.deadLetterEventsPrefix)
+        self.logger = logger
+    }
+
+    public var consumerConfig: ConsumerConfig {
+        ConsumerConfig(durable: configuration.durable, filterSubject: "app.event.>", ackWait: configuration.ackWait,
+                       maxDeliver: -1, maxAckPending: max(configuration.batchSize * 4, 2000))
+    }
+
+    public func run() async throws {
+        try await PipelineStreams.ensureAll(jetStream, replicas: configuration.shared.streamReplicas)
+        let consumer = try await jetStream.pullConsumer(stream: Streams.events, config: consumerConfig)
+        logger.info("data-sink consuming", metadata: ["consumer": "\(configuration.durable)"])
+        var lastLagReport = ContinuousClock.now - .seconds(10)
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let batch: [JetStreamMessage]
+            do {
+                batch = try await consumer.fetch(batch: configuration.batchSize, expires: configuration.batchWait)
+            } catch {
+                logger.warning("fetch failed; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: backoff.delay(attempt: 3))
+                continue
+            }
+            if !batch.isEmpty { await write(batch) }
+            if ContinuousClock.now - lastLagReport > .seconds(5) {
+                lastLagReport = .now
+                if let info = try? await consumer.info() { lag.record(Double(info.pending)) }
+            }
+        }
+        await consumer.close()
+        logger.info("data-sink stopped")
+    }
+
+    /// Writes one batch and acknowledges it. Returns without acknowledging only when the service
+    /// is stopping while Postgres is still failing (the server redelivers later).
+    func write(_ batch: [JetStreamMessage]) async {
+        let start = ContinuousClock.now
+        var events: [ProjectedEvent] = []
+        var valid: [JetStreamMessage] = []
+        var handled: [JetStreamMessage] = []
+        for message in batch {
+            do {
+                events.append(try ProjectedEvent(payload: message.payload, streamSequence: message.metadata.streamSequence))
+                valid.append(message)
+            } catch {
+                if await deadLetter(message, reason: "undecodable event: \(error)") { handled.append(message) }
+            }
+        }
+        batchSizes.record(events.count)
+        if !events.isEmpty {
+            guard await writeWithRetry(events, messages: valid) else { return }
+            handled += valid
+        }
+        do {
+            try await handled.ackAll()
+        } catch {
+            logger.warning("acknowledging a batch failed; it will be redelivered and skipped as duplicates",
+                           metadata: ["error": "\(error)"])
+        }
+        batchLatency.record(ContinuousClock.now - start)
+    }
+
+    private func writeWithRetry(_ events: [ProjectedEvent], messages: [JetStreamMessage]) async -> Bool {
+        var attempt = 0
+        while true {
+            do {
+                let writer = self.writer
+                let result = try await pool.withTransaction { try writer.apply(events, on: $0) }
+                eventsInserted.increment(by: result.inserted)
+                eventsDuplicate.increment(by: events.count - result.inserted)
+                return true
+            } catch {
+                attempt += 1
+                retries.increment()
+                let serverError = (error as? PostgresError).map { $0.kind == .server && !$0.isTransient } ?? false
+                logger.warning("writing a batch failed; retrying", metadata: [
+                    "events": "\(events.count)", "attempt": "\(attempt)", "error": "\(error)"])
+                if serverError && attempt >= 3 && events.count > 1 {
+                    // The same batch keeps failing on the server: find the event at fault.
+                    return await writeOneByOne(events, messages: messages)
+                }
+                if Task.isShuttingDownGracefully || Task.isCancelled { return false }
+                try? await messages.inProgressAll()
+                try? await Task.sleep(for: backoff.delay(attempt: attempt))
+            }
+        }
+    }
+
+    /// Each event in its own transaction; one the server refuses every time is dead-lettered.
+    private func writeOneByOne(_ events: [ProjectedEvent], messages: [JetStreamMessage]) async -> Bool {
+        for (event, message) in zip(events, messages) {
+            var attempt = 0
+            while true {
+                do {
+                    let writer = self.writer
+                    let result = try await pool.withTransaction { try writer.apply([event], on: $0) }
+                    eventsInserted.increment(by: result.inserted)
+                    break
+                } catch {
+                    attempt += 1
+                    let serverError = (error as? PostgresError).map { $0.kind == .server && !$0.isTransient } ?? false
+                    if serverError && attempt >= 3 {
+                        guard await deadLetter(message, reason: "refused by Postgres: \(error)") else { return false }
+                        break
+                    }
+                    if Task.isShuttingDownGracefully || Task.isCancelled { return false }
+                    try? await message.inProgress()
+                    try? await Task.sleep(for: backoff.delay(attempt: attempt))
+                }
+            }
+        }
+        return true
+    }
+
+    private func deadLetter(_ message: JetStreamMessage, reason: String) async -> Bool {
+        let metadata = message.metadata
+        logger.error("event dead-lettered", metadata: [
+            "subject": "\(message.subject)", "stream.sequence": "\(metadata.streamSequence)", "reason": "\(reason)"])
+        do {
+            try await deadLetters.send(subject: message.subject, payload: message.payload, stream: metadata.stream,
+                                       sequence: metadata.streamSequence, deliveryCount: metadata.deliveryCount, error: reason)
+            return true
+        } catch {
+            logger.error("dead-lettering failed; the event will be redelivered", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+}

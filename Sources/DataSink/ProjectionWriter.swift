@@ -1,0 +1,115 @@
+import Contracts
+import Postgres
+
+/// Writes a batch of events into the projection tables, inside the caller's transaction:
+///
+/// 1. COPY the batch into a temporary staging table;
+/// 2. one statement inserts the events (`ON CONFLICT (event_id) DO NOTHING`), then, for the
+///    events actually inserted, upserts the newest snapshot of each todo (only over an older
+///    version; a delete is a tombstone) and raises each group's offset (only upwards);
+/// 3. when the batch deletes a group, tombstones that group's todos.
+///
+/// Every todo event carries the todo's full snapshot, so applying the newest inserted event of a
+/// todo is the same as applying them all in order, and batches may commit in any order (two sinks)
+/// without an older event overwriting a newer state.
+public struct ProjectionWriter: Sendable {
+    public let tables: ProjectionTables
+
+    public init(tables: ProjectionTables = .live) {
+        self.tables = tables
+    }
+
+    public struct Result: Sendable, Equatable {
+        /// Events newly stored (the rest were already there).
+        public var inserted: Int
+        /// Todo rows created or changed.
+        public var todosWritten: Int
+    }
+
+    static let stagingColumns = [
+        "event_id", "command_id", "group_id", "group_version", "stream_seq", "event_type", "todo_id", "actor_user_id",
+        "actor_name", "payload", "occurred_at", "title", "notes", "status", "position", "due_date", "assignee", "labels",
+        "created_by", "created_by_name", "created_at", "version",
+    ]
+
+    static let createStaging = """
+        CREATE TEMP TABLE IF NOT EXISTS sink_staging (
+            event_id text, command_id text, group_id text, group_version bigint, stream_seq bigint, event_type text,
+            todo_id text, actor_user_id text, actor_name text, payload text, occurred_at timestamptz, title text,
+            notes text, status text, position double precision, due_date date, assignee text, labels text[],
+            created_by text, created_by_name text, created_at timestamptz, version bigint
+        ) ON COMMIT DELETE ROWS
+        """
+
+    /// Must run inside a transaction (the staging rows vanish at commit).
+    @discardableResult
+    public func apply(_ batch: [ProjectedEvent], on connection: PostgresConnection) throws -> Result {
+        guard !batch.isEmpty else { return Result(inserted: 0, todosWritten: 0) }
+        try connection.execute(Self.createStaging)
+        try connection.execute("DELETE FROM sink_staging")
+        try connection.copy(into: "sink_staging", columns: Self.stagingColumns, rows: batch.lazy.map(\.stagingRow))
+        let counts = try connection.query(applySQL)
+        var result = Result(inserted: try counts[0].decode(Int.self, "inserted"), todosWritten: try counts[0].decode(Int.self, "todos"))
+        if batch.contains(where: { $0.event.eventType == .groupDeleted }) {
+            let tombstoned = try connection.query("""
+                UPDATE \(tables.todos) AS t SET deleted_at = s.occurred_at
+                FROM sink_staging AS s
+                WHERE s.event_type = 'group.deleted' AND t.group_id = s.group_id AND t.deleted_at IS NULL
+                """)
+            result.todosWritten += tombstoned.affectedRows
+        }
+        return result
+    }
+
+    var applySQL: String {
+        """
+        WITH inserted AS (
+            INSERT INTO \(tables.events) (event_id, command_id, group_id, group_version, stream_seq, event_type, todo_id,
+                                     actor_user_id, actor_name, payload, occurred_at)
+            SELECT event_id, command_id, group_id, group_version, stream_seq, event_type, todo_id,
+                   actor_user_id, actor_name, payload::jsonb, occurred_at
+            FROM sink_staging
+            ON CONFLICT (event_id) DO NOTHING
+            RETURNING event_id
+        ), latest AS (
+            SELECT DISTINCT ON (s.group_id, s.todo_id) s.*
+            FROM sink_staging AS s JOIN inserted USING (event_id)
+            WHERE s.event_type IN ('todo.created', 'todo.updated', 'todo.moved', 'todo.deleted') AND s.todo_id IS NOT NULL
+            ORDER BY s.group_id, s.todo_id, s.version DESC
+        ), todos_written AS (
+            INSERT INTO \(tables.todos) AS t (group_id, todo_id, title, notes, status, position, due_date, assignee, labels,
+                                  created_by, created_by_name, created_at, updated_by, updated_by_name, updated_at,
+                                  version, group_version, deleted_at)
+            SELECT l.group_id, l.todo_id, coalesce(l.title, ''), coalesce(l.notes, ''), coalesce(l.status, 'todo'),
+                   coalesce(l.position, 0), l.due_date, l.assignee, coalesce(l.labels, '{}'),
+                   coalesce(l.created_by, l.actor_user_id), coalesce(l.created_by_name, l.actor_name),
+                   coalesce(l.created_at, l.occurred_at), l.actor_user_id, l.actor_name, l.occurred_at,
+                   coalesce(l.version, 1), l.group_version,
+                   CASE WHEN l.event_type = 'todo.deleted' THEN l.occurred_at
+                        ELSE (SELECT min(d.occurred_at) FROM \(tables.events) AS d
+                              WHERE d.group_id = l.group_id AND d.event_type = 'group.deleted') END
+            FROM latest AS l
+            ON CONFLICT (group_id, todo_id) DO UPDATE SET
+                title = EXCLUDED.title, notes = EXCLUDED.notes, status = EXCLUDED.status, position = EXCLUDED.position,
+                due_date = EXCLUDED.due_date, assignee = EXCLUDED.assignee, labels = EXCLUDED.labels,
+                created_by = EXCLUDED.created_by, created_by_name = EXCLUDED.created_by_name, created_at = EXCLUDED.created_at,
+                updated_by = EXCLUDED.updated_by, updated_by_name = EXCLUDED.updated_by_name, updated_at = EXCLUDED.updated_at,
+                version = EXCLUDED.version, group_version = EXCLUDED.group_version,
+                deleted_at = coalesce(t.deleted_at, EXCLUDED.deleted_at)
+            WHERE t.version < EXCLUDED.version
+            RETURNING 1
+        ), offsets_written AS (
+            INSERT INTO \(tables.offsets) AS o (group_id, group_version, stream_seq, updated_at)
+            SELECT DISTINCT ON (s.group_id) s.group_id, s.group_version, s.stream_seq, now()
+            FROM sink_staging AS s JOIN inserted USING (event_id)
+            ORDER BY s.group_id, s.group_version DESC
+            ON CONFLICT (group_id) DO UPDATE SET
+                group_version = EXCLUDED.group_version, stream_seq = EXCLUDED.stream_seq, updated_at = EXCLUDED.updated_at
+            WHERE o.group_version < EXCLUDED.group_version
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT count(*) FROM todos_written)::int AS todos,
+               (SELECT count(*) FROM offsets_written)::int AS offsets
+        """
+    }
+}

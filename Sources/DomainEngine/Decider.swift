@@ -1,0 +1,214 @@
+import Contracts
+import Foundation
+import Sharding
+
+/// The engine's decision logic, free of I/O: `decide` turns a command and the group's state into
+/// exactly one outcome event (or says the command was already decided); `evolve` folds an event
+/// into the state. The effectful shell (`CommandProcessor`) loads state, publishes, acknowledges.
+public enum Decider {
+    public enum Decision: Sendable, Equatable {
+        /// The outcome to publish (a change, or `command.rejected`).
+        case emit(TodoEvent)
+        /// The command already has its outcome event; publish nothing, just acknowledge.
+        case alreadyDecided
+    }
+
+    /// Decides `command` against `state`. The event gets `group_version = state.version + 1`.
+    public static func decide(_ state: GroupState, _ command: TodoCommand, now: Date) -> Decision {
+        if state.decidedCommands.contains(command.commandID) { return .alreadyDecided }
+        var event = TodoEvent(
+            eventID: EventID.derive(fromCommandID: command.commandID), commandID: command.commandID,
+            eventType: .commandRejected, groupID: state.groupID, todoID: command.todoID,
+            actorUserID: command.actorUserID, actorName: command.actorName, occurredAt: now,
+            shardID: Shard.of(groupIDOrPlaceholder: state.groupID), groupVersion: state.version + 1)
+
+        let base = event
+        func reject(_ code: RejectionCode, _ reason: String) -> Decision { rejection(base, code, reason) }
+
+        guard command.v == SchemaVersion.current else {
+            return reject(.unsupportedVersion, "schema version \(command.v) is not supported")
+        }
+        guard command.groupID == state.groupID else {
+            return reject(.invalidCommand, "the command names group \(command.groupID) but arrived on group \(state.groupID)'s subject")
+        }
+        if state.isDeleted { return reject(.groupDeleted, "the group was deleted") }
+
+        switch command.action {
+        case .addMember, .changeMemberRole, .removeMember, .deleteGroup:
+            return decideMembership(state, command, &event)
+        case .createTodo, .updateTodo, .moveTodo, .deleteTodo:
+            return decideTodo(state, command, &event, now: now)
+        }
+    }
+
+    /// Membership commands come from command-api's outbox: command-api has already checked the
+    /// RBAC rules and committed the change in Postgres, so the engine records them as facts (it
+    /// only checks that they are well-formed), in order with the group's todo events.
+    private static func decideMembership(_ state: GroupState, _ command: TodoCommand, _ event: inout TodoEvent) -> Decision {
+        let base = event
+        func reject(_ code: RejectionCode, _ reason: String) -> Decision { rejection(base, code, reason) }
+        if command.action == .deleteGroup {
+            event.eventType = .groupDeleted
+            return .emit(event)
+        }
+        guard let member = command.memberUserID, !member.isEmpty else {
+            return reject(.invalidCommand, "member_user_id is required for \(command.action.rawValue)")
+        }
+        event.memberUserID = member
+        event.memberUsername = command.memberUsername
+        switch command.action {
+        case .addMember, .changeMemberRole:
+            guard let role = command.role else { return reject(.invalidCommand, "role is required for \(command.action.rawValue)") }
+            event.role = role
+            event.eventType = command.action == .addMember || state.members[member] == nil ? .memberAdded : .memberRoleChanged
+        default:
+            guard state.members[member] != nil else { return reject(.notMember, "\(command.memberUsername ?? member) is not a member") }
+            event.role = state.members[member]
+            event.eventType = .memberRemoved
+        }
+        return .emit(event)
+    }
+
+    private static func decideTodo(_ state: GroupState, _ command: TodoCommand, _ event: inout TodoEvent, now: Date) -> Decision {
+        let base = event
+        func reject(_ code: RejectionCode, _ reason: String) -> Decision { rejection(base, code, reason) }
+        guard let role = state.members[command.actorUserID] else {
+            return reject(.notMember, "\(command.actorName) is not a member of this group")
+        }
+        guard let todoID = command.todoID, !todoID.isEmpty else {
+            return reject(.invalidCommand, "todo_id is required for \(command.action.rawValue)")
+        }
+
+        if command.action == .createTodo {
+            if state.todos[todoID] != nil { return reject(.todoExists, "a todo with id \(todoID) already exists in this group") }
+            let title = command.title?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            guard !title.isEmpty else { return reject(.invalidCommand, "title is required") }
+            let status = command.status ?? .todo
+            let todo = TodoState(
+                todoID: todoID, title: title, notes: command.notes ?? "", status: status,
+                position: command.position ?? nextPosition(in: state, status: status), dueDate: command.dueDate.nilIfEmpty,
+                assignee: command.assignee.nilIfEmpty, labels: command.labels ?? [], createdBy: command.actorUserID,
+                createdByName: command.actorName, createdAt: now, version: 1, isDeleted: false)
+            fill(&event, with: todo, type: .todoCreated)
+            return .emit(event)
+        }
+
+        guard var todo = state.todos[todoID], !todo.isDeleted else {
+            return reject(.todoNotFound, "todo \(todoID) does not exist or was deleted")
+        }
+        guard todo.createdBy == command.actorUserID || role >= .admin else {
+            return reject(.forbidden, "only the todo's creator, an admin or an owner may change it")
+        }
+        if let expected = command.expectedVersion, expected != todo.version {
+            return reject(.versionConflict, "the todo is at version \(todo.version), not \(expected)")
+        }
+
+        let type: EventType
+        switch command.action {
+        case .updateTodo:
+            if let title = command.title {
+                let trimmed = title.trimmingCharacters(in: .whitespacesAndNewlines)
+                guard !trimmed.isEmpty else { return reject(.invalidCommand, "title cannot be empty") }
+                todo.title = trimmed
+            }
+            if let notes = command.notes { todo.notes = notes }
+            if let status = command.status { todo.status = status }
+            if let position = command.position { todo.position = position }
+            // An empty string clears the optional fields.
+            if let dueDate = command.dueDate { todo.dueDate = dueDate.isEmpty ? nil : dueDate }
+            if let assignee = command.assignee { todo.assignee = assignee.isEmpty ? nil : assignee }
+            if let labels = command.labels { todo.labels = labels }
+            type = .todoUpdated
+        case .moveTodo:
+            guard command.status != nil || command.position != nil else {
+                return reject(.invalidCommand, "move-todo needs a status or a position")
+            }
+            let status = command.status ?? todo.status
+            todo.position = command.position ?? (status == todo.status ? todo.position : nextPosition(in: state, status: status))
+            todo.status = status
+            type = .todoMoved
+        default:
+            todo.isDeleted = true
+            type = .todoDeleted
+        }
+        todo.version += 1
+        fill(&event, with: todo, type: type)
+        return .emit(event)
+    }
+
+    /// A `command.rejected` outcome built on the command's base event.
+    private static func rejection(_ base: TodoEvent, _ code: RejectionCode, _ reason: String) -> Decision {
+        var event = base
+        event.eventType = .commandRejected
+        event.code = code.rawValue
+        event.reason = reason
+        return .emit(event)
+    }
+
+    /// Folds one event into the state (the only way state changes).
+    public static func evolve(_ state: GroupState, _ event: TodoEvent) -> GroupState {
+        var state = state
+        state.version = max(state.version, event.groupVersion)
+        state.decidedCommands.insert(event.commandID)
+        switch event.eventType {
+        case .todoCreated, .todoUpdated, .todoMoved, .todoDeleted:
+            guard let todoID = event.todoID else { break }
+            let previous = state.todos[todoID]
+            state.todos[todoID] = TodoState(
+                todoID: todoID, title: event.title ?? previous?.title ?? "", notes: event.notes ?? previous?.notes ?? "",
+                status: event.status ?? previous?.status ?? .todo, position: event.position ?? previous?.position ?? 0,
+                dueDate: event.dueDate, assignee: event.assignee, labels: event.labels ?? previous?.labels ?? [],
+                createdBy: event.createdBy ?? previous?.createdBy ?? event.actorUserID,
+                createdByName: event.createdByName ?? previous?.createdByName ?? event.actorName,
+                createdAt: event.createdAt ?? previous?.createdAt ?? event.occurredAt,
+                version: event.version ?? (previous?.version ?? 0) + 1,
+                isDeleted: event.eventType == .todoDeleted)
+        case .memberAdded, .memberRoleChanged:
+            if let member = event.memberUserID, let role = event.role { state.members[member] = role }
+        case .memberRemoved:
+            if let member = event.memberUserID { state.members[member] = nil }
+        case .groupDeleted:
+            state.isDeleted = true
+        case .commandRejected:
+            break
+        }
+        return state
+    }
+
+    /// Just after the last todo of a column (positions are free-form numbers; clients may insert
+    /// between two cards by sending the midpoint).
+    static func nextPosition(in state: GroupState, status: TodoStatus) -> Double {
+        let positions = state.todos.values.lazy.filter { !$0.isDeleted && $0.status == status }.map(\.position)
+        return (positions.max() ?? 0) + 1
+    }
+
+    private static func fill(_ event: inout TodoEvent, with todo: TodoState, type: EventType) {
+        event.eventType = type
+        event.todoID = todo.todoID
+        event.title = todo.title
+        event.notes = todo.notes
+        event.status = todo.status
+        event.position = todo.position
+        event.dueDate = todo.dueDate
+        event.assignee = todo.assignee
+        event.labels = todo.labels
+        event.version = todo.version
+        event.createdBy = todo.createdBy
+        event.createdByName = todo.createdByName
+        event.createdAt = todo.createdAt
+    }
+}
+
+extension Shard {
+    /// The shard of a group id that has already been validated (it came from a parsed subject).
+    static func of(groupIDOrPlaceholder raw: String) -> Int {
+        (try? of(rawGroupID: raw)) ?? Int(CRC32.checksum(raw) % UInt32(count))
+    }
+}
+
+extension Optional where Wrapped == String {
+    var nilIfEmpty: String? {
+        guard let self, !self.isEmpty else { return nil }
+        return self
+    }
+}

@@ -1,0 +1,155 @@
+import Contracts
+import Foundation
+import Logging
+import Metrics
+import NATS
+import ServiceLifecycle
+import ServiceSupport
+import Sharding
+
+/// The engine's consumer loop: fetch a batch of commands, work on its groups in parallel (each
+/// group's commands strictly in order), acknowledge each command only after its outcome event is
+/// stored, then fetch the next batch. On SIGTERM it finishes the batch in hand and stops.
+public final class DomainEngineService: Service {
+    let configuration: DomainEngineConfiguration
+    let jetStream: JetStream
+    let processor: CommandProcessor
+    let deadLetters: DeadLetterQueue
+    let logger: Logger
+    let backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
+
+    private let batchSizes = Recorder(label: "engine_batch_size")
+    private let latency = Timer(label: "engine_command_duration_seconds")
+    private let lag = Gauge(label: "engine_consumer_pending")
+    private let failures = Counter(label: "engine_transient_failures_total")
+
+    public init(configuration: DomainEngineConfiguration, connection: NATSConnection, logger: Logger) {
+        self.configuration = configuration
+        jetStream = connection.jetStream
+        self.logger = logger
+        processor = CommandProcessor(store: JetStreamEventStore(jetStream: connection.jetStream, logger: logger),
+                                     cache: GroupStateCache(capacity: configuration.cacheCapacity), logger: logger)
+        deadLetters = DeadLetterQueue(jetStream: connection.jetStream, prefix: Streams.deadLetterCommandsPrefix)
+    }
+
+    public var consumerConfig: ConsumerConfig {
+        ConsumerConfig(durable: configuration.durable, filterSubject: SubjectKind.command.wildcard,
+                       ackWait: configuration.ackWait, maxDeliver: configuration.maxDeliver,
+                       maxAckPending: max(configuration.batchSize * 4, 1000))
+    }
+
+    public func run() async throws {
+        try await PipelineStreams.ensureAll(jetStream, replicas: configuration.shared.streamReplicas)
+        let consumer = try await jetStream.pullConsumer(stream: Streams.commands, config: consumerConfig)
+        logger.info("domain-engine consuming", metadata: ["consumer": "\(configuration.durable)"])
+        var lastLagReport = ContinuousClock.now - .seconds(10)
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let batch: [JetStreamMessage]
+            do {
+                batch = try await consumer.fetch(batch: configuration.batchSize, expires: .seconds(1))
+            } catch {
+                failures.increment()
+                logger.warning("fetch failed; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: backoff.delay(attempt: 3))
+                continue
+            }
+            if !batch.isEmpty {
+                batchSizes.record(batch.count)
+                await process(batch)
+            }
+            if ContinuousClock.now - lastLagReport > .seconds(5) {
+                lastLagReport = .now
+                if let info = try? await consumer.info() { lag.record(Double(info.pending)) }
+            }
+        }
+        await consumer.close()
+        logger.info("domain-engine stopped")
+    }
+
+    /// Processes one fetched batch; returns when every message is acknowledged or left for
+    /// redelivery (only when shutting down in the middle of a retry).
+    func process(_ batch: [JetStreamMessage]) async {
+        // Partition by subject, keeping stream order inside each group.
+        var order: [String] = []
+        var byGroup: [String: [JetStreamMessage]] = [:]
+        for message in batch {
+            let key = message.subject
+            if byGroup[key] == nil { order.append(key) }
+            byGroup[key, default: []].append(message)
+        }
+        var done: [JetStreamMessage] = []
+        var index = 0
+        while index < order.count {
+            let slice = order[index..<min(index + configuration.groupConcurrency, order.count)]
+            index += slice.count
+            await withTaskGroup(of: [JetStreamMessage].self) { tasks in
+                for key in slice {
+                    let messages = byGroup[key]!
+                    tasks.addTask { await self.processGroup(messages) }
+                }
+                for await handled in tasks { done += handled }
+            }
+        }
+        do {
+            try await done.ackAll()
+        } catch {
+            // Unacknowledged commands come back after ackWait; their outcomes exist, so the
+            // redelivery is recognised as already decided.
+            logger.warning("acknowledging a batch failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// One group's commands, in order. Returns the messages that are finished (to acknowledge).
+    private func processGroup(_ messages: [JetStreamMessage]) async -> [JetStreamMessage] {
+        var finished: [JetStreamMessage] = []
+        for message in messages {
+            guard await processOne(message) else { break } // keep order: the rest waits for redelivery
+            finished.append(message)
+        }
+        return finished
+    }
+
+    /// Retries transient failures in place (keeping the group's order), telling the server the
+    /// command is still in progress. False when giving up because the service is stopping.
+    private func processOne(_ message: JetStreamMessage) async -> Bool {
+        let start = ContinuousClock.now
+        var attempt = 0
+        while true {
+            do {
+                switch try await processor.handle(subject: message.subject, payload: message.payload) {
+                case .decided:
+                    latency.record(ContinuousClock.now - start)
+                    return true
+                case .deadLetter(let reason):
+                    return await deadLetter(message, reason: reason)
+                }
+            } catch {
+                attempt += 1
+                failures.increment()
+                logger.warning("command failed; retrying", metadata: [
+                    "subject": "\(message.subject)", "attempt": "\(attempt)", "error": "\(error)"])
+                if Task.isShuttingDownGracefully || Task.isCancelled { return false }
+                if message.metadata.deliveryCount >= UInt64(configuration.maxDeliver) && attempt >= 3 {
+                    return await deadLetter(message, reason: "failed on its last delivery: \(error)")
+                }
+                try? await message.inProgress()
+                try? await Task.sleep(for: backoff.delay(attempt: attempt))
+            }
+        }
+    }
+
+    private func deadLetter(_ message: JetStreamMessage, reason: String) async -> Bool {
+        let metadata = message.metadata
+        logger.error("command dead-lettered", metadata: [
+            "subject": "\(message.subject)", "stream.sequence": "\(metadata.streamSequence)", "reason": "\(reason)"])
+        do {
+            try await deadLetters.send(subject: message.subject, payload: message.payload, stream: metadata.stream,
+                                       sequence: metadata.streamSequence, deliveryCount: metadata.deliveryCount, error: reason)
+            return true
+        } catch {
+            logger.error("dead-lettering failed; the command will be redelivered", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+}
+

@@ -1,0 +1,50 @@
+import Synchronization
+
+/// A bounded least-recently-used cache of group states. When full, the oldest tenth is evicted
+/// at once (so eviction stays cheap); an evicted group is simply rebuilt from its events.
+public final class GroupStateCache: Sendable {
+    private struct Entry {
+        var state: GroupState
+        var lastUse: UInt64
+    }
+
+    private struct Storage {
+        var entries: [String: Entry] = [:]
+        var clock: UInt64 = 0
+    }
+
+    public let capacity: Int
+    private let storage = Mutex(Storage())
+
+    public init(capacity: Int) {
+        self.capacity = max(1, capacity)
+    }
+
+    public func get(_ groupID: String) -> GroupState? {
+        storage.withLock { storage in
+            storage.clock += 1
+            guard var entry = storage.entries[groupID] else { return nil }
+            entry.lastUse = storage.clock
+            storage.entries[groupID] = entry
+            return entry.state
+        }
+    }
+
+    public func put(_ state: GroupState) {
+        storage.withLock { storage in
+            storage.clock += 1
+            storage.entries[state.groupID] = Entry(state: state, lastUse: storage.clock)
+            if storage.entries.count > capacity {
+                let evict = max(1, capacity / 10)
+                let oldest = storage.entries.sorted { $0.value.lastUse < $1.value.lastUse }.prefix(evict).map(\.key)
+                for key in oldest { storage.entries[key] = nil }
+            }
+        }
+    }
+
+    public func invalidate(_ groupID: String) {
+        _ = storage.withLock { $0.entries.removeValue(forKey: groupID) }
+    }
+
+    public var count: Int { storage.withLock { $0.entries.count } }
+}

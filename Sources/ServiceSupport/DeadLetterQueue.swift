@@ -1,0 +1,32 @@
+import Foundation
+import Metrics
+import NATS
+
+/// Moves a message a consumer cannot process to `app.dlq.<commands|events>.<original subject>`,
+/// with the error and its origin in headers. The `Nats-Msg-Id` is derived from the original
+/// stream and sequence, so a message dead-lettered twice (two replicas, a retry) is stored once.
+public struct DeadLetterQueue: Sendable {
+    public let jetStream: JetStream
+    /// `app.dlq.commands` or `app.dlq.events`.
+    public let prefix: String
+    private let counter: Counter
+
+    public init(jetStream: JetStream, prefix: String) {
+        self.jetStream = jetStream
+        self.prefix = prefix
+        counter = Counter(label: "dlq_messages_total", dimensions: [("queue", prefix)])
+    }
+
+    public func send(subject: String, payload: Data, stream: String, sequence: UInt64, deliveryCount: UInt64,
+                     error: String) async throws {
+        var headers = NATSHeaders()
+        headers.add("Dlq-Error", String(error.prefix(1000)).replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " "))
+        headers.add("Dlq-Original-Subject", subject)
+        headers.add("Dlq-Original-Stream", stream)
+        headers.add("Dlq-Original-Sequence", String(sequence))
+        headers.add("Dlq-Delivery-Count", String(deliveryCount))
+        _ = try await jetStream.publish(OutgoingMessage(
+            subject: "\(prefix).\(subject)", payload: payload, msgID: "dlq-\(stream)-\(sequence)", headers: headers))
+        counter.increment()
+    }
+}

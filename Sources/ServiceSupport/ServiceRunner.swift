@@ -1,0 +1,50 @@
+import Hummingbird
+import Logging
+import NATS
+import Prometheus
+import ServiceLifecycle
+
+/// Runs a worker service next to its operational HTTP listener until SIGTERM/SIGINT; the worker
+/// gets the graceful-shutdown signal first and finishes what it has in hand.
+public enum ServiceRunner {
+    public static func run(
+        name: String, worker: any Service, health: ListenAddressLike, checks: [ReadinessCheck],
+        registry: PrometheusCollectorRegistry, logger: Logger, gracePeriod: Duration = .seconds(25)
+    ) async throws {
+        let http = OperationalRoutes.application(host: health.host, port: health.port, serverName: name, checks: checks,
+                                                 registry: registry, logger: logger)
+        var configuration = ServiceGroupConfiguration(
+            services: [
+                .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup,
+                      failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: name),
+                .init(service: http, serviceName: "\(name)-http"),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = gracePeriod
+        try await ServiceGroup(configuration: configuration).run()
+    }
+
+    /// Connects to NATS, retrying with backoff for up to `patience` (a server still starting),
+    /// then failing with the last error.
+    public static func connectNATS(url: String, name: String, logger: Logger, patience: Duration = .seconds(60)) async throws -> NATSConnection {
+        let deadline = ContinuousClock.now + patience
+        let backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await NATSConnection.connect(NATSConnection.Options(url: url, name: name))
+            } catch {
+                guard ContinuousClock.now < deadline else { throw error }
+                logger.warning("NATS not reachable yet; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                try await Task.sleep(for: backoff.delay(attempt: attempt))
+            }
+        }
+    }
+}
+
+/// host + port (Contracts.ListenAddress conforms).
+public protocol ListenAddressLike: Sendable {
+    var host: String { get }
+    var port: Int { get }
+}

@@ -1,0 +1,276 @@
+import Contracts
+import Foundation
+import Testing
+@testable import DomainEngine
+
+/// Builds commands and folds decisions, as the engine does, without NATS.
+struct Scenario {
+    var state = GroupState(groupID: "g1")
+    var events: [TodoEvent] = []
+    let now = Date(timeIntervalSince1970: 1_795_000_000)
+    private var counter = 0
+
+    static let owner = ("u-owner", "olivia")
+    static let admin = ("u-admin", "adam")
+    static let member = ("u-member", "mia")
+    static let other = ("u-other", "otto")
+
+    /// A group with an owner, an admin and two members.
+    static func withMembers() -> Scenario {
+        var scenario = Scenario()
+        scenario.apply(.addMember, by: owner, member: owner, role: .owner)
+        scenario.apply(.addMember, by: owner, member: admin, role: .admin)
+        scenario.apply(.addMember, by: owner, member: member, role: .member)
+        scenario.apply(.addMember, by: admin, member: other, role: .member)
+        return scenario
+    }
+
+    mutating func command(_ action: CommandAction, by actor: (String, String), todo: String? = nil,
+                          configure: (inout TodoCommand) -> Void = { _ in }) -> TodoCommand {
+        counter += 1
+        var command = TodoCommand(commandID: "c\(counter)", action: action, groupID: state.groupID, todoID: todo,
+                                  actorUserID: actor.0, actorName: actor.1, issuedAt: now)
+        configure(&command)
+        return command
+    }
+
+    /// Decides and, when an event comes out, folds it in. Returns the event (nil: already decided).
+    @discardableResult
+    mutating func apply(_ command: TodoCommand) -> TodoEvent? {
+        switch Decider.decide(state, command, now: now) {
+        case .alreadyDecided: return nil
+        case .emit(let event):
+            state = Decider.evolve(state, event)
+            events.append(event)
+            return event
+        }
+    }
+
+    @discardableResult
+    mutating func apply(_ action: CommandAction, by actor: (String, String), todo: String? = nil,
+                        configure: (inout TodoCommand) -> Void = { _ in }) -> TodoEvent? {
+        apply(command(action, by: actor, todo: todo, configure: configure))
+    }
+
+    @discardableResult
+    mutating func apply(_ action: CommandAction, by actor: (String, String), member: (String, String), role: GroupRole?) -> TodoEvent? {
+        apply(action, by: actor) {
+            $0.memberUserID = member.0
+            $0.memberUsername = member.1
+            $0.role = role
+        }
+    }
+}
+
+@Suite("Decider: todos")
+struct DeciderTodoTests {
+    @Test func createCarriesTheFullSnapshot() throws {
+        var s = Scenario.withMembers()
+        let event = try #require(s.apply(.createTodo, by: Scenario.member, todo: "t1") {
+            $0.title = "  Write the spec  "
+            $0.labels = ["docs"]
+            $0.dueDate = "2026-12-01"
+        })
+        #expect(event.eventType == .todoCreated)
+        #expect(event.title == "Write the spec", "titles are trimmed")
+        #expect(event.status == .todo)
+        #expect(event.version == 1)
+        #expect(event.createdBy == Scenario.member.0)
+        #expect(event.createdByName == Scenario.member.1)
+        #expect(event.createdAt == s.now)
+        #expect(event.labels == ["docs"])
+        #expect(event.dueDate == "2026-12-01")
+        #expect(event.groupVersion == 5, "four member events came first")
+        #expect(event.eventID == "evt-\(event.commandID)")
+        #expect(s.state.todos["t1"]?.title == "Write the spec")
+    }
+
+    @Test func groupVersionRisesByExactlyOnePerEvent() {
+        var s = Scenario.withMembers()
+        s.apply(.createTodo, by: Scenario.member, todo: "t1") { $0.title = "a" }
+        s.apply(.createTodo, by: Scenario.member, todo: "t1") { $0.title = "duplicate id" } // rejected: still an event
+        s.apply(.moveTodo, by: Scenario.member, todo: "t1") { $0.status = .done }
+        s.apply(.deleteTodo, by: Scenario.other, todo: "t1") // forbidden: still an event
+        #expect(s.events.map(\.groupVersion) == Array(1...8))
+        #expect(s.state.version == 8)
+    }
+
+    @Test func newTodosGoToTheEndOfTheirColumn() throws {
+        var s = Scenario.withMembers()
+        s.apply(.createTodo, by: Scenario.member, todo: "a") { $0.title = "a" }
+        s.apply(.createTodo, by: Scenario.member, todo: "b") { $0.title = "b"; $0.position = 10 }
+        let c = try #require(s.apply(.createTodo, by: Scenario.member, todo: "c") { $0.title = "c" })
+        #expect(c.position == 11)
+        let d = try #require(s.apply(.createTodo, by: Scenario.member, todo: "d") { $0.title = "d"; $0.status = .done })
+        #expect(d.position == 1)
+        let moved = try #require(s.apply(.moveTodo, by: Scenario.member, todo: "a") { $0.status = .done })
+        #expect(moved.position == 2, "moved to the end of Done")
+        #expect(moved.eventType == .todoMoved && moved.status == .done && moved.version == 2)
+    }
+
+    @Test func updateAppliesOnlyTheGivenFieldsAndEmptyStringsClear() throws {
+        var s = Scenario.withMembers()
+        s.apply(.createTodo, by: Scenario.member, todo: "t") {
+            $0.title = "t"; $0.notes = "n"; $0.dueDate = "2026-12-01"; $0.assignee = "mia"; $0.labels = ["x"]
+        }
+        let updated = try #require(s.apply(.updateTodo, by: Scenario.member, todo: "t") {
+            $0.notes = "new notes"; $0.dueDate = ""; $0.status = .inProgress
+        })
+        #expect(updated.eventType == .todoUpdated)
+        #expect(updated.title == "t" && updated.notes == "new notes" && updated.dueDate == nil)
+        #expect(updated.assignee == "mia" && updated.labels == ["x"] && updated.status == .inProgress)
+        #expect(updated.version == 2)
+        #expect(updated.createdAt == s.now && updated.createdBy == Scenario.member.0, "the snapshot keeps the creation fields")
+    }
+
+    @Test func expectedVersionMustMatch() throws {
+        var s = Scenario.withMembers()
+        s.apply(.createTodo, by: Scenario.member, todo: "t") { $0.title = "t" }
+        let stale = try #require(s.apply(.updateTodo, by: Scenario.member, todo: "t") { $0.title = "x"; $0.expectedVersion = 7 })
+        #expect(stale.eventType == .commandRejected && stale.code == "version_conflict")
+        let fresh = try #require(s.apply(.updateTodo, by: Scenario.member, todo: "t") { $0.title = "x"; $0.expectedVersion = 1 })
+        #expect(fresh.eventType == .todoUpdated && fresh.version == 2)
+    }
+
+    @Test func deletedTodosAreGoneForEveryAction() throws {
+        var s = Scenario.withMembers()
+        s.apply(.createTodo, by: Scenario.member, todo: "t") { $0.title = "t" }
+        let deletion = s.apply(.deleteTodo, by: Scenario.member, todo: "t")
+        let deleted = try #require(deletion)
+        #expect(deleted.eventType == .todoDeleted && deleted.version == 2)
+        for action in [CommandAction.updateTodo, .moveTodo, .deleteTodo] {
+            let event = try #require(s.apply(action, by: Scenario.owner, todo: "t") { $0.title = "again"; $0.status = .done })
+            #expect(event.code == "todo_not_found", "\(action)")
+        }
+        // The id stays taken: a create with it is rejected, so ids never mean two todos.
+        #expect(s.apply(.createTodo, by: Scenario.member, todo: "t") { $0.title = "t" }?.code == "todo_exists")
+    }
+
+    @Test("rejections", arguments: [
+        ("missing todo id", CommandAction.updateTodo, "", "invalid_command"),
+        ("unknown todo", .moveTodo, "nope", "todo_not_found"),
+        ("empty title on create", .createTodo, "fresh", "invalid_command"),
+        ("move without status or position", .moveTodo, "t", "invalid_command"),
+    ])
+    func rejections(name: String, action: CommandAction, todo: String, code: String) throws {
+        var s = Scenario.withMembers()
+        s.apply(.createTodo, by: Scenario.member, todo: "t") { $0.title = "t" }
+        let event = try #require(s.apply(action, by: Scenario.member, todo: todo) {
+            if action == .createTodo { $0.title = "   " }
+            if action == .updateTodo { $0.title = "x" }
+        })
+        #expect(event.eventType == .commandRejected)
+        #expect(event.code == code, "\(name)")
+        #expect(event.reason?.isEmpty == false)
+    }
+
+    @Test func nonMembersAreRejected() throws {
+        var s = Scenario.withMembers()
+        let event = try #require(s.apply(.createTodo, by: ("u-stranger", "sam"), todo: "t") { $0.title = "t" })
+        #expect(event.code == "not_member")
+        #expect(s.state.todos.isEmpty)
+    }
+
+    @Test func unsupportedSchemaVersionAndWrongGroupAreRejected() throws {
+        var s = Scenario.withMembers()
+        let future = s.command(.createTodo, by: Scenario.member, todo: "t") { $0.title = "t"; $0.v = 99 }
+        #expect(s.apply(future)?.code == "unsupported_version")
+        let misrouted = s.command(.createTodo, by: Scenario.member, todo: "t") { $0.title = "t"; $0.groupID = "g2" }
+        #expect(s.apply(misrouted)?.code == "invalid_command")
+    }
+
+    @Test func aDecidedCommandProducesNoSecondOutcome() throws {
+        var s = Scenario.withMembers()
+        let create = s.command(.createTodo, by: Scenario.member, todo: "t") { $0.title = "t" }
+        #expect(s.apply(create) != nil)
+        let versionBefore = s.state.version
+        #expect(Decider.decide(s.state, create, now: s.now) == .alreadyDecided)
+        // Also for a command whose outcome was a rejection.
+        let bad = s.command(.deleteTodo, by: Scenario.member, todo: "missing")
+        #expect(s.apply(bad)?.code == "todo_not_found")
+        #expect(Decider.decide(s.state, bad, now: s.now) == .alreadyDecided)
+        #expect(s.state.version == versionBefore + 1)
+    }
+}
+
+@Suite("Decider: who may change whose todo (DESIGN §5)")
+struct DeciderRBACTests {
+    static let roles: [(String, (String, String))] = [
+        ("owner", Scenario.owner), ("admin", Scenario.admin), ("member", Scenario.member),
+    ]
+
+    @Test("own and others' todos", arguments: [CommandAction.updateTodo, .moveTodo, .deleteTodo], [0, 1, 2])
+    func matrix(action: CommandAction, roleIndex: Int) throws {
+        let (role, actor) = Self.roles[roleIndex]
+        // Own todo: every role may.
+        var own = Scenario.withMembers()
+        own.apply(.createTodo, by: actor, todo: "mine") { $0.title = "mine" }
+        let onOwn = try #require(own.apply(action, by: actor, todo: "mine") { $0.title = "x"; $0.status = .done })
+        #expect(onOwn.eventType != .commandRejected, "\(role) on own todo: \(onOwn.reason ?? "")")
+
+        // Someone else's todo: owner and admin may, a member may not.
+        var others = Scenario.withMembers()
+        others.apply(.createTodo, by: Scenario.other, todo: "theirs") { $0.title = "theirs" }
+        let onOthers = try #require(others.apply(action, by: actor, todo: "theirs") { $0.title = "x"; $0.status = .done })
+        if role == "member" {
+            #expect(onOthers.code == "forbidden")
+            #expect(others.state.todos["theirs"]?.version == 1, "nothing changed")
+        } else {
+            #expect(onOthers.eventType != .commandRejected, "\(role) on another's todo")
+        }
+    }
+
+    @Test func everyMemberMayCreate() {
+        for (_, actor) in Self.roles + [("other", Scenario.other)] {
+            var s = Scenario.withMembers()
+            #expect(s.apply(.createTodo, by: actor, todo: "t") { $0.title = "t" }?.eventType == .todoCreated)
+        }
+    }
+}
+
+@Suite("Decider: membership")
+struct DeciderMembershipTests {
+    @Test func membershipEventsTrackRoles() throws {
+        var s = Scenario.withMembers()
+        #expect(s.state.members[Scenario.admin.0] == .admin)
+        let promotion = s.apply(.changeMemberRole, by: Scenario.owner, member: Scenario.member, role: .admin)
+        let promoted = try #require(promotion)
+        #expect(promoted.eventType == .memberRoleChanged && promoted.role == .admin)
+        #expect(s.state.members[Scenario.member.0] == .admin)
+
+        let removal = s.apply(.removeMember, by: Scenario.owner, member: Scenario.other, role: nil)
+        let removed = try #require(removal)
+        #expect(removed.eventType == .memberRemoved && removed.memberUserID == Scenario.other.0)
+        #expect(s.state.members[Scenario.other.0] == nil)
+        // A removed member can no longer act.
+        #expect(s.apply(.createTodo, by: Scenario.other, todo: "t") { $0.title = "t" }?.code == "not_member")
+        // Removing someone who is not a member is rejected, not silently dropped.
+        #expect(s.apply(.removeMember, by: Scenario.owner, member: Scenario.other, role: nil)?.code == "not_member")
+    }
+
+    @Test func malformedMembershipCommandsAreRejected() {
+        var s = Scenario.withMembers()
+        #expect(s.apply(.addMember, by: Scenario.owner) { $0.role = .member }?.code == "invalid_command")
+        #expect(s.apply(.addMember, by: Scenario.owner) { $0.memberUserID = "u-x" }?.code == "invalid_command")
+    }
+
+    @Test func deletedGroupRejectsEverything() throws {
+        var s = Scenario.withMembers()
+        s.apply(.createTodo, by: Scenario.member, todo: "t") { $0.title = "t" }
+        #expect(s.apply(.deleteGroup, by: Scenario.owner)?.eventType == .groupDeleted)
+        #expect(s.state.isDeleted)
+        #expect(s.apply(.createTodo, by: Scenario.owner, todo: "u") { $0.title = "u" }?.code == "group_deleted")
+        #expect(s.apply(.addMember, by: Scenario.owner, member: ("u-new", "nel"), role: .member)?.code == "group_deleted")
+    }
+
+    @Test func replayingTheEventsRebuildsTheSameState() {
+        var s = Scenario.withMembers()
+        s.apply(.createTodo, by: Scenario.member, todo: "t") { $0.title = "t"; $0.labels = ["a"] }
+        s.apply(.moveTodo, by: Scenario.admin, todo: "t") { $0.status = .inProgress; $0.position = 3 }
+        s.apply(.changeMemberRole, by: Scenario.owner, member: Scenario.member, role: .admin)
+        s.apply(.createTodo, by: Scenario.other, todo: "u") { $0.title = "u" }
+        s.apply(.deleteTodo, by: Scenario.owner, todo: "u")
+        let rebuilt = s.events.reduce(GroupState(groupID: "g1"), Decider.evolve)
+        #expect(rebuilt == s.state)
+    }
+}

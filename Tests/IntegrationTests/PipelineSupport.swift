@@ -1,0 +1,136 @@
+import Contracts
+import DataSink
+import DomainEngine
+import Foundation
+import Logging
+import Migrations
+import NATS
+import Postgres
+import ServiceSupport
+import Sharding
+import Testing
+
+/// Engine and sink running inside the test process (as libraries), against the test servers.
+struct InProcessPipeline {
+    let nats: NATSConnection
+    let pool: PostgresPool
+    let tasks: [Task<Void, Error>]
+
+    static let engineDurable = "it-engine"
+    static let sinkDurable = "it-sink"
+
+    static func start(engines: Int = 1, sinks: Int = 1) async throws -> InProcessPipeline {
+        let nats = try await TestInfrastructure.nats(name: "pipeline-tests")
+        let pool = try await TestInfrastructure.pool(maxConnections: 8)
+        try await Migrator(pool: pool, migrations: Migration.bundled()).migrate()
+        try await PipelineStreams.ensureAll(nats.jetStream, replicas: 1)
+        let environment = ["NATS_URL": TestInfrastructure.natsURL, "DATABASE_URL": TestInfrastructure.databaseURL,
+                           "ENGINE_DURABLE": engineDurable, "SINK_DURABLE": sinkDurable]
+        var tasks: [Task<Void, Error>] = []
+        for index in 0..<engines {
+            let engine = DomainEngineService(configuration: try DomainEngineConfiguration(environment: environment),
+                                             connection: nats, logger: Logger(label: "engine-\(index)"))
+            tasks.append(Task { try await engine.run() })
+        }
+        for index in 0..<sinks {
+            let sink = DataSinkService(configuration: try DataSinkConfiguration(environment: environment), connection: nats,
+                                       pool: pool, logger: Logger(label: "sink-\(index)"))
+            tasks.append(Task { try await sink.run() })
+        }
+        return InProcessPipeline(nats: nats, pool: pool, tasks: tasks)
+    }
+
+    func stop() async {
+        for task in tasks { task.cancel() }
+        for task in tasks { _ = await task.result }
+        await nats.drain()
+        await pool.shutdown()
+    }
+}
+
+/// Commands as command-api would publish them.
+struct CommandWriter {
+    let jetStream: JetStream
+    let groupID: String
+    var counter = 0
+    let prefix = TestInfrastructure.unique("cmd")
+
+    init(jetStream: JetStream, groupID: String) {
+        self.jetStream = jetStream
+        self.groupID = groupID
+    }
+
+    mutating func make(_ action: CommandAction, actor: (String, String), todo: String? = nil,
+                       configure: (inout TodoCommand) -> Void = { _ in }) -> TodoCommand {
+        counter += 1
+        var command = TodoCommand(commandID: "\(prefix)-\(counter)", action: action, groupID: groupID, todoID: todo,
+                                  actorUserID: actor.0, actorName: actor.1, issuedAt: Date())
+        configure(&command)
+        return command
+    }
+
+    func message(_ command: TodoCommand, msgID: String? = nil) throws -> OutgoingMessage {
+        OutgoingMessage(subject: try GroupSubject.command(GroupID(groupID)).subject,
+                        payload: try MessageCoding.encoder().encode(command), msgID: msgID ?? command.commandID)
+    }
+
+    @discardableResult
+    func publish(_ command: TodoCommand, msgID: String? = nil) async throws -> PublishAck {
+        try await jetStream.publish(try message(command, msgID: msgID))
+    }
+
+    @discardableResult
+    mutating func send(_ action: CommandAction, actor: (String, String), todo: String? = nil,
+                       configure: (inout TodoCommand) -> Void = { _ in }) async throws -> TodoCommand {
+        let command = make(action, actor: actor, todo: todo, configure: configure)
+        try await publish(command)
+        return command
+    }
+
+    mutating func addMember(_ member: (String, String), role: GroupRole, by actor: (String, String)) async throws {
+        try await send(.addMember, actor: actor) {
+            $0.memberUserID = member.0
+            $0.memberUsername = member.1
+            $0.role = role
+        }
+    }
+}
+
+enum Projection {
+    /// Waits until the group's projection offset reaches `version`.
+    static func waitForVersion(_ pool: PostgresPool, group: String, atLeast version: Int64,
+                               timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let rows = try await pool.query("SELECT group_version FROM group_projection_offsets WHERE group_id = $1", group)
+            if let current = try rows.first?.decode(Int64.self, "group_version"), current >= version { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let rows = try await pool.query("SELECT group_version FROM group_projection_offsets WHERE group_id = $1", group)
+        Issue.record("group \(group) did not reach version \(version) within \(timeout) (at \(String(describing: try rows.first?.decode(Int64.self, "group_version"))))")
+        throw TimedOut()
+    }
+
+    struct TimedOut: Error {}
+
+    /// The group's todos as comparable text rows (timestamps left out).
+    static func todos(_ pool: PostgresPool, group: String, table: String = "todos") async throws -> [String] {
+        try await pool.query("""
+            SELECT todo_id, title, notes, status, position, due_date::text AS due, assignee, labels::text AS labels,
+                   created_by, version, group_version, deleted_at IS NOT NULL AS deleted
+            FROM \(table) WHERE group_id = $1 ORDER BY todo_id
+            """, group).map { row in
+            try row.columns.map { column in try row.decode(String?.self, column) ?? "∅" }.joined(separator: "|")
+        }
+    }
+
+    static func events(_ pool: PostgresPool, group: String) async throws -> [(version: Int64, type: String, code: String?, command: String)] {
+        try await pool.query("""
+            SELECT group_version, event_type, payload->>'code' AS code, command_id FROM todo_events
+            WHERE group_id = $1 ORDER BY group_version
+            """, group).map {
+            (try $0.decode(Int64.self, "group_version"), try $0.decode(String.self, "event_type"),
+             try $0.decode(String?.self, "code"), try $0.decode(String.self, "command_id"))
+        }
+    }
+}
