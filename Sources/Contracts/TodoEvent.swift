@@ -16,6 +16,9 @@ public struct TodoEvent: Codable, Sendable, Equatable {
     public var shardID: Int
     /// Position of this event in the group's total order: 1, 2, 3, … without gaps.
     public var groupVersion: Int64
+    /// COMMANDS stream sequence of the command this event decides. Engines use it to decide a
+    /// group's commands in stream order even when several replicas share the consumer.
+    public var commandSequence: UInt64?
 
     // The resulting todo state, for todo events.
     public var title: String?
@@ -46,7 +49,7 @@ public struct TodoEvent: Codable, Sendable, Equatable {
     public init(
         v: Int = SchemaVersion.current, eventID: String, commandID: String, eventType: EventType,
         groupID: String, todoID: String? = nil, actorUserID: String, actorName: String,
-        occurredAt: Date, shardID: Int, groupVersion: Int64, title: String? = nil,
+        occurredAt: Date, shardID: Int, groupVersion: Int64, commandSequence: UInt64? = nil, title: String? = nil,
         notes: String? = nil, status: TodoStatus? = nil, dueDate: String? = nil,
         assignee: String? = nil, labels: [String]? = nil, position: Double? = nil,
         version: Int64? = nil, createdBy: String? = nil, createdByName: String? = nil, createdAt: Date? = nil, code: String? = nil, reason: String? = nil,
@@ -63,6 +66,7 @@ public struct TodoEvent: Codable, Sendable, Equatable {
         self.occurredAt = occurredAt
         self.shardID = shardID
         self.groupVersion = groupVersion
+        self.commandSequence = commandSequence
         self.title = title
         self.notes = notes
         self.status = status
@@ -93,6 +97,7 @@ public struct TodoEvent: Codable, Sendable, Equatable {
         case occurredAt = "occurred_at"
         case shardID = "shard_id"
         case groupVersion = "group_version"
+        case commandSequence = "command_seq"
         case title, notes, status
         case dueDate = "due_date"
         case assignee, labels, position, version

@@ -150,6 +150,7 @@ public enum Decider {
         var state = state
         state.version = max(state.version, event.groupVersion)
         state.decidedCommands.insert(event.commandID)
+        if let sequence = event.commandSequence { state.lastCommandSequence = max(state.lastCommandSequence, sequence) }
         switch event.eventType {
         case .todoCreated, .todoUpdated, .todoMoved, .todoDeleted:
             guard let todoID = event.todoID else { break }

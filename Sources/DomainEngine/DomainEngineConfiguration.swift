@@ -15,8 +15,9 @@ public struct DomainEngineConfiguration: Sendable, Equatable {
     public var cacheCapacity = 10_000
     /// Unacknowledged time before the server redelivers a command.
     public var ackWait: Duration = .seconds(30)
-    /// Deliveries before a command is dead-lettered.
-    public var maxDeliver = 10
+    /// Deliveries before a command is dead-lettered. Generous, because a command waiting for an
+    /// earlier one of its group (held by another replica) is handed back and redelivered.
+    public var maxDeliver = 100
 
     public init(environment: [String: String]) throws(SettingsError) {
         shared = try SharedSettings(environment: environment)

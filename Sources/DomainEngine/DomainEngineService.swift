@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import NATS
 import ServiceLifecycle
+import Synchronization
 import ServiceSupport
 import Sharding
 
@@ -22,6 +23,9 @@ public final class DomainEngineService: Service {
     private let latency = Timer(label: "engine_command_duration_seconds")
     private let lag = Gauge(label: "engine_consumer_pending")
     private let failures = Counter(label: "engine_transient_failures_total")
+    /// Consumer sequence of the last delivery seen and the current delivery epoch (see
+    /// `CommandProcessor.Delivery.epoch`). Only the fetch loop touches them.
+    private let deliveryTracking = Mutex((lastConsumerSequence: UInt64(0), epoch: UInt64(1)))
 
     public init(configuration: DomainEngineConfiguration, connection: NATSConnection, logger: Logger) {
         self.configuration = configuration
@@ -69,6 +73,21 @@ public final class DomainEngineService: Service {
     /// Processes one fetched batch; returns when every message is acknowledged or left for
     /// redelivery (only when shutting down in the middle of a retry).
     func process(_ batch: [JetStreamMessage]) async {
+        // Any gap in consumer sequences means another replica received messages in between (or
+        // this process restarted): groups must re-check their order before deciding.
+        // Each message gets the epoch current at its position: a gap just before it (a delivery
+        // that went elsewhere) starts a new epoch, so a group whose commands straddle the gap
+        // re-checks its order.
+        let epochs = deliveryTracking.withLock { tracking -> [ObjectIdentifier: UInt64] in
+            var epochs: [ObjectIdentifier: UInt64] = [:]
+            for message in batch {
+                let sequence = message.metadata.consumerSequence
+                if sequence != tracking.lastConsumerSequence + 1 { tracking.epoch += 1 }
+                tracking.lastConsumerSequence = sequence
+                epochs[ObjectIdentifier(message)] = tracking.epoch
+            }
+            return epochs
+        }
         // Partition by subject, keeping stream order inside each group.
         var order: [String] = []
         var byGroup: [String: [JetStreamMessage]] = [:]
@@ -85,7 +104,7 @@ public final class DomainEngineService: Service {
             await withTaskGroup(of: [JetStreamMessage].self) { tasks in
                 for key in slice {
                     let messages = byGroup[key]!
-                    tasks.addTask { await self.processGroup(messages) }
+                    tasks.addTask { await self.processGroup(messages, epochs: epochs) }
                 }
                 for await handled in tasks { done += handled }
             }
@@ -100,37 +119,65 @@ public final class DomainEngineService: Service {
     }
 
     /// One group's commands, in order. Returns the messages that are finished (to acknowledge).
-    private func processGroup(_ messages: [JetStreamMessage]) async -> [JetStreamMessage] {
+    private func processGroup(_ messages: [JetStreamMessage], epochs: [ObjectIdentifier: UInt64]) async -> [JetStreamMessage] {
         var finished: [JetStreamMessage] = []
-        for message in messages {
-            guard await processOne(message) else { break } // keep order: the rest waits for redelivery
-            finished.append(message)
+        for (index, message) in messages.enumerated() {
+            switch await processOne(message, epoch: epochs[ObjectIdentifier(message)] ?? 0) {
+            case .finished:
+                finished.append(message)
+            case .waitForEarlier:
+                // Hand this and the group's later commands back for a moment; the earlier command
+                // is being decided elsewhere (or will be redelivered).
+                let delay = orderWaitBackoff.ceiling(attempt: Int(message.metadata.deliveryCount))
+                for later in messages[index...] { try? await later.nak(delay: delay) }
+                return finished
+            case .interrupted:
+                // Keep order: the rest waits for redelivery, and the group's state is re-checked then.
+                if let group = try? GroupSubject(parsing: message.subject) { processor.forget(group.groupID.rawValue) }
+                return finished
+            }
         }
         return finished
     }
 
+    private enum Progress {
+        case finished
+        case waitForEarlier
+        case interrupted
+    }
+
+    private let orderWaitBackoff = Backoff(initial: .milliseconds(50), maximum: .seconds(2))
+
     /// Retries transient failures in place (keeping the group's order), telling the server the
-    /// command is still in progress. False when giving up because the service is stopping.
-    private func processOne(_ message: JetStreamMessage) async -> Bool {
+    /// command is still in progress.
+    private func processOne(_ message: JetStreamMessage, epoch: UInt64) async -> Progress {
         let start = ContinuousClock.now
+        let metadata = message.metadata
+        let delivery = CommandProcessor.Delivery(subject: message.subject, payload: message.payload,
+                                                 streamSequence: metadata.streamSequence, epoch: epoch,
+                                                 redelivered: metadata.deliveryCount > 1)
         var attempt = 0
         while true {
             do {
-                switch try await processor.handle(subject: message.subject, payload: message.payload) {
+                switch try await processor.handle(delivery) {
                 case .decided:
                     latency.record(ContinuousClock.now - start)
-                    return true
+                    return .finished
                 case .deadLetter(let reason):
-                    return await deadLetter(message, reason: reason)
+                    return await deadLetter(message, reason: reason) ? .finished : .interrupted
+                case .waitForEarlier(let sequence):
+                    logger.debug("waiting for an earlier command of the group", metadata: [
+                        "subject": "\(message.subject)", "earlier.sequence": "\(sequence)"])
+                    return .waitForEarlier
                 }
             } catch {
                 attempt += 1
                 failures.increment()
                 logger.warning("command failed; retrying", metadata: [
                     "subject": "\(message.subject)", "attempt": "\(attempt)", "error": "\(error)"])
-                if Task.isShuttingDownGracefully || Task.isCancelled { return false }
-                if message.metadata.deliveryCount >= UInt64(configuration.maxDeliver) && attempt >= 3 {
-                    return await deadLetter(message, reason: "failed on its last delivery: \(error)")
+                if Task.isShuttingDownGracefully || Task.isCancelled { return .interrupted }
+                if metadata.deliveryCount >= UInt64(configuration.maxDeliver) && attempt >= 3 {
+                    return await deadLetter(message, reason: "failed on its last delivery: \(error)") ? .finished : .interrupted
                 }
                 try? await message.inProgress()
                 try? await Task.sleep(for: backoff.delay(attempt: attempt))

@@ -29,6 +29,10 @@ public protocol EventStore: Sendable {
     /// subject (which may be a message that is not a valid event; 0 when there is none).
     func history(of group: GroupID) async throws -> GroupHistory
 
+    /// The group's first command at or after `sequence` in COMMANDS: its sequence and command id
+    /// (nil id: the message is not a decodable command). Nil when there is none.
+    func command(of group: GroupID, from sequence: UInt64) async throws -> LoggedCommand?
+
     /// Appends only if the group's last event is still at `expectedLastSequence` (0: no event yet);
     /// throws `EventStoreError.sequenceConflict` otherwise. Any other error is transient.
     func append(_ event: TodoEvent, to group: GroupID, expectedLastSequence: UInt64) async throws -> AppendOutcome
@@ -41,5 +45,16 @@ public struct GroupHistory: Sendable, Equatable {
     public init(events: [StoredEvent], lastSequence: UInt64) {
         self.events = events
         self.lastSequence = lastSequence
+    }
+}
+
+/// A command as logged in COMMANDS, for the ordering check.
+public struct LoggedCommand: Sendable, Equatable {
+    public let sequence: UInt64
+    public let commandID: String?
+
+    public init(sequence: UInt64, commandID: String?) {
+        self.sequence = sequence
+        self.commandID = commandID
     }
 }

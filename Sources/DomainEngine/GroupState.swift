@@ -10,6 +10,9 @@ public struct GroupState: Sendable, Equatable {
     /// EVENTS stream sequence of the last event on this group's subject (0: none), for
     /// `Nats-Expected-Last-Subject-Sequence`.
     public var lastSequence: UInt64 = 0
+    /// COMMANDS sequence of the last command decided for this group (0: none): every command of
+    /// the group at or below it has its outcome.
+    public var lastCommandSequence: UInt64 = 0
     public var todos: [String: TodoState] = [:]
     /// user id → role, from `member.*` events.
     public var members: [String: GroupRole] = [:]

@@ -5,6 +5,8 @@ import Synchronization
 public final class GroupStateCache: Sendable {
     private struct Entry {
         var state: GroupState
+        /// The delivery epoch in which this process last decided (or verified) for the group.
+        var epoch: UInt64
         var lastUse: UInt64
     }
 
@@ -20,20 +22,20 @@ public final class GroupStateCache: Sendable {
         self.capacity = max(1, capacity)
     }
 
-    public func get(_ groupID: String) -> GroupState? {
+    public func get(_ groupID: String) -> (state: GroupState, epoch: UInt64)? {
         storage.withLock { storage in
             storage.clock += 1
             guard var entry = storage.entries[groupID] else { return nil }
             entry.lastUse = storage.clock
             storage.entries[groupID] = entry
-            return entry.state
+            return (entry.state, entry.epoch)
         }
     }
 
-    public func put(_ state: GroupState) {
+    public func put(_ state: GroupState, epoch: UInt64) {
         storage.withLock { storage in
             storage.clock += 1
-            storage.entries[state.groupID] = Entry(state: state, lastUse: storage.clock)
+            storage.entries[state.groupID] = Entry(state: state, epoch: epoch, lastUse: storage.clock)
             if storage.entries.count > capacity {
                 let evict = max(1, capacity / 10)
                 let oldest = storage.entries.sorted { $0.value.lastUse < $1.value.lastUse }.prefix(evict).map(\.key)

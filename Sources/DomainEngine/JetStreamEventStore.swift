@@ -11,10 +11,21 @@ public struct JetStreamEventStore: EventStore {
     public let stream: String
     let logger: Logger
 
-    public init(jetStream: JetStream, stream: String = SubjectKind.event.streamName, logger: Logger) {
+    public let commandStream: String
+
+    public init(jetStream: JetStream, stream: String = SubjectKind.event.streamName,
+                commandStream: String = SubjectKind.command.streamName, logger: Logger) {
         self.jetStream = jetStream
         self.stream = stream
+        self.commandStream = commandStream
         self.logger = logger
+    }
+
+    public func command(of group: GroupID, from sequence: UInt64) async throws -> LoggedCommand? {
+        guard let message = try await jetStream.nextMessage(stream: commandStream, subject: GroupSubject.command(group).subject,
+                                                            from: sequence) else { return nil }
+        let command = try? MessageCoding.decoder().decode(TodoCommand.self, from: message.payload)
+        return LoggedCommand(sequence: message.sequence, commandID: command?.commandID)
     }
 
     public func history(of group: GroupID) async throws -> GroupHistory {

@@ -139,3 +139,50 @@ extension JetStream {
         }
     }
 }
+
+extension JetStream {
+    /// The first message on `subject` (wildcards allowed) at or after `sequence` in `stream`, or
+    /// nil when there is none. One round trip (`STREAM.MSG.GET` with `next_by_subj`).
+    public func nextMessage(stream: String, subject: String, from sequence: UInt64) async throws -> StoredMessage? {
+        struct Request: Encodable {
+            let seq: UInt64
+            let next_by_subj: String
+        }
+        struct Response: Decodable {
+            struct Message: Decodable {
+                let subject: String
+                let seq: UInt64
+                let hdrs: String?
+                let data: String?
+                let time: String?
+            }
+            struct APIError: Decodable {
+                let code: Int
+                let err_code: Int?
+                let description: String?
+            }
+            let message: Message?
+            let error: APIError?
+        }
+        let body = try JSONEncoder().encode(Request(seq: max(1, sequence), next_by_subj: subject))
+        let data = try await connection.request("$JS.API.STREAM.MSG.GET.\(stream)", body, timeout: connection.options.apiTimeout)
+        let response = try JSONDecoder().decode(Response.self, from: data)
+        if let error = response.error {
+            if error.code == 404 { return nil }
+            throw NATSError(kind: error.err_code == 10059 ? .streamNotFound : .other, operation: "get next message of \(subject)",
+                            message: error.description ?? "error \(error.code)", jetStreamCode: error.err_code ?? 0)
+        }
+        guard let message = response.message else { return nil }
+        let payload = message.data.flatMap { Data(base64Encoded: $0) } ?? Data()
+        var headers = NATSHeaders()
+        if let raw = message.hdrs.flatMap({ Data(base64Encoded: $0) }) {
+            // NATS/1.0\r\nName: value\r\n…\r\n\r\n
+            for line in String(decoding: raw, as: UTF8.self).components(separatedBy: "\r\n").dropFirst() {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                headers.add(String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+            }
+        }
+        let timestamp = message.time.flatMap { try? Date($0, strategy: .iso8601) } ?? Date(timeIntervalSince1970: 0)
+        return StoredMessage(subject: message.subject, payload: payload, headers: headers, sequence: message.seq, timestamp: timestamp)
+    }
+}

@@ -247,3 +247,19 @@ func redacted(_ url: String) -> String {
     guard let colon = credentials.firstIndex(of: ":") else { return url }
     return String(url[..<colon]) + ":***" + String(url[at...])
 }
+
+extension NATSConnection {
+    /// A core request/reply round trip.
+    public func request(_ subject: String, _ payload: Data, timeout: Duration = .seconds(5)) async throws -> Data {
+        try await executor.run { [self] in
+            var reply: OpaquePointer?
+            let status = payload.withUnsafeBytes { bytes in
+                natsConnection_Request(&reply, connection, subject, bytes.baseAddress, Int32(bytes.count), timeout.milliseconds)
+            }
+            try NATSError.check(status, "request \(subject)")
+            guard let reply else { return Data() }
+            defer { natsMsg_Destroy(reply) }
+            return payloadData(of: reply)
+        }
+    }
+}

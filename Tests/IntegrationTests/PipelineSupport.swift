@@ -14,11 +14,13 @@ import Testing
 struct InProcessPipeline {
     let nats: NATSConnection
     let pool: PostgresPool
+    let replicaConnections: [NATSConnection]
     let tasks: [Task<Void, Error>]
 
     static let engineDurable = "it-engine"
     static let sinkDurable = "it-sink"
 
+    /// Each replica gets its own NATS connection, as separate processes would.
     static func start(engines: Int = 1, sinks: Int = 1) async throws -> InProcessPipeline {
         let nats = try await TestInfrastructure.nats(name: "pipeline-tests")
         let pool = try await TestInfrastructure.pool(maxConnections: 8)
@@ -27,22 +29,28 @@ struct InProcessPipeline {
         let environment = ["NATS_URL": TestInfrastructure.natsURL, "DATABASE_URL": TestInfrastructure.databaseURL,
                            "ENGINE_DURABLE": engineDurable, "SINK_DURABLE": sinkDurable]
         var tasks: [Task<Void, Error>] = []
+        var connections: [NATSConnection] = []
         for index in 0..<engines {
+            let connection = try await TestInfrastructure.nats(name: "engine-\(index)")
+            connections.append(connection)
             let engine = DomainEngineService(configuration: try DomainEngineConfiguration(environment: environment),
-                                             connection: nats, logger: Logger(label: "engine-\(index)"))
+                                             connection: connection, logger: Logger(label: "engine-\(index)"))
             tasks.append(Task { try await engine.run() })
         }
         for index in 0..<sinks {
-            let sink = DataSinkService(configuration: try DataSinkConfiguration(environment: environment), connection: nats,
+            let connection = try await TestInfrastructure.nats(name: "sink-\(index)")
+            connections.append(connection)
+            let sink = DataSinkService(configuration: try DataSinkConfiguration(environment: environment), connection: connection,
                                        pool: pool, logger: Logger(label: "sink-\(index)"))
             tasks.append(Task { try await sink.run() })
         }
-        return InProcessPipeline(nats: nats, pool: pool, tasks: tasks)
+        return InProcessPipeline(nats: nats, pool: pool, replicaConnections: connections, tasks: tasks)
     }
 
     func stop() async {
         for task in tasks { task.cancel() }
         for task in tasks { _ = await task.result }
+        for connection in replicaConnections { await connection.drain() }
         await nats.drain()
         await pool.shutdown()
     }
@@ -132,5 +140,41 @@ enum Projection {
             (try $0.decode(Int64.self, "group_version"), try $0.decode(String.self, "event_type"),
              try $0.decode(String?.self, "code"), try $0.decode(String.self, "command_id"))
         }
+    }
+}
+
+/// A deterministic mix of every action, rejections included, for one group: the same script on
+/// two groups must give the same tables whatever the number of replicas.
+enum Script {
+    static let owner = ("u-owner", "olivia")
+    static let admin = ("u-admin", "adam")
+    static let member = ("u-member", "mia")
+
+    static func commands(_ writer: inout CommandWriter, todos: Int = 8) -> [TodoCommand] {
+        var commands: [TodoCommand] = []
+        func add(_ action: CommandAction, _ actor: (String, String), _ todo: String? = nil, _ configure: (inout TodoCommand) -> Void = { _ in }) {
+            commands.append(writer.make(action, actor: actor, todo: todo, configure: configure))
+        }
+        for (user, role) in [(owner, GroupRole.owner), (admin, .admin), (member, .member)] {
+            add(.addMember, owner) { $0.memberUserID = user.0; $0.memberUsername = user.1; $0.role = role }
+        }
+        let users = [owner, admin, member]
+        for index in 0..<todos {
+            add(.createTodo, users[index % 3], "t\(index)") { $0.title = "todo \(index)"; $0.labels = ["l\(index % 2)"] }
+        }
+        for index in 0..<todos {
+            // A member editing someone else's todo is forbidden; the others succeed.
+            add(.updateTodo, users[(index + 1) % 3], "t\(index)") { $0.title = "edited \(index)"; $0.notes = "by \(index)" }
+            add(.moveTodo, owner, "t\(index)") { $0.status = index % 2 == 0 ? .done : .inProgress }
+        }
+        add(.updateTodo, owner, "t0") { $0.title = "stale"; $0.expectedVersion = 1 }            // version_conflict
+        add(.deleteTodo, users[1], "t1")
+        add(.deleteTodo, member, "t0")                                                          // forbidden
+        add(.changeMemberRole, owner) { $0.memberUserID = member.0; $0.memberUsername = member.1; $0.role = .admin }
+        add(.deleteTodo, member, "t0")                                                          // allowed now
+        add(.removeMember, owner) { $0.memberUserID = admin.0; $0.memberUsername = admin.1 }
+        add(.createTodo, admin, "late") { $0.title = "after removal" }                         // not_member
+        add(.createTodo, owner, "t2") { $0.title = "duplicate id" }                            // todo_exists
+        return commands
     }
 }
