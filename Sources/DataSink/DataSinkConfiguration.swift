@@ -22,5 +22,6 @@ public struct DataSinkConfiguration: Sendable, Equatable {
         batchSize = try environment.integer("SINK_BATCH_SIZE", default: batchSize, range: 1...10_000)
         batchWait = .milliseconds(try environment.integer("SINK_BATCH_WAIT_MS", default: 50, range: 1...10_000))
         poolSize = try environment.integer("SINK_DB_POOL", default: poolSize, range: 1...100)
+        ackWait = .seconds(try environment.integer("SINK_ACK_WAIT_SECONDS", default: 60, range: 1...3600))
     }
 }

@@ -4,10 +4,15 @@ import Postgres
 /// Writes a batch of events into the projection tables, inside the caller's transaction:
 ///
 /// 1. COPY the batch into a temporary staging table;
-/// 2. one statement inserts the events (`ON CONFLICT (event_id) DO NOTHING`), then, for the
+/// 2. lock the batch's groups (transaction-scoped advisory locks, in hash order): batches of one
+///    group from several sink replicas commit one after the other;
+/// 3. one statement inserts the events (`ON CONFLICT (event_id) DO NOTHING`), then, for the
 ///    events actually inserted, upserts the newest snapshot of each todo (only over an older
-///    version; a delete is a tombstone) and raises each group's offset (only upwards);
-/// 3. when the batch deletes a group, tombstones that group's todos.
+///    version; a delete is a tombstone);
+/// 4. each group's offset moves to the highest `group_version` up to which every event is stored,
+///    so a reader holding that offset knows nothing before it is missing (after a crash, events
+///    may be redelivered after newer ones);
+/// 5. when the batch deletes a group, tombstones that group's todos.
 ///
 /// Every todo event carries the todo's full snapshot, so applying the newest inserted event of a
 /// todo is the same as applying them all in order, and batches may commit in any order (two sinks)
@@ -25,6 +30,9 @@ public struct ProjectionWriter: Sendable {
         /// Todo rows created or changed.
         public var todosWritten: Int
     }
+
+    /// First key of the advisory locks the sink takes per group.
+    static let lockNamespace: Int32 = 0x5349_4E4B // "SINK"
 
     static let stagingColumns = [
         "event_id", "command_id", "group_id", "group_version", "stream_seq", "event_type", "todo_id", "actor_user_id",
@@ -48,7 +56,12 @@ public struct ProjectionWriter: Sendable {
         try connection.execute(Self.createStaging)
         try connection.execute("DELETE FROM sink_staging")
         try connection.copy(into: "sink_staging", columns: Self.stagingColumns, rows: batch.lazy.map(\.stagingRow))
+        try connection.query("""
+            SELECT pg_advisory_xact_lock(\(Self.lockNamespace), hashtext(group_id))
+            FROM (SELECT DISTINCT group_id FROM sink_staging) AS groups ORDER BY hashtext(group_id)
+            """)
         let counts = try connection.query(applySQL)
+        try connection.query(offsetSQL)
         var result = Result(inserted: try counts[0].decode(Int.self, "inserted"), todosWritten: try counts[0].decode(Int.self, "todos"))
         if batch.contains(where: { $0.event.eventType == .groupDeleted }) {
             let tombstoned = try connection.query("""
@@ -98,18 +111,34 @@ public struct ProjectionWriter: Sendable {
                 deleted_at = coalesce(t.deleted_at, EXCLUDED.deleted_at)
             WHERE t.version < EXCLUDED.version
             RETURNING 1
-        ), offsets_written AS (
-            INSERT INTO \(tables.offsets) AS o (group_id, group_version, stream_seq, updated_at)
-            SELECT DISTINCT ON (s.group_id) s.group_id, s.group_version, s.stream_seq, now()
-            FROM sink_staging AS s JOIN inserted USING (event_id)
-            ORDER BY s.group_id, s.group_version DESC
-            ON CONFLICT (group_id) DO UPDATE SET
-                group_version = EXCLUDED.group_version, stream_seq = EXCLUDED.stream_seq, updated_at = EXCLUDED.updated_at
-            WHERE o.group_version < EXCLUDED.group_version
-            RETURNING 1
         )
-        SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT count(*) FROM todos_written)::int AS todos,
-               (SELECT count(*) FROM offsets_written)::int AS offsets
+        SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT count(*) FROM todos_written)::int AS todos
+        """
+    }
+
+    /// Moves each touched group's offset to the end of the run of stored versions that starts
+    /// right after it (the first stored version whose successor is missing), if the next version
+    /// is stored at all.
+    var offsetSQL: String {
+        """
+        WITH touched AS (
+            SELECT DISTINCT s.group_id, coalesce(o.group_version, 0) AS current
+            FROM sink_staging AS s LEFT JOIN \(tables.offsets) AS o USING (group_id)
+        ), ends AS (
+            SELECT t.group_id,
+                   (SELECT min(e.group_version) FROM \(tables.events) AS e
+                    WHERE e.group_id = t.group_id AND e.group_version > t.current
+                      AND NOT EXISTS (SELECT 1 FROM \(tables.events) AS n
+                                      WHERE n.group_id = e.group_id AND n.group_version = e.group_version + 1)) AS reached
+            FROM touched AS t
+            WHERE EXISTS (SELECT 1 FROM \(tables.events) AS f WHERE f.group_id = t.group_id AND f.group_version = t.current + 1)
+        )
+        INSERT INTO \(tables.offsets) AS o (group_id, group_version, stream_seq, updated_at)
+        SELECT ends.group_id, ends.reached, e.stream_seq, now()
+        FROM ends JOIN \(tables.events) AS e ON e.group_id = ends.group_id AND e.group_version = ends.reached
+        ON CONFLICT (group_id) DO UPDATE SET
+            group_version = EXCLUDED.group_version, stream_seq = EXCLUDED.stream_seq, updated_at = EXCLUDED.updated_at
+        WHERE o.group_version < EXCLUDED.group_version
         """
     }
 }

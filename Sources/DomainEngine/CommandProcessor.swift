@@ -13,9 +13,6 @@ public final class CommandProcessor: Sendable {
         case decided(EventType?)
         /// The message can never be processed (bad subject, undecodable): dead-letter it.
         case deadLetter(reason: String)
-        /// An earlier command of the same group (at this COMMANDS sequence) has no outcome yet,
-        /// probably in another replica's hands: ask for this one again shortly.
-        case waitForEarlier(sequence: UInt64)
     }
 
     /// One delivered command message.
@@ -55,7 +52,7 @@ public final class CommandProcessor: Sendable {
     private let duplicates = Counter(label: "engine_commands_total", dimensions: [("outcome", "already_decided")])
     private let conflicts = Counter(label: "engine_sequence_conflicts_total")
     private let loads = Counter(label: "engine_group_loads_total")
-    private let waits = Counter(label: "engine_order_waits_total")
+    private let catchUps = Counter(label: "engine_commands_decided_from_log_total")
 
     public init(store: any EventStore, cache: GroupStateCache, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
         self.store = store
@@ -83,63 +80,67 @@ public final class CommandProcessor: Sendable {
         for _ in 0..<Self.maxConflictRetries {
             let (loaded, fresh, epoch) = try await state(of: group)
             var state = loaded
-            if fresh || epoch != delivery.epoch || delivery.redelivered,
-               let earlier = try await firstUndecided(in: state, of: group, before: delivery.streamSequence) {
-                if !fresh {
-                    // Our cached state may simply not know that another replica decided it.
-                    cache.invalidate(group.rawValue)
-                    continue
-                }
-                waits.increment()
-                return .waitForEarlier(sequence: earlier)
-            }
-            switch Decider.decide(state, command, now: now()) {
-            case .alreadyDecided:
-                duplicates.increment()
-                state.lastCommandSequence = max(state.lastCommandSequence, delivery.streamSequence)
-                cache.put(state, epoch: delivery.epoch)
-                return .decided(nil)
-            case .emit(var event):
-                event.commandSequence = delivery.streamSequence
-                do {
-                    switch try await store.append(event, to: group, expectedLastSequence: state.lastSequence) {
-                    case .stored(let sequence):
-                        state = Decider.evolve(state, event)
-                        state.lastSequence = sequence
-                        cache.put(state, epoch: delivery.epoch)
-                        decided.increment()
-                        if event.eventType == .commandRejected {
-                            Counter(label: "engine_rejections_total", dimensions: [("code", event.code ?? "unknown")]).increment()
-                        }
-                        return .decided(event.eventType)
-                    case .duplicate:
-                        // Another engine (or an earlier delivery) stored this outcome; our state is stale.
-                        cache.invalidate(group.rawValue)
-                        duplicates.increment()
-                        return .decided(nil)
+            do {
+                if fresh || epoch != delivery.epoch || delivery.redelivered {
+                    // This process may have missed some of the group's commands (they went to
+                    // another replica, or to a process that died): decide any earlier one that
+                    // has no outcome yet first, straight from the log, so the group's commands
+                    // are decided in stream order whoever holds them. Deciding is idempotent, so
+                    // the holder later finds them already decided.
+                    var from = state.lastCommandSequence + 1
+                    while from < delivery.streamSequence,
+                          let logged = try await store.command(of: group, from: from), logged.sequence < delivery.streamSequence {
+                        from = logged.sequence + 1
+                        guard let earlier = logged.command, !state.decidedCommands.contains(earlier.commandID) else { continue }
+                        if !fresh { throw StaleState() } // our cache may just not know another replica decided it
+                        catchUps.increment()
+                        _ = try await decide(earlier, sequence: logged.sequence, group: group, state: &state, epoch: delivery.epoch)
                     }
-                } catch EventStoreError.sequenceConflict {
-                    conflicts.increment()
-                    cache.invalidate(group.rawValue)
-                    logger.debug("sequence conflict, deciding again", metadata: [
-                        "group.id": "\(group)", "command.id": "\(command.commandID)"])
                 }
+                return .decided(try await decide(command, sequence: delivery.streamSequence, group: group, state: &state,
+                                                 epoch: delivery.epoch))
+            } catch is StaleState {
+                cache.invalidate(group.rawValue)
+            } catch EventStoreError.sequenceConflict {
+                conflicts.increment()
+                cache.invalidate(group.rawValue)
+                logger.debug("sequence conflict, deciding again", metadata: [
+                    "group.id": "\(group)", "command.id": "\(command.commandID)"])
             }
         }
         throw TooManyConflicts(groupID: group.rawValue)
     }
 
-    /// The COMMANDS sequence of the group's first command before `sequence` that has no outcome
-    /// yet, or nil when every earlier command is decided (undecodable ones are dead-lettered by
-    /// whoever holds them and do not count).
-    func firstUndecided(in state: GroupState, of group: GroupID, before sequence: UInt64) async throws -> UInt64? {
-        var from = state.lastCommandSequence + 1
-        while from < sequence {
-            guard let logged = try await store.command(of: group, from: from), logged.sequence < sequence else { return nil }
-            if let id = logged.commandID, !state.decidedCommands.contains(id) { return logged.sequence }
-            from = logged.sequence + 1
+    private struct StaleState: Error {}
+
+    /// Decides one command against `state` and appends its outcome; updates `state` and the cache.
+    /// Returns the stored event's type, or nil when the command already had its outcome.
+    private func decide(_ command: TodoCommand, sequence: UInt64, group: GroupID, state: inout GroupState,
+                        epoch: UInt64) async throws -> EventType? {
+        switch Decider.decide(state, command, now: now()) {
+        case .alreadyDecided:
+            duplicates.increment()
+            state.lastCommandSequence = max(state.lastCommandSequence, sequence)
+            cache.put(state, epoch: epoch)
+            return nil
+        case .emit(var event):
+            event.commandSequence = sequence
+            switch try await store.append(event, to: group, expectedLastSequence: state.lastSequence) {
+            case .stored(let stored):
+                state = Decider.evolve(state, event)
+                state.lastSequence = stored
+                cache.put(state, epoch: epoch)
+                decided.increment()
+                if event.eventType == .commandRejected {
+                    Counter(label: "engine_rejections_total", dimensions: [("code", event.code ?? "unknown")]).increment()
+                }
+                return event.eventType
+            case .duplicate:
+                // Another engine (or an earlier delivery) stored this outcome; our state is stale.
+                duplicates.increment()
+                throw StaleState()
+            }
         }
-        return nil
     }
 
     /// Forgets a group's cached state (after its processing was interrupted), so the next command

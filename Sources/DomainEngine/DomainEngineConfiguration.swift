@@ -13,11 +13,11 @@ public struct DomainEngineConfiguration: Sendable, Equatable {
     public var groupConcurrency = 64
     /// Group states kept in memory; others are rebuilt from their events on demand.
     public var cacheCapacity = 10_000
-    /// Unacknowledged time before the server redelivers a command.
-    public var ackWait: Duration = .seconds(30)
-    /// Deliveries before a command is dead-lettered. Generous, because a command waiting for an
-    /// earlier one of its group (held by another replica) is handed back and redelivered.
-    public var maxDeliver = 100
+    /// Unacknowledged time before the server redelivers a command held by an engine that died.
+    /// (Its group does not wait for it: the next command of the group decides it from the log.)
+    public var ackWait: Duration = .seconds(10)
+    /// Deliveries before a command that keeps failing is dead-lettered.
+    public var maxDeliver = 10
 
     public init(environment: [String: String]) throws(SettingsError) {
         shared = try SharedSettings(environment: environment)
@@ -27,6 +27,6 @@ public struct DomainEngineConfiguration: Sendable, Equatable {
         groupConcurrency = try environment.integer("ENGINE_GROUP_CONCURRENCY", default: groupConcurrency, range: 1...10_000)
         cacheCapacity = try environment.integer("ENGINE_CACHE_GROUPS", default: cacheCapacity, range: 1...10_000_000)
         maxDeliver = try environment.integer("ENGINE_MAX_DELIVER", default: maxDeliver, range: 1...1000)
-        ackWait = .seconds(try environment.integer("ENGINE_ACK_WAIT_SECONDS", default: 30, range: 1...3600))
+        ackWait = .seconds(try environment.integer("ENGINE_ACK_WAIT_SECONDS", default: 10, range: 1...3600))
     }
 }

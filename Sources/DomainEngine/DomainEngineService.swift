@@ -121,16 +121,10 @@ public final class DomainEngineService: Service {
     /// One group's commands, in order. Returns the messages that are finished (to acknowledge).
     private func processGroup(_ messages: [JetStreamMessage], epochs: [ObjectIdentifier: UInt64]) async -> [JetStreamMessage] {
         var finished: [JetStreamMessage] = []
-        for (index, message) in messages.enumerated() {
+        for message in messages {
             switch await processOne(message, epoch: epochs[ObjectIdentifier(message)] ?? 0) {
             case .finished:
                 finished.append(message)
-            case .waitForEarlier:
-                // Hand this and the group's later commands back for a moment; the earlier command
-                // is being decided elsewhere (or will be redelivered).
-                let delay = orderWaitBackoff.ceiling(attempt: Int(message.metadata.deliveryCount))
-                for later in messages[index...] { try? await later.nak(delay: delay) }
-                return finished
             case .interrupted:
                 // Keep order: the rest waits for redelivery, and the group's state is re-checked then.
                 if let group = try? GroupSubject(parsing: message.subject) { processor.forget(group.groupID.rawValue) }
@@ -142,11 +136,8 @@ public final class DomainEngineService: Service {
 
     private enum Progress {
         case finished
-        case waitForEarlier
         case interrupted
     }
-
-    private let orderWaitBackoff = Backoff(initial: .milliseconds(50), maximum: .seconds(2))
 
     /// Retries transient failures in place (keeping the group's order), telling the server the
     /// command is still in progress.
@@ -165,10 +156,6 @@ public final class DomainEngineService: Service {
                     return .finished
                 case .deadLetter(let reason):
                     return await deadLetter(message, reason: reason) ? .finished : .interrupted
-                case .waitForEarlier(let sequence):
-                    logger.debug("waiting for an earlier command of the group", metadata: [
-                        "subject": "\(message.subject)", "earlier.sequence": "\(sequence)"])
-                    return .waitForEarlier
                 }
             } catch {
                 attempt += 1

@@ -29,8 +29,8 @@ public protocol EventStore: Sendable {
     /// subject (which may be a message that is not a valid event; 0 when there is none).
     func history(of group: GroupID) async throws -> GroupHistory
 
-    /// The group's first command at or after `sequence` in COMMANDS: its sequence and command id
-    /// (nil id: the message is not a decodable command). Nil when there is none.
+    /// The group's first command at or after `sequence` in COMMANDS (nil `command`: the message
+    /// is not a decodable command). Nil when there is none.
     func command(of group: GroupID, from sequence: UInt64) async throws -> LoggedCommand?
 
     /// Appends only if the group's last event is still at `expectedLastSequence` (0: no event yet);
@@ -48,13 +48,13 @@ public struct GroupHistory: Sendable, Equatable {
     }
 }
 
-/// A command as logged in COMMANDS, for the ordering check.
+/// A command as logged in COMMANDS, for deciding a group's commands in stream order.
 public struct LoggedCommand: Sendable, Equatable {
     public let sequence: UInt64
-    public let commandID: String?
+    public let command: TodoCommand?
 
-    public init(sequence: UInt64, commandID: String?) {
+    public init(sequence: UInt64, command: TodoCommand?) {
         self.sequence = sequence
-        self.commandID = commandID
+        self.command = command
     }
 }

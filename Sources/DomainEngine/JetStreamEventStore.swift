@@ -25,7 +25,7 @@ public struct JetStreamEventStore: EventStore {
         guard let message = try await jetStream.nextMessage(stream: commandStream, subject: GroupSubject.command(group).subject,
                                                             from: sequence) else { return nil }
         let command = try? MessageCoding.decoder().decode(TodoCommand.self, from: message.payload)
-        return LoggedCommand(sequence: message.sequence, commandID: command?.commandID)
+        return LoggedCommand(sequence: message.sequence, command: command)
     }
 
     public func history(of group: GroupID) async throws -> GroupHistory {

@@ -58,6 +58,8 @@ final class ReplaySource: Sendable {
         var subscription: SendablePointer?
         var started = false
         var finished = false
+        /// The last stream sequence to deliver, fixed when the replay starts.
+        var endSequence: UInt64 = 0
     }
 
     private let replay: OrderedReplay
@@ -76,11 +78,12 @@ final class ReplaySource: Sendable {
                 if state.finished { return [] }
                 if !state.started {
                     state.started = true
-                    guard let sub = try start() else {
+                    guard let (sub, end) = try start() else {
                         state.finished = true
                         return []
                     }
                     state.subscription = sub
+                    state.endSequence = end
                 }
                 guard let sub = state.subscription?.pointer else { return [] }
                 var chunk: [StoredMessage] = []
@@ -90,6 +93,11 @@ final class ReplaySource: Sendable {
                     let timeout = chunk.isEmpty ? replay.idleTimeout.milliseconds : 0
                     let status = natsSubscription_NextMsg(&raw, sub, timeout)
                     if status == NATS_TIMEOUT && !chunk.isEmpty { break }
+                    if status == NATS_TIMEOUT && pendingIsZero(sub) {
+                        // A wildcard filter whose last match is below the stream's end.
+                        finish(&state)
+                        break
+                    }
                     try NATSError.check(status, "replay \(replay.filter) from \(replay.stream)")
                     guard let raw else { break }
                     defer { natsMsg_Destroy(raw) }
@@ -101,7 +109,8 @@ final class ReplaySource: Sendable {
                         subject: String(optionalCString: natsMsg_GetSubject(raw)) ?? "", payload: payloadData(of: raw),
                         headers: NATSHeaders.read(from: raw), sequence: m.Sequence.Stream,
                         timestamp: Date(timeIntervalSince1970: Double(m.Timestamp) / 1e9)))
-                    if m.NumPending == 0 {
+                    // Not `NumPending == 0`: nats-server 2.9 reports it lazily for wildcard filters.
+                    if m.Sequence.Stream >= state.endSequence {
                         finish(&state)
                         break
                     }
@@ -111,8 +120,28 @@ final class ReplaySource: Sendable {
         }
     }
 
-    /// Subscribes; returns nil when nothing at or after the start sequence matches the filter.
-    private func start() throws -> SendablePointer? {
+    /// Fixes the end of the replay, then subscribes; nil when there is nothing to replay. The end
+    /// is the filter's last message for an exact subject, else the stream's last message.
+    private func start() throws -> (SendablePointer, UInt64)? {
+        let js = replay.connection.jetStreamContext
+        var code = jsErrCode(rawValue: 0)
+        let end: UInt64
+        if replay.filter.contains("*") || replay.filter.contains(">") {
+            var info: UnsafeMutablePointer<jsStreamInfo>?
+            let status = js_GetStreamInfo(&info, js, replay.stream, nil, &code)
+            defer { jsStreamInfo_Destroy(info) }
+            try NATSError.check(status, "start replay of \(replay.filter)", jetStreamCode: code)
+            end = info?.pointee.State.LastSeq ?? 0
+        } else {
+            var last: OpaquePointer?
+            let status = js_GetLastMsg(&last, js, replay.stream, replay.filter, nil, &code)
+            if status == NATS_NOT_FOUND { return nil }
+            try NATSError.check(status, "start replay of \(replay.filter)", jetStreamCode: code)
+            end = last.map { natsMsg_GetSequence($0) } ?? 0
+            natsMsg_Destroy(last)
+        }
+        guard end >= replay.startSequence else { return nil }
+
         let strings = CStrings()
         var options = jsSubOptions()
         jsSubOptions_Init(&options)
@@ -121,21 +150,23 @@ final class ReplaySource: Sendable {
         options.Config.DeliverPolicy = js_DeliverByStartSequence
         options.Config.OptStartSeq = replay.startSequence
         var sub: OpaquePointer?
-        var code = jsErrCode(rawValue: 0)
-        try NATSError.check(js_SubscribeSync(&sub, replay.connection.jetStreamContext, replay.filter, nil, &options, &code),
+        try NATSError.check(js_SubscribeSync(&sub, js, replay.filter, nil, &options, &code),
                             "start replay of \(replay.filter)", jetStreamCode: code)
         guard let sub else { return nil }
-        // The consumer's pending count right after creation is what there is to replay. Messages
-        // already delivered into our queue are counted in `Delivered`.
+        // The server's flow control paces an ordered consumer, but a replay of a whole stream can
+        // still run ahead of a reader that writes to a database between chunks: allow a deep
+        // local queue instead of dropping (which would fail the replay as a slow consumer).
+        natsSubscription_SetPendingLimits(sub, -1, 1 << 30)
+        return (SendablePointer(sub), end)
+    }
+
+    /// Whether the replay's consumer has nothing left to deliver (asked of the server).
+    private func pendingIsZero(_ sub: OpaquePointer) -> Bool {
         var info: UnsafeMutablePointer<jsConsumerInfo>?
-        let status = natsSubscription_GetConsumerInfo(&info, sub, nil, &code)
+        var code = jsErrCode(rawValue: 0)
         defer { jsConsumerInfo_Destroy(info) }
-        if status == NATS_OK, let info, info.pointee.NumPending == 0, info.pointee.Delivered.Consumer == 0 {
-            natsSubscription_Unsubscribe(sub)
-            natsSubscription_Destroy(sub)
-            return nil
-        }
-        return SendablePointer(sub)
+        guard natsSubscription_GetConsumerInfo(&info, sub, nil, &code) == NATS_OK, let info else { return false }
+        return info.pointee.NumPending == 0 && info.pointee.NumAckPending == 0
     }
 
     private func finish(_ state: inout State) {

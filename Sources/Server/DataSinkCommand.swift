@@ -10,6 +10,7 @@ struct DataSinkCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "data-sink", abstract: "Run the data sink.")
 
     func run() async throws {
+        TerminationSignal.install() // first: a SIGTERM during startup must not kill the process
         let registry = Observability.bootstrap()
         let logger = Logger(label: "data-sink")
         let configuration = try DataSinkConfiguration(environment: ProcessInfo.processInfo.environment)

@@ -9,6 +9,7 @@ struct DomainEngineCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "domain-engine", abstract: "Run the domain engine.")
 
     func run() async throws {
+        TerminationSignal.install() // first: a SIGTERM during startup must not kill the process
         let registry = Observability.bootstrap()
         let logger = Logger(label: "domain-engine")
         let configuration = try DomainEngineConfiguration(environment: ProcessInfo.processInfo.environment)

@@ -1,6 +1,7 @@
 import ArgumentParser
 
 /// One binary for every part of the system; the subcommand picks the part.
+
 @main
 struct Todo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -13,15 +13,40 @@ public enum ServiceRunner {
     ) async throws {
         let http = OperationalRoutes.application(host: health.host, port: health.port, serverName: name, checks: checks,
                                                  registry: registry, logger: logger)
+        TerminationSignal.install()
         var configuration = ServiceGroupConfiguration(
+            // Graceful shutdown runs in reverse order: the worker stops taking work and finishes
+            // its batch first, while /healthz and /metrics still answer; then the listener stops.
             services: [
+                .init(service: http, successTerminationBehavior: .gracefullyShutdownGroup,
+                      failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "\(name)-http"),
                 .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup,
                       failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: name),
-                .init(service: http, serviceName: "\(name)-http"),
             ],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            logger: logger)
         configuration.maximumGracefulShutdownDuration = gracePeriod
-        try await ServiceGroup(configuration: configuration).run()
+        let group = ServiceGroup(configuration: configuration)
+        try await withThrowingTaskGroup(of: Bool.self) { tasks in
+            tasks.addTask {
+                try await group.run()
+                return true
+            }
+            tasks.addTask {
+                await TerminationSignal.wait()
+                if TerminationSignal.value != 0 {
+                    logger.info("termination signal received; shutting down gracefully", metadata: ["signal": "\(TerminationSignal.value)"])
+                    await group.triggerGracefulShutdown()
+                }
+                return false
+            }
+            // Until the group itself ends; then stop the watcher.
+            while let groupEnded = try await tasks.next() {
+                if groupEnded {
+                    tasks.cancelAll()
+                    break
+                }
+            }
+        }
     }
 
     /// Connects to NATS, retrying with backoff for up to `patience` (a server still starting),
@@ -35,7 +60,7 @@ public enum ServiceRunner {
             do {
                 return try await NATSConnection.connect(NATSConnection.Options(url: url, name: name))
             } catch {
-                guard ContinuousClock.now < deadline else { throw error }
+                guard ContinuousClock.now < deadline, TerminationSignal.value == 0 else { throw error }
                 logger.warning("NATS not reachable yet; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
                 try await Task.sleep(for: backoff.delay(attempt: attempt))
             }

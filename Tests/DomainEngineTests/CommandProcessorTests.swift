@@ -22,7 +22,7 @@ final class InMemoryEventStore: EventStore {
     func log(_ command: TodoCommand) -> UInt64 {
         state.withLock { state in
             state.sequence += 1
-            state.commands[command.groupID, default: []].append(LoggedCommand(sequence: state.sequence, commandID: command.commandID))
+            state.commands[command.groupID, default: []].append(LoggedCommand(sequence: state.sequence, command: command))
             return state.sequence
         }
     }
@@ -83,27 +83,27 @@ struct CommandProcessorTests {
         command("c0", .addMember) { $0.memberUserID = "u1"; $0.memberUsername = "olivia"; $0.role = .owner }
     }
 
-    @Test func aCommandWaitsForAnEarlierOneOfItsGroup() async throws {
+    @Test func earlierCommandsOfTheGroupAreDecidedFirstFromTheLog() async throws {
         let processor = processor()
         let join = addOwner()
         let create = command("c1", .createTodo, todo: "t") { $0.title = "first" }
         let update = command("c2", .updateTodo, todo: "t") { $0.title = "second" }
         let joinSeq = store.log(join), createSeq = store.log(create), updateSeq = store.log(update)
 
-        // The update arrives first (the create went to another replica): it must wait.
-        #expect(try await processor.handle(delivery(update, sequence: updateSeq)) == .waitForEarlier(sequence: joinSeq))
-        #expect(try await processor.handle(delivery(join, sequence: joinSeq)) == .decided(.memberAdded))
-        #expect(try await processor.handle(delivery(update, sequence: updateSeq, epoch: 2, redelivered: true))
-                == .waitForEarlier(sequence: createSeq))
-        #expect(try await processor.handle(delivery(create, sequence: createSeq, epoch: 2)) == .decided(.todoCreated))
-        #expect(try await processor.handle(delivery(update, sequence: updateSeq, epoch: 2, redelivered: true)) == .decided(.todoUpdated))
+        // The update arrives first (the others went to another replica, or to one that died):
+        // the two earlier commands are decided from the log, in order, before it.
+        #expect(try await processor.handle(delivery(update, sequence: updateSeq)) == .decided(.todoUpdated))
         let events = store.events(group)
         #expect(events.map(\.eventType) == [.memberAdded, .todoCreated, .todoUpdated])
         #expect(events.map(\.commandSequence) == [joinSeq, createSeq, updateSeq])
         #expect(events.map(\.groupVersion) == [1, 2, 3])
+        // When the earlier ones are delivered, they are recognised as decided.
+        #expect(try await processor.handle(delivery(create, sequence: createSeq, epoch: 2, redelivered: true)) == .decided(nil))
+        #expect(try await processor.handle(delivery(join, sequence: joinSeq, epoch: 2, redelivered: true)) == .decided(nil))
+        #expect(store.events(group).count == 3)
     }
 
-    @Test func aStaleCacheIsReloadedBeforeWaiting() async throws {
+    @Test func aStaleCacheIsReloadedNotRedecided() async throws {
         // Replica A decides c1; replica B, whose cache predates that, then gets c2.
         let replicaA = processor(), replicaB = processor()
         let join = addOwner()
@@ -114,7 +114,8 @@ struct CommandProcessorTests {
         let update = command("c2", .updateTodo, todo: "t") { $0.title = "by B" }
         let createSeq = store.log(create), updateSeq = store.log(update)
         #expect(try await replicaA.handle(delivery(create, sequence: createSeq, epoch: 1)) == .decided(.todoCreated))
-        // B's cached state does not know c1; with a new epoch it checks, reloads, and proceeds.
+        // B's cached state does not know c1; with a new epoch it checks, reloads (instead of
+        // deciding c1 a second time), and proceeds.
         #expect(try await replicaB.handle(delivery(update, sequence: updateSeq, epoch: 2)) == .decided(.todoUpdated))
         #expect(store.events(group).map(\.eventType) == [.memberAdded, .todoCreated, .todoUpdated])
     }

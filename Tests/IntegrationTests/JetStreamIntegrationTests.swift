@@ -241,6 +241,12 @@ struct JetStreamIntegrationTests {
         #expect(tail.map(\.sequence) == Array(sequencesOfA[1000...]))
 
         #expect(try await connection.jetStream.replayAll(stream: stream.name, filter: stream.subject("group.none")).isEmpty)
+        // A wildcard filter covering both subjects, and one whose last match is below the stream's end.
+        let everything = try await connection.jetStream.replayAll(stream: stream.name, filter: stream.subject("group.*"))
+        #expect(everything.count == messages.count)
+        _ = try await connection.jetStream.publish(stream.subject("other.z"), Data("after".utf8))
+        let onlyGroups = try await connection.jetStream.replayAll(stream: stream.name, filter: stream.subject("group.*"))
+        #expect(onlyGroups.count == messages.count)
         let past = (sequencesOfA.last ?? 0) + 1_000
         #expect(try await connection.jetStream.replayAll(stream: stream.name, filter: stream.subject("group.a"), from: past).isEmpty)
         await stream.delete()

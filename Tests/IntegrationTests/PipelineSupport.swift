@@ -19,6 +19,9 @@ struct InProcessPipeline {
 
     static let engineDurable = "it-engine"
     static let sinkDurable = "it-sink"
+    /// Short ack waits, so work held by a killed process comes back quickly in tests. Every
+    /// replica of a consumer must agree (each reconciles the consumer's configuration).
+    static let ackWaits = ["ENGINE_ACK_WAIT_SECONDS": "3", "SINK_ACK_WAIT_SECONDS": "5"]
 
     /// Each replica gets its own NATS connection, as separate processes would.
     static func start(engines: Int = 1, sinks: Int = 1) async throws -> InProcessPipeline {
@@ -27,7 +30,7 @@ struct InProcessPipeline {
         try await Migrator(pool: pool, migrations: Migration.bundled()).migrate()
         try await PipelineStreams.ensureAll(nats.jetStream, replicas: 1)
         let environment = ["NATS_URL": TestInfrastructure.natsURL, "DATABASE_URL": TestInfrastructure.databaseURL,
-                           "ENGINE_DURABLE": engineDurable, "SINK_DURABLE": sinkDurable]
+                           "ENGINE_DURABLE": engineDurable, "SINK_DURABLE": sinkDurable].merging(ackWaits) { $1 }
         var tasks: [Task<Void, Error>] = []
         var connections: [NATSConnection] = []
         for index in 0..<engines {

@@ -1,4 +1,5 @@
 import Contracts
+import ServiceSupport
 import DataSink
 import Foundation
 import NATS
@@ -66,6 +67,8 @@ struct ReplicaIntegrationTests {
         let verify = ProjectionTables.live.suffixed("_verify_\(run)")
         let progress = try await rebuilder.build(into: verify)
         #expect(progress.events > 0)
+        let streamInfo = try await pipeline.nats.jetStream.streamInfo(Streams.events)
+        #expect(progress.lastSequence == streamInfo.lastSequence, "replayed up to the end of the stream (\(progress))")
         for group in groups {
             #expect(try await Projection.todos(pipeline.pool, group: group) == Projection.todos(pipeline.pool, group: group, table: verify.todos))
             let live = try await pipeline.pool.query("SELECT group_version, stream_seq FROM group_projection_offsets WHERE group_id = $1", group)

@@ -1,0 +1,42 @@
+import Contracts
+import Foundation
+import Testing
+@testable import DataSink
+
+@Suite("Sink: decoding events for the projection")
+struct ProjectedEventTests {
+    func event(_ configure: (inout TodoEvent) -> Void = { _ in }) -> TodoEvent {
+        var event = TodoEvent(eventID: "evt-c1", commandID: "c1", eventType: .todoCreated, groupID: "g", todoID: "t",
+                              actorUserID: "u", actorName: "ann", occurredAt: Date(timeIntervalSince1970: 1_795_000_000),
+                              shardID: 3, groupVersion: 7, title: "T", status: .done, labels: ["a"], position: 2, version: 1,
+                              createdBy: "u")
+        configure(&event)
+        return event
+    }
+
+    @Test func stagingRowsMatchTheStagingColumns() throws {
+        let payload = try MessageCoding.encoder().encode(event())
+        let projected = try ProjectedEvent(payload: payload, streamSequence: 42)
+        #expect(projected.stagingRow.count == ProjectionWriter.stagingColumns.count)
+        #expect(projected.streamSequence == 42)
+        #expect(projected.json == String(decoding: payload, as: UTF8.self), "the payload is stored as received")
+        let columns = Dictionary(uniqueKeysWithValues: zip(ProjectionWriter.stagingColumns, projected.stagingRow.map(\.postgresText)))
+        #expect(columns["event_id"] == "evt-c1")
+        #expect(columns["group_version"] == "7")
+        #expect(columns["stream_seq"] == "42")
+        #expect(columns["status"] == "done")
+        #expect(columns["labels"] == #"{"a"}"#)
+        #expect(columns["due_date"] == .some(nil), "absent fields are NULL")
+    }
+
+    @Test func invalidEventsAreRefused() throws {
+        #expect(throws: (any Error).self) { try ProjectedEvent(payload: Data("{}".utf8), streamSequence: 1) }
+        let zeroVersion = try MessageCoding.encoder().encode(event { $0.groupVersion = 0 })
+        #expect(throws: ProjectedEvent.InvalidEvent.self) { try ProjectedEvent(payload: zeroVersion, streamSequence: 1) }
+    }
+
+    @Test func rebuildTablesAreSuffixedLiveTables() {
+        let tables = ProjectionTables.live.suffixed("_rebuild")
+        #expect(tables.all == ["todo_events_rebuild", "todos_rebuild", "group_projection_offsets_rebuild"])
+    }
+}

@@ -1,0 +1,154 @@
+import Contracts
+import DataSink
+import Foundation
+import NATS
+import Postgres
+import ServiceSupport
+import Sharding
+import Testing
+
+@Suite("Crashes: kill -9 of the engine and the sink")
+struct CrashIntegrationTests {
+    static let environment = [
+        "NATS_URL": TestInfrastructure.natsURL, "DATABASE_URL": TestInfrastructure.databaseURL,
+        "ENGINE_DURABLE": InProcessPipeline.engineDurable, "SINK_DURABLE": InProcessPipeline.sinkDurable,
+        "DOMAIN_ENGINE_HEALTH_ADDR": "127.0.0.1:18082", "DATA_SINK_HEALTH_ADDR": "127.0.0.1:18083", "LOG_LEVEL": "info",
+    ].merging(InProcessPipeline.ackWaits) { $1 }
+    static let logDirectory = ".runtime/test/logs"
+
+    func start(_ service: String) throws -> ChildProcess {
+        try FileManager.default.createDirectory(atPath: Self.logDirectory, withIntermediateDirectories: true)
+        return try ChildProcess(name: service, arguments: [service], environment: Self.environment,
+                                log: "\(Self.logDirectory)/crash-test-\(service).log")
+    }
+
+    func projected(_ pool: PostgresPool, groups: [String]) async throws -> Int64 {
+        try await pool.query("SELECT coalesce(sum(group_version), 0)::bigint AS n FROM group_projection_offsets WHERE group_id = ANY($1)",
+                             groups)[0].decode(Int64.self, "n")
+    }
+
+    func waitUntilProjected(_ pool: PostgresPool, groups: [String], atLeast count: Int64, timeout: Duration = .seconds(180)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try await projected(pool, groups: groups) < count {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("only \(try await projected(pool, groups: groups)) of \(count) events projected within \(timeout)")
+                throw Projection.TimedOut()
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+    func waitUntilListening(port: UInt16, timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            close(fd)
+            if connected == 0 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("nothing listened on port \(port) within \(timeout)")
+        throw Projection.TimedOut()
+    }
+
+    @Test func everyCommandHasExactlyOneOutcomeAfterKills() async throws {
+        let nats = try await TestInfrastructure.nats(name: "crash-test")
+        let pool = try await TestInfrastructure.pool(maxConnections: 4)
+        // Make sure the schema and streams exist before the services start.
+        let setup = try await InProcessPipeline.start(engines: 0, sinks: 0)
+        await setup.stop()
+
+        let run = TestInfrastructure.unique("crash")
+        let groups = (0..<20).map { "\(run)-\($0)" }
+        let perGroup = 1000
+        var published: [String: [String]] = [:]
+        var byGroup: [[OutgoingMessage]] = []
+        for group in groups {
+            var writer = CommandWriter(jetStream: nats.jetStream, groupID: group)
+            var commands = [writer.make(.addMember, actor: Script.owner) {
+                $0.memberUserID = Script.owner.0; $0.memberUsername = Script.owner.1; $0.role = .owner
+            }]
+            for index in 1..<perGroup {
+                let todo = "t\(index / 10)"
+                switch index % 10 {
+                case 1: commands.append(writer.make(.createTodo, actor: Script.owner, todo: todo) { $0.title = "todo \(index)" })
+                case 5: commands.append(writer.make(.moveTodo, actor: Script.owner, todo: todo) { $0.status = .inProgress })
+                case 9 where index % 20 == 9: commands.append(writer.make(.deleteTodo, actor: Script.owner, todo: todo))
+                default: commands.append(writer.make(.updateTodo, actor: Script.owner, todo: todo) { $0.notes = "edit \(index)" })
+                }
+            }
+            published[group] = commands.map(\.commandID)
+            byGroup.append(try commands.map { try writer.message($0) })
+        }
+        var interleaved: [OutgoingMessage] = []
+        for step in 0..<perGroup { for commands in byGroup { interleaved.append(commands[step]) } }
+
+        var engine = try start("domain-engine")
+        var sink = try start("data-sink")
+        let results = await nats.jetStream.publishBatch(interleaved)
+        #expect(results.allSatisfy { (try? $0.get()) != nil }, "all 20,000 commands accepted")
+        let total = Int64(groups.count * perGroup)
+
+        try await waitUntilProjected(pool, groups: groups, atLeast: total / 4)
+        engine.signal(SIGKILL)
+        #expect(await engine.wait() == 128 + SIGKILL)
+        engine = try start("domain-engine")
+
+        try await waitUntilProjected(pool, groups: groups, atLeast: total / 2)
+        sink.signal(SIGKILL)
+        #expect(await sink.wait() == 128 + SIGKILL)
+        sink = try start("data-sink")
+
+        try await waitUntilProjected(pool, groups: groups, atLeast: total * 3 / 4)
+        engine.signal(SIGKILL)
+        sink.signal(SIGKILL)
+        _ = await engine.wait()
+        _ = await sink.wait()
+        engine = try start("domain-engine")
+        sink = try start("data-sink")
+
+        try await waitUntilProjected(pool, groups: groups, atLeast: total)
+        // A graceful stop ends both cleanly (once they run: a signal before main is the default action).
+        try await waitUntilListening(port: 18082)
+        try await waitUntilListening(port: 18083)
+        engine.signal(SIGTERM)
+        sink.signal(SIGTERM)
+        let engineExit = await engine.wait()
+        let sinkExit = await sink.wait()
+        #expect(engineExit == 0, "engine exit status \(engineExit)")
+        #expect(sinkExit == 0, "sink exit status \(sinkExit)")
+
+        for group in groups {
+            let events = try await nats.jetStream.replayAll(stream: Streams.events, filter: GroupSubject.event(GroupID(group)).subject)
+            let decoded = try events.map { try MessageCoding.decoder().decode(TodoEvent.self, from: $0.payload) }
+            #expect(decoded.count == perGroup, "\(group): one outcome per command")
+            #expect(Set(decoded.map(\.commandID)) == Set(published[group]!))
+            #expect(decoded.map(\.groupVersion) == Array(1...Int64(perGroup)))
+            let rows = try await pool.query("SELECT count(*)::int AS n FROM todo_events WHERE group_id = $1", group)
+            #expect(try rows[0].decode(Int.self, "n") == perGroup)
+        }
+
+        // The tables equal a fresh replay of EVENTS.
+        let verify = ProjectionTables.live.suffixed("_verify_\(run)")
+        try await ProjectionRebuilder(pool: pool, jetStream: nats.jetStream, logger: .init(label: "verify")).build(into: verify)
+        for group in groups {
+            #expect(try await Projection.todos(pool, group: group) == Projection.todos(pool, group: group, table: verify.todos))
+        }
+        let offsetsDiffer = try await pool.query("""
+            SELECT count(*)::int AS n FROM group_projection_offsets AS l FULL JOIN \(verify.offsets) AS r USING (group_id)
+            WHERE (l.group_id = ANY($1) OR r.group_id = ANY($1))
+              AND (l.group_version IS DISTINCT FROM r.group_version OR l.stream_seq IS DISTINCT FROM r.stream_seq)
+            """, groups)
+        #expect(try offsetsDiffer[0].decode(Int.self, "n") == 0)
+        for table in verify.all { try await pool.query("DROP TABLE \(table)") }
+        await nats.drain()
+        await pool.shutdown()
+    }
+}
