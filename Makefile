@@ -14,6 +14,10 @@ DEV_ENV := RUNTIME_DIR=.runtime NATS_PORT=4222 NATS_MONITOR_PORT=8222 PG_PORT=54
 TEST_ENV := RUNTIME_DIR=.runtime/test NATS_PORT=14222 NATS_MONITOR_PORT=18222 PG_PORT=15432
 TEST_NATS_URL := nats://127.0.0.1:14222
 TEST_DATABASE_URL := postgres://app:password@127.0.0.1:15432/app?sslmode=disable
+# `make bench` wipes streams and tables, so it runs servers of its own.
+BENCH_ENV := RUNTIME_DIR=.runtime/bench NATS_PORT=24222 NATS_MONITOR_PORT=28222 PG_PORT=25432
+BENCH_NATS_URL := nats://127.0.0.1:24222
+BENCH_DATABASE_URL := postgres://app:password@127.0.0.1:25432/app?sslmode=disable
 DEV_NATS_URL := nats://127.0.0.1:4222
 DEV_DATABASE_URL := postgres://app:password@127.0.0.1:5432/app?sslmode=disable
 
@@ -85,10 +89,15 @@ test: ## Unit + integration tests; starts (and afterwards stops) its own servers
 	[ -n "$$KEEP_TEST_INFRA" ] || $(MAKE) --no-print-directory stop-test-infra; \
 	exit $$status
 
-bench: test-infra build-release ## Benchmarks (release build, test servers); writes bench/results/<date>-*.md
-	.build/release/todo-bench foundation --nats-url '$(TEST_NATS_URL)' --database-url '$(TEST_DATABASE_URL)'
+bench: deps build-release ## Benchmarks (release build, servers of their own); writes bench/results/<date>-*.md
+	@$(BENCH_ENV) scripts/infra.sh start
+	@status=0; \
+	.build/release/todo-bench foundation --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; \
+	if [ $$status = 0 ]; then .build/release/todo-bench pipeline --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
+	$(BENCH_ENV) scripts/infra.sh stop; exit $$status
 
 clean-local: ## Stop local servers, remove build output, .runtime and local data
 	-@$(DEV_ENV) scripts/infra.sh stop 2>/dev/null
 	-@$(TEST_ENV) scripts/infra.sh stop 2>/dev/null
+	-@$(BENCH_ENV) scripts/infra.sh stop 2>/dev/null
 	rm -rf .build .runtime

@@ -110,7 +110,9 @@ let package = Package(
         .executableTarget(
             name: "Bench",
             dependencies: [
-                "NATS", "Postgres", "RawNATSBench",
+                "NATS", "Postgres", "RawNATSBench", "Contracts", "Sharding", "Migrations", "ServiceSupport",
+                "DomainEngine", "DataSink",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

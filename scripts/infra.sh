@@ -61,7 +61,7 @@ start_nats() {
     mkdir -p "$DATA/nats" "$LOGS" "$PIDS"
     nats-server --jetstream --store_dir "$DATA/nats" --addr 127.0.0.1 --port "$NATS_PORT" \
         --http_port "$NATS_MONITOR_PORT" --pid "$NATS_PID" --log "$LOGS/nats-server.log" \
-        --server_name "local-$NATS_PORT" &
+        --server_name "local-$NATS_PORT" </dev/null >>"$LOGS/nats-server.out" 2>&1 &
     disown || true
     wait_for_port "$NATS_PORT" "nats-server"
     say "nats-server with JetStream on nats://127.0.0.1:$NATS_PORT (monitoring http://127.0.0.1:$NATS_MONITOR_PORT)"
@@ -149,6 +149,6 @@ case "${1:-}" in
     restart-postgres)
         as_postgres "$(pg_bin)/pg_ctl" -D "$PGDATA" -l "$LOGS/postgres.log" -o "-p $PG_PORT -k $PGSOCK" -m fast -w -t 30 restart >/dev/null
         say "postgres restarted" ;;
-    psql) shift; exec as_postgres psql -X -h "$PGSOCK" -p "$PG_PORT" -U postgres -d app "$@" ;;
+    psql) shift; exec runuser -u postgres -- psql -X -h "$PGSOCK" -p "$PG_PORT" -U postgres -d app "$@" ;;
     *) echo "usage: $0 start|stop|status|start-nats|stop-nats|restart-postgres|psql" >&2; exit 2 ;;
 esac

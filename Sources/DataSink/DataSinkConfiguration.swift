@@ -8,7 +8,7 @@ public struct DataSinkConfiguration: Sendable, Equatable {
     /// The durable consumer on EVENTS that every sink replica shares.
     public var durable = "data-sink"
     /// Most events per transaction.
-    public var batchSize = 500
+    public var batchSize = 1000
     /// Longest wait to fill a batch before writing what arrived.
     public var batchWait: Duration = .milliseconds(50)
     public var ackWait: Duration = .seconds(60)

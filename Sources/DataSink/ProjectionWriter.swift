@@ -118,20 +118,29 @@ public struct ProjectionWriter: Sendable {
 
     /// Moves each touched group's offset to the end of the run of stored versions that starts
     /// right after it (the first stored version whose successor is missing), if the next version
-    /// is stored at all.
+    /// is stored at all. The common case, a batch holding a group's next versions without a gap,
+    /// is answered from the staging rows alone; otherwise the stored events are walked (by index).
     var offsetSQL: String {
         """
-        WITH touched AS (
-            SELECT DISTINCT s.group_id, coalesce(o.group_version, 0) AS current
+        WITH batch AS (
+            SELECT s.group_id, min(s.group_version) AS low, max(s.group_version) AS high,
+                   count(DISTINCT s.group_version) AS versions, coalesce(max(o.group_version), 0) AS current
             FROM sink_staging AS s LEFT JOIN \(tables.offsets) AS o USING (group_id)
+            GROUP BY s.group_id
         ), ends AS (
-            SELECT t.group_id,
-                   (SELECT min(e.group_version) FROM \(tables.events) AS e
-                    WHERE e.group_id = t.group_id AND e.group_version > t.current
-                      AND NOT EXISTS (SELECT 1 FROM \(tables.events) AS n
-                                      WHERE n.group_id = e.group_id AND n.group_version = e.group_version + 1)) AS reached
-            FROM touched AS t
-            WHERE EXISTS (SELECT 1 FROM \(tables.events) AS f WHERE f.group_id = t.group_id AND f.group_version = t.current + 1)
+            SELECT b.group_id,
+                   CASE WHEN b.low = b.current + 1 AND b.high - b.low + 1 = b.versions
+                             AND NOT EXISTS (SELECT 1 FROM \(tables.events) AS n
+                                             WHERE n.group_id = b.group_id AND n.group_version = b.high + 1)
+                        THEN b.high
+                        ELSE (SELECT min(e.group_version) FROM \(tables.events) AS e
+                              WHERE e.group_id = b.group_id AND e.group_version > b.current
+                                AND NOT EXISTS (SELECT 1 FROM \(tables.events) AS n
+                                                WHERE n.group_id = e.group_id AND n.group_version = e.group_version + 1))
+                   END AS reached
+            FROM batch AS b
+            WHERE b.low = b.current + 1
+               OR EXISTS (SELECT 1 FROM \(tables.events) AS f WHERE f.group_id = b.group_id AND f.group_version = b.current + 1)
         )
         INSERT INTO \(tables.offsets) AS o (group_id, group_version, stream_seq, updated_at)
         SELECT ends.group_id, ends.reached, e.stream_seq, now()

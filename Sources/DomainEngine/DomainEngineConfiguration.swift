@@ -8,9 +8,10 @@ public struct DomainEngineConfiguration: Sendable, Equatable {
     /// The durable consumer on COMMANDS that every engine replica shares.
     public var durable = "domain-engine"
     /// Messages per fetch.
-    public var batchSize = 256
-    /// Groups of one batch worked on at the same time (each group strictly in order).
-    public var groupConcurrency = 64
+    public var batchSize = 512
+    /// Groups of one batch worked on at the same time (each group strictly in order). Work is
+    /// mostly waiting for JetStream acknowledgements, so many groups in flight keep it busy.
+    public var groupConcurrency = 512
     /// Group states kept in memory; others are rebuilt from their events on demand.
     public var cacheCapacity = 10_000
     /// Unacknowledged time before the server redelivers a command held by an engine that died.
