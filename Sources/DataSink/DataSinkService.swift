@@ -25,7 +25,6 @@ public final class DataSinkService: Service {
     private let batchSizes = Recorder(label: "sink_batch_size")
     private let batchLatency = Timer(label: "sink_batch_duration_seconds")
     private let retries = Counter(label: "sink_write_retries_total")
-    private let lag = Gauge(label: "sink_consumer_pending")
 
     public init(configuration: DataSinkConfiguration, connection: NATSConnection, pool: PostgresPool, logger: Logger,
                 tables: ProjectionTables = .live) {
@@ -46,23 +45,9 @@ public final class DataSinkService: Service {
         try await PipelineStreams.ensureAll(jetStream, replicas: configuration.shared.streamReplicas)
         let consumer = try await jetStream.pullConsumer(stream: Streams.events, config: consumerConfig)
         logger.info("data-sink consuming", metadata: ["consumer": "\(configuration.durable)"])
-        var lastLagReport = ContinuousClock.now - .seconds(10)
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let batch: [JetStreamMessage]
-            do {
-                batch = try await consumer.fetch(batch: configuration.batchSize, expires: configuration.batchWait)
-            } catch {
-                logger.warning("fetch failed; retrying", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: backoff.delay(attempt: 3))
-                continue
-            }
-            if !batch.isEmpty { await write(batch) }
-            if ContinuousClock.now - lastLagReport > .seconds(5) {
-                lastLagReport = .now
-                if let info = try? await consumer.info() { lag.record(Double(info.pending)) }
-            }
-        }
-        await consumer.close()
+        let loop = ConsumerLoop(consumer: consumer, batchSize: configuration.batchSize, expires: configuration.batchWait,
+                                lagMetric: "sink_consumer_pending", logger: logger)
+        await loop.run { await write($0) }
         logger.info("data-sink stopped")
     }
 
@@ -78,7 +63,7 @@ public final class DataSinkService: Service {
                 events.append(try ProjectedEvent(payload: message.payload, streamSequence: message.metadata.streamSequence))
                 valid.append(message)
             } catch {
-                if await deadLetter(message, reason: "undecodable event: \(error)") { handled.append(message) }
+                if await deadLetters.deadLetter(message, logger: logger, reason: "undecodable event: \(error)") { handled.append(message) }
             }
         }
         batchSizes.record(events.count)
@@ -135,7 +120,7 @@ public final class DataSinkService: Service {
                     attempt += 1
                     let serverError = (error as? PostgresError).map { $0.kind == .server && !$0.isTransient } ?? false
                     if serverError && attempt >= 3 {
-                        guard await deadLetter(message, reason: "refused by Postgres: \(error)") else { return false }
+                        guard await deadLetters.deadLetter(message, logger: logger, reason: "refused by Postgres: \(error)") else { return false }
                         break
                     }
                     if Task.isShuttingDownGracefully || Task.isCancelled { return false }
@@ -145,19 +130,5 @@ public final class DataSinkService: Service {
             }
         }
         return true
-    }
-
-    private func deadLetter(_ message: JetStreamMessage, reason: String) async -> Bool {
-        let metadata = message.metadata
-        logger.error("event dead-lettered", metadata: [
-            "subject": "\(message.subject)", "stream.sequence": "\(metadata.streamSequence)", "reason": "\(reason)"])
-        do {
-            try await deadLetters.send(subject: message.subject, payload: message.payload, stream: metadata.stream,
-                                       sequence: metadata.streamSequence, deliveryCount: metadata.deliveryCount, error: reason)
-            return true
-        } catch {
-            logger.error("dead-lettering failed; the event will be redelivered", metadata: ["error": "\(error)"])
-            return false
-        }
     }
 }

@@ -21,7 +21,6 @@ public final class DomainEngineService: Service {
 
     private let batchSizes = Recorder(label: "engine_batch_size")
     private let latency = Timer(label: "engine_command_duration_seconds")
-    private let lag = Gauge(label: "engine_consumer_pending")
     private let failures = Counter(label: "engine_transient_failures_total")
     /// Consumer sequence of the last delivery seen and the current delivery epoch (see
     /// `CommandProcessor.Delivery.epoch`). Only the fetch loop touches them.
@@ -46,27 +45,12 @@ public final class DomainEngineService: Service {
         try await PipelineStreams.ensureAll(jetStream, replicas: configuration.shared.streamReplicas)
         let consumer = try await jetStream.pullConsumer(stream: Streams.commands, config: consumerConfig)
         logger.info("domain-engine consuming", metadata: ["consumer": "\(configuration.durable)"])
-        var lastLagReport = ContinuousClock.now - .seconds(10)
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let batch: [JetStreamMessage]
-            do {
-                batch = try await consumer.fetch(batch: configuration.batchSize, expires: .seconds(1))
-            } catch {
-                failures.increment()
-                logger.warning("fetch failed; retrying", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: backoff.delay(attempt: 3))
-                continue
-            }
-            if !batch.isEmpty {
-                batchSizes.record(batch.count)
-                await process(batch)
-            }
-            if ContinuousClock.now - lastLagReport > .seconds(5) {
-                lastLagReport = .now
-                if let info = try? await consumer.info() { lag.record(Double(info.pending)) }
-            }
+        let loop = ConsumerLoop(consumer: consumer, batchSize: configuration.batchSize, expires: .seconds(1),
+                                lagMetric: "engine_consumer_pending", logger: logger)
+        await loop.run { batch in
+            batchSizes.record(batch.count)
+            await process(batch)
         }
-        await consumer.close()
         logger.info("domain-engine stopped")
     }
 
@@ -155,7 +139,7 @@ public final class DomainEngineService: Service {
                     latency.record(ContinuousClock.now - start)
                     return .finished
                 case .deadLetter(let reason):
-                    return await deadLetter(message, reason: reason) ? .finished : .interrupted
+                    return await deadLetters.deadLetter(message, logger: logger, reason: reason) ? .finished : .interrupted
                 }
             } catch {
                 attempt += 1
@@ -164,25 +148,11 @@ public final class DomainEngineService: Service {
                     "subject": "\(message.subject)", "attempt": "\(attempt)", "error": "\(error)"])
                 if Task.isShuttingDownGracefully || Task.isCancelled { return .interrupted }
                 if metadata.deliveryCount >= UInt64(configuration.maxDeliver) && attempt >= 3 {
-                    return await deadLetter(message, reason: "failed on its last delivery: \(error)") ? .finished : .interrupted
+                    return await deadLetters.deadLetter(message, logger: logger, reason: "failed on its last delivery: \(error)") ? .finished : .interrupted
                 }
                 try? await message.inProgress()
                 try? await Task.sleep(for: backoff.delay(attempt: attempt))
             }
-        }
-    }
-
-    private func deadLetter(_ message: JetStreamMessage, reason: String) async -> Bool {
-        let metadata = message.metadata
-        logger.error("command dead-lettered", metadata: [
-            "subject": "\(message.subject)", "stream.sequence": "\(metadata.streamSequence)", "reason": "\(reason)"])
-        do {
-            try await deadLetters.send(subject: message.subject, payload: message.payload, stream: metadata.stream,
-                                       sequence: metadata.streamSequence, deliveryCount: metadata.deliveryCount, error: reason)
-            return true
-        } catch {
-            logger.error("dead-lettering failed; the command will be redelivered", metadata: ["error": "\(error)"])
-            return false
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Metrics
 import NATS
 
@@ -28,5 +29,21 @@ public struct DeadLetterQueue: Sendable {
         _ = try await jetStream.publish(OutgoingMessage(
             subject: "\(prefix).\(subject)", payload: payload, msgID: "dlq-\(stream)-\(sequence)", headers: headers))
         counter.increment()
+    }
+
+    /// Dead-letters a fetched message (logging why); false when even that failed, so the caller
+    /// leaves the message for redelivery.
+    public func deadLetter(_ message: JetStreamMessage, logger: Logger, reason: String) async -> Bool {
+        let metadata = message.metadata
+        logger.error("message dead-lettered", metadata: [
+            "subject": "\(message.subject)", "stream.sequence": "\(metadata.streamSequence)", "reason": "\(reason)"])
+        do {
+            try await send(subject: message.subject, payload: message.payload, stream: metadata.stream,
+                           sequence: metadata.streamSequence, deliveryCount: metadata.deliveryCount, error: reason)
+            return true
+        } catch {
+            logger.error("dead-lettering failed; the message will be redelivered", metadata: ["error": "\(error)"])
+            return false
+        }
     }
 }
