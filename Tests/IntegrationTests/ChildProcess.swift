@@ -7,9 +7,9 @@ final class ChildProcess: @unchecked Sendable {
     let name: String
     private let reaped = Mutex(false)
 
-    /// The `todo` binary built next to the test bundle (or `TODO_BINARY`).
+    /// The path of the `todo` executable: next to the test bundle, unless `PIPELINE_BINARY` names another.
     static var todoBinary: String {
-        if let explicit = ProcessInfo.processInfo.environment["TODO_BINARY"] { return explicit }
+        if let explicit = ProcessInfo.processInfo.environment["PIPELINE_BINARY"] { return explicit }
         let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         return bundle.appendingPathComponent("todo").path
     }
