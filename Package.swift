@@ -31,11 +31,14 @@ let package = Package(
             providers: [.apt(["libpq-dev"])]
         ),
 
+        // Blocking work on NIO thread pools that runs even when its task is cancelled.
+        .target(name: "ThreadPoolSupport", dependencies: [.product(name: "NIOPosix", package: "swift-nio")]),
+
         // Thin Swift wrappers over the C clients.
         .target(
             name: "NATS",
             dependencies: [
-                "CNATS",
+                "CNATS", "ThreadPoolSupport",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
@@ -43,7 +46,7 @@ let package = Package(
         .target(
             name: "Postgres",
             dependencies: [
-                "CLibPQ",
+                "CLibPQ", "ThreadPoolSupport",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
@@ -62,7 +65,7 @@ let package = Package(
         .target(
             name: "ServiceSupport",
             dependencies: [
-                "NATS", "Contracts",
+                "NATS", "Contracts", "Sharding",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

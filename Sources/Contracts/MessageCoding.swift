@@ -27,5 +27,9 @@ public enum MessageCoding {
         return decoder
     }
 
+    /// Shared instances for hot paths (one per command or event); coders are safe to share.
+    public static let sharedEncoder = encoder()
+    public static let sharedDecoder = decoder()
+
     static let timestampStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 }

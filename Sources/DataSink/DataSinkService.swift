@@ -6,6 +6,7 @@ import NATS
 import Postgres
 import ServiceLifecycle
 import ServiceSupport
+import Sharding
 
 /// The sink's consumer loop: fetch up to `batchSize` events (or what arrived within `batchWait`),
 /// write them in one transaction, acknowledge after commit. When Postgres is down it retries the
@@ -37,7 +38,7 @@ public final class DataSinkService: Service {
     }
 
     public var consumerConfig: ConsumerConfig {
-        ConsumerConfig(durable: configuration.durable, filterSubject: "app.event.>", ackWait: configuration.ackWait,
+        ConsumerConfig(durable: configuration.durable, filterSubject: SubjectKind.event.wildcard, ackWait: configuration.ackWait,
                        maxDeliver: -1, maxAckPending: max(configuration.batchSize * 4, 2000))
     }
 

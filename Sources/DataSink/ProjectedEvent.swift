@@ -16,7 +16,7 @@ public struct ProjectedEvent: Sendable {
 
     /// Decodes a message payload; throws for anything that is not a valid event.
     public init(payload: Data, streamSequence: UInt64) throws {
-        event = try MessageCoding.decoder().decode(TodoEvent.self, from: payload)
+        event = try MessageCoding.sharedDecoder.decode(TodoEvent.self, from: payload)
         guard event.groupVersion > 0 else { throw InvalidEvent(reason: "group_version must be positive") }
         json = String(decoding: payload, as: UTF8.self)
         self.streamSequence = streamSequence

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NATS
 import Postgres
+import Sharding
 
 /// Rebuilds the projection from the EVENTS stream (from its first message) into fresh tables,
 /// then swaps them in while the live sink keeps running:
@@ -60,7 +61,7 @@ public struct ProjectionRebuilder: Sendable {
             progress.events += events.count
             chunk.removeAll(keepingCapacity: true)
         }
-        for try await message in jetStream.replay(stream: stream, filter: "app.event.>", from: sequence + 1) {
+        for try await message in jetStream.replay(stream: stream, filter: SubjectKind.event.wildcard, from: sequence + 1) {
             progress.lastSequence = message.sequence
             do {
                 chunk.append(try ProjectedEvent(payload: message.payload, streamSequence: message.sequence))

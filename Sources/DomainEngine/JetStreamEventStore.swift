@@ -24,12 +24,12 @@ public struct JetStreamEventStore: EventStore {
     public func command(of group: GroupID, from sequence: UInt64) async throws -> LoggedCommand? {
         guard let message = try await jetStream.nextMessage(stream: commandStream, subject: GroupSubject.command(group).subject,
                                                             from: sequence) else { return nil }
-        let command = try? MessageCoding.decoder().decode(TodoCommand.self, from: message.payload)
+        let command = try? MessageCoding.sharedDecoder.decode(TodoCommand.self, from: message.payload)
         return LoggedCommand(sequence: message.sequence, command: command)
     }
 
     public func history(of group: GroupID) async throws -> GroupHistory {
-        let decoder = MessageCoding.decoder()
+        let decoder = MessageCoding.sharedDecoder
         var events: [StoredEvent] = []
         var lastSequence: UInt64 = 0
         for try await message in jetStream.replay(stream: stream, filter: GroupSubject.event(group).subject) {
@@ -47,7 +47,7 @@ public struct JetStreamEventStore: EventStore {
     }
 
     public func append(_ event: TodoEvent, to group: GroupID, expectedLastSequence: UInt64) async throws -> AppendOutcome {
-        let payload = try MessageCoding.encoder().encode(event)
+        let payload = try MessageCoding.sharedEncoder.encode(event)
         do {
             let ack = try await jetStream.publish(OutgoingMessage(
                 subject: GroupSubject.event(group).subject, payload: payload, msgID: event.eventID,

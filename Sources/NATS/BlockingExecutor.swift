@@ -1,4 +1,5 @@
 import NIOPosix
+import ThreadPoolSupport
 
 /// Runs blocking libnats calls on dedicated threads, never on the Swift concurrency pool (two
 /// threads on this machine: one blocked `Fetch` there would stall half the process).
@@ -19,20 +20,5 @@ final class BlockingExecutor: Sendable {
 
     func shutdown() async {
         try? await pool.shutdownGracefully()
-    }
-}
-
-extension NIOThreadPool {
-    /// Like `runIfActive`, but a task cancelled while waiting does not drop the work: it throws
-    /// only when the pool itself is shut down.
-    func runToCompletion<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
-            submit { state in
-                switch state {
-                case .active: continuation.resume(with: Result(catching: body))
-                case .cancelled: continuation.resume(throwing: NIOThreadPoolError.ThreadPoolInactive())
-                }
-            }
-        }
     }
 }

@@ -1,6 +1,7 @@
 import DequeModule
 import Foundation
 import NIOPosix
+import ThreadPoolSupport
 import Synchronization
 
 /// A bounded pool of libpq connections whose blocking work runs on the pool's own threads.
@@ -220,19 +221,4 @@ private struct LeasedFailure: Error, @unchecked Sendable {
 
 private struct SendableRows: @unchecked Sendable {
     let rows: [[any PostgresEncodable]]
-}
-
-extension NIOThreadPool {
-    /// Like `runIfActive`, but a task cancelled while waiting does not drop the work (which
-    /// would leak the leased connection): it throws only when the pool itself is shut down.
-    func runToCompletion<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
-            submit { state in
-                switch state {
-                case .active: continuation.resume(with: Result(catching: body))
-                case .cancelled: continuation.resume(throwing: NIOThreadPoolError.ThreadPoolInactive())
-                }
-            }
-        }
-    }
 }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Contracts
+import Foundation
 import Logging
 import NATS
 import ServiceSupport
@@ -16,7 +18,7 @@ struct EnsureStreams: AsyncParsableCommand {
     func run() async throws {
         Observability.bootstrap()
         let logger = Logger(label: "ensure-streams")
-        let connection = try await NATSConnection.connect(url: natsURL ?? Environment.natsURL, name: "todo ensure-streams")
+        let connection = try await NATSConnection.connect(url: try natsURL ?? SharedSettings(environment: ProcessInfo.processInfo.environment).natsURL, name: "todo ensure-streams")
         for config in PipelineStreams.all(replicas: replicas) {
             let outcome = try await connection.jetStream.ensureStream(config)
             logger.info("stream reconciled", metadata: ["stream": "\(config.name)", "outcome": "\(outcome)"])

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Contracts
 import Migrations
 import Postgres
 import ServiceSupport
@@ -15,7 +16,7 @@ struct Migrate: AsyncParsableCommand {
     func run() async throws {
         Observability.bootstrap()
         let logger = Logger(label: "migrate")
-        let url = databaseURL ?? Environment.databaseURL
+        let url = try databaseURL ?? SharedSettings(environment: ProcessInfo.processInfo.environment).databaseURL
         let pool = PostgresPool(url: url, maxConnections: 1)
         do {
             let applied = try await Migrator(pool: pool, migrations: try Migration.bundled(), logger: logger).migrate()
@@ -26,15 +27,5 @@ struct Migrate: AsyncParsableCommand {
             logger.error("migration failed", metadata: ["error": "\(error)"])
             throw ExitCode.failure
         }
-    }
-}
-
-enum Environment {
-    static var values: [String: String] { ProcessInfo.processInfo.environment }
-    static var databaseURL: String {
-        values["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "postgres://app:password@127.0.0.1:5432/app?sslmode=disable"
-    }
-    static var natsURL: String {
-        values["NATS_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "nats://127.0.0.1:4222"
     }
 }

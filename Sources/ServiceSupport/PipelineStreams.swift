@@ -1,5 +1,6 @@
 import Contracts
 import NATS
+import Sharding
 
 /// The streams of DESIGN §3. Every service reconciles them at start.
 public enum PipelineStreams {
@@ -7,9 +8,9 @@ public enum PipelineStreams {
 
     public static func all(replicas: Int) -> [StreamConfig] {
         [
-            StreamConfig(name: Streams.commands, subjects: ["app.command.>"],
+            StreamConfig(name: Streams.commands, subjects: [SubjectKind.command.wildcard],
                          duplicateWindow: .seconds(Int64(Streams.duplicateWindowSeconds)), replicas: replicas),
-            StreamConfig(name: Streams.events, subjects: ["app.event.>"],
+            StreamConfig(name: Streams.events, subjects: [SubjectKind.event.wildcard],
                          duplicateWindow: .seconds(Int64(Streams.duplicateWindowSeconds)), replicas: replicas),
             // Messages a consumer gave up on, with the error, kept for an operator (30 days).
             StreamConfig(name: deadLetters, subjects: ["app.dlq.>"],
