@@ -13,6 +13,7 @@ import Sharding
 /// stored, then fetch the next batch. On SIGTERM it finishes the batch in hand and stops.
 public final class DomainEngineService: Service {
     let configuration: DomainEngineConfiguration
+    let connection: NATSConnection
     let jetStream: JetStream
     let processor: CommandProcessor
     let deadLetters: DeadLetterQueue
@@ -28,6 +29,7 @@ public final class DomainEngineService: Service {
 
     public init(configuration: DomainEngineConfiguration, connection: NATSConnection, logger: Logger) {
         self.configuration = configuration
+        self.connection = connection
         jetStream = connection.jetStream
         self.logger = logger
         processor = CommandProcessor(store: JetStreamEventStore(jetStream: connection.jetStream, logger: logger),
@@ -44,6 +46,8 @@ public final class DomainEngineService: Service {
     public func run() async throws {
         try await PipelineStreams.ensureAll(jetStream, replicas: configuration.shared.streamReplicas)
         let consumer = try await jetStream.pullConsumer(stream: Streams.commands, config: consumerConfig)
+        let giveUps = try await MaxDeliveriesWatcher(connection: connection, stream: Streams.commands,
+                                                     durable: configuration.durable, deadLetters: deadLetters, logger: logger)
         logger.info("domain-engine consuming", metadata: ["consumer": "\(configuration.durable)"])
         let loop = ConsumerLoop(consumer: consumer, batchSize: configuration.batchSize, expires: .seconds(1),
                                 lagMetric: "engine_consumer_pending", logger: logger)
@@ -51,6 +55,7 @@ public final class DomainEngineService: Service {
             batchSizes.record(batch.count)
             await process(batch)
         }
+        await giveUps.stop()
         logger.info("domain-engine stopped")
     }
 

@@ -126,3 +126,37 @@ struct PipelineIntegrationTests {
         throw Projection.TimedOut()
     }
 }
+
+@Suite("Dead letters for messages the server gave up on")
+struct MaxDeliveriesIntegrationTests {
+    @Test func aMessageThatExhaustsMaxDeliverIsDeadLettered() async throws {
+        let connection = try await TestInfrastructure.nats()
+        try await PipelineStreams.ensureAll(connection.jetStream, replicas: 1)
+        let stream = try await ScratchStream(connection)
+        let queue = DeadLetterQueue(jetStream: connection.jetStream, prefix: Streams.deadLetterCommandsPrefix)
+        let watcher = try await MaxDeliveriesWatcher(connection: connection, stream: stream.name, durable: "fragile",
+                                                     deadLetters: queue, logger: .init(label: "watcher"))
+        let subject = stream.subject("poison")
+        let stored = try await connection.jetStream.publish(subject, Data("crashes the worker".utf8), msgID: "p1")
+        let consumer = try await connection.jetStream.pullConsumer(
+            stream: stream.name, config: ConsumerConfig(durable: "fragile", ackWait: .seconds(1), maxDeliver: 2))
+        // Delivered twice, never acknowledged (as if the worker died each time).
+        #expect(try await consumer.fetch(batch: 1, expires: .seconds(2)).first?.metadata.deliveryCount == 1)
+        #expect(try await consumer.fetch(batch: 1, expires: .seconds(5)).first?.metadata.deliveryCount == 2)
+        // The server gives up; the watcher moves the message to the dead-letter queue.
+        var dead: StoredMessage?
+        for _ in 0..<100 where dead == nil {
+            _ = try await consumer.fetch(batch: 1, expires: .milliseconds(200))
+            dead = try await connection.jetStream.lastMessage(stream: PipelineStreams.deadLetters,
+                                                              subject: "\(Streams.deadLetterCommandsPrefix).\(subject)")
+        }
+        let letter = try #require(dead)
+        #expect(String(decoding: letter.payload, as: UTF8.self) == "crashes the worker")
+        #expect(letter.headers["Dlq-Original-Sequence"] == String(stored.sequence))
+        #expect(letter.headers["Dlq-Error"]?.contains("2 deliveries") == true)
+        await watcher.stop()
+        await consumer.close()
+        await stream.delete()
+        await connection.drain()
+    }
+}
