@@ -70,10 +70,21 @@ start_nats() {
 init_postgres() {
     local bin; bin="$(pg_bin)"
     mkdir -p "$DATA" "$LOGS" "$PIDS" "$PGSOCK"
-    # The postgres user must reach the data directory through every parent folder.
     chown postgres:postgres "$PGSOCK"
+    # The server runs as the postgres user, which must pass through every folder above the data
+    # directory. A checkout in a private folder (mktemp -d, a home directory) blocks it: grant
+    # traversal only (o+x, not read) to the folders that lack it, from the root down, and say so.
     if ! as_postgres test -x "$DATA"; then
-        die "the postgres user cannot reach $DATA; move the checkout under a world-traversable folder (e.g. /tmp or /work)"
+        local path="" part
+        local IFS=/
+        for part in $DATA; do
+            [ -n "$part" ] || continue
+            path="$path/$part"
+            if ! as_postgres test -x "$path"; then
+                chmod o+x "$path" && say "granted the postgres user passage through $path (chmod o+x)"
+            fi
+        done
+        as_postgres test -x "$DATA" || die "the postgres user cannot reach $DATA"
     fi
     if [ ! -s "$PGDATA/PG_VERSION" ]; then
         mkdir -p "$PGDATA"
