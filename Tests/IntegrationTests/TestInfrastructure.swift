@@ -87,6 +87,18 @@ struct ScratchStream {
 
     func subject(_ suffix: String) -> String { "\(prefix).\(suffix)" }
 
+    /// The durable's ack floor once it reaches `target`, or what it is after 5 s. The server
+    /// applies acknowledgements asynchronously, so it can trail `ackAll()` for a moment.
+    func ackFloor(of durable: String, reaching target: UInt64) async throws -> UInt64 {
+        var floor: UInt64 = 0
+        for _ in 0..<50 {
+            floor = try await connection.jetStream.consumerInfo(stream: name, durable: durable).ackFloorStreamSequence
+            if floor >= target { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return floor
+    }
+
     func delete() async {
         try? await connection.jetStream.deleteStream(name)
     }
