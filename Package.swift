@@ -17,6 +17,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // C libraries, each behind a system-library target. Only the wrapper modules import them.
@@ -74,8 +78,30 @@ let package = Package(
             ]
         ),
 
+        // What both HTTP services share: JSON errors, request context, access tokens, limits, CORS.
+        .target(
+            name: "HTTPAPI",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ]
+        ),
+
         // The four services, each a library so tests can assemble them.
-        .target(name: "CommandAPI", dependencies: ["Contracts", "NATS", "Postgres", "Sharding"]),
+        .target(
+            name: "CommandAPI",
+            dependencies: [
+                "Contracts", "NATS", "Postgres", "Sharding", "ServiceSupport", "ThreadPoolSupport", "HTTPAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "DomainEngine",
             dependencies: [
@@ -100,7 +126,7 @@ let package = Package(
         .executableTarget(
             name: "Server",
             dependencies: [
-                "Migrations", "NATS", "Postgres", "Contracts", "ServiceSupport", "DomainEngine", "DataSink",
+                "Migrations", "NATS", "Postgres", "Contracts", "ServiceSupport", "DomainEngine", "DataSink", "CommandAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -114,7 +140,7 @@ let package = Package(
             name: "Bench",
             dependencies: [
                 "NATS", "Postgres", "RawNATSBench", "Contracts", "Sharding", "Migrations", "ServiceSupport",
-                "DomainEngine", "DataSink",
+                "DomainEngine", "DataSink", "CommandAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -128,10 +154,20 @@ let package = Package(
         .testTarget(name: "MigrationsTests", dependencies: ["Migrations"]),
         .testTarget(name: "DomainEngineTests", dependencies: ["DomainEngine", "Contracts", "Sharding"]),
         .testTarget(name: "DataSinkTests", dependencies: ["DataSink", "Contracts"]),
+        .testTarget(
+            name: "CommandAPITests",
+            dependencies: [
+                "CommandAPI", "HTTPAPI", "Contracts", "Sharding",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
         // Real nats-server and Postgres, started by `make test` (scripts/infra.sh).
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["NATS", "Postgres", "Migrations", "Sharding", "Contracts", "DomainEngine", "DataSink"]
+            dependencies: [
+                "NATS", "Postgres", "Migrations", "Sharding", "Contracts", "DomainEngine", "DataSink", "CommandAPI", "HTTPAPI",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,15 +1,60 @@
 import Contracts
+import Foundation
 
 /// command-api's settings (DESIGN §2). Only what this service reads lives here.
 public struct CommandAPIConfiguration: Sendable, Equatable {
     public var shared: SharedSettings
     public var listen: ListenAddress
-    /// The browser origin allowed by CORS.
+    /// The browser origin allowed by CORS (with its loopback spellings outside production).
     public var uiOrigin: String
+    /// `APP_ENV=production` turns development conveniences off and requires a strong `JWT_SECRET`.
+    public var isProduction: Bool
+    /// HS256 key of the access tokens. Outside production the local run writes a random one into
+    /// `.runtime/` (see scripts/infra.sh); a missing secret is an error everywhere.
+    public var jwtSecret: String
+    public var accessTokenSeconds: Int
+    public var refreshTokenDays: Int
+    /// bcrypt work factor: 12 in production (~250 ms a hash on one core here), lower for tests.
+    public var bcryptCost: Int
+    /// Proxies whose `X-Forwarded-For` is believed (exact IPs); empty: the socket's peer is the client.
+    public var trustedProxies: Set<String>
+    /// Login/register/refresh attempts per client IP: a burst, then this many a minute.
+    public var authPerMinutePerIP: Int
+    /// Commands per user: a burst, then this many a second.
+    public var commandsPerSecondPerUser: Int
+    /// Requests per client IP on every other route: a burst, then this many a second.
+    public var requestsPerSecondPerIP: Int
+    /// Open HTTP connections before new ones wait in the backlog (keep below `ulimit -n`).
+    public var maxConnections: Int
+    /// Postgres connections of this process.
+    public var databasePoolSize: Int
+    /// How long a membership check may be answered from memory (0: always ask Postgres). The engine
+    /// re-checks membership against the group's own events, so a removed member's command accepted in
+    /// this window is still rejected there.
+    public var membershipCacheMilliseconds: Int
 
     public init(environment: [String: String]) throws(SettingsError) {
         shared = try SharedSettings(environment: environment)
         listen = try environment.address("COMMAND_API_ADDR", default: "127.0.0.1:8080")
         uiOrigin = environment["UI_ORIGIN"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://localhost:8081"
+        isProduction = environment["APP_ENV"] == "production"
+        let secret = environment["JWT_SECRET"] ?? ""
+        if secret.utf8.count < 32 {
+            throw SettingsError(variable: "JWT_SECRET", problem: secret.isEmpty
+                ? "is not set (the local run writes one to .runtime/jwt-secret; production must provide one)"
+                : "is \(secret.utf8.count) bytes long; at least 32 are required")
+        }
+        jwtSecret = secret
+        accessTokenSeconds = try environment.integer("ACCESS_TOKEN_SECONDS", default: 900, range: 30...86_400)
+        refreshTokenDays = try environment.integer("REFRESH_TOKEN_DAYS", default: 30, range: 1...365)
+        bcryptCost = try environment.integer("BCRYPT_COST", default: isProduction ? 12 : 10, range: isProduction ? 10...15 : 4...15)
+        trustedProxies = Set((environment["TRUSTED_PROXIES"] ?? "").split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        authPerMinutePerIP = try environment.integer("AUTH_RATE_PER_MINUTE", default: 30, range: 1...1_000_000)
+        commandsPerSecondPerUser = try environment.integer("COMMAND_RATE_PER_SECOND", default: 50, range: 1...1_000_000)
+        requestsPerSecondPerIP = try environment.integer("REQUEST_RATE_PER_SECOND", default: 500, range: 1...10_000_000)
+        maxConnections = try environment.integer("MAX_CONNECTIONS", default: 8_192, range: 16...1_000_000)
+        databasePoolSize = try environment.integer("DATABASE_POOL_SIZE", default: 16, range: 1...500)
+        membershipCacheMilliseconds = try environment.integer("MEMBERSHIP_CACHE_MS", default: 1_000, range: 0...60_000)
     }
 }

@@ -19,6 +19,11 @@ public struct SettingsError: Error, Equatable, CustomStringConvertible {
     public let variable: String
     public let problem: String
     public var description: String { "\(variable): \(problem)" }
+
+    public init(variable: String, problem: String) {
+        self.variable = variable
+        self.problem = problem
+    }
 }
 
 /// A listen address `host:port`.

@@ -96,7 +96,7 @@ public enum Decider {
         guard var todo = state.todos[todoID], !todo.isDeleted else {
             return reject(.todoNotFound, "todo \(todoID) does not exist or was deleted")
         }
-        guard todo.createdBy == command.actorUserID || role >= .admin else {
+        guard GroupPolicy.allows(role, todo.createdBy == command.actorUserID ? .writeOwnTodo : .writeOthersTodo) else {
             return reject(.forbidden, "only the todo's creator, an admin or an owner may change it")
         }
         if let expected = command.expectedVersion, expected != todo.version {

@@ -13,16 +13,21 @@ public enum ServiceRunner {
     ) async throws {
         let http = OperationalRoutes.application(host: health.host, port: health.port, serverName: name, checks: checks,
                                                  registry: registry, logger: logger)
+        // Graceful shutdown runs in reverse order: the worker stops taking work and finishes
+        // its batch first, while /healthz and /metrics still answer; then the listener stops.
+        try await run(name: name, services: [("\(name)-http", http), (name, worker)], logger: logger, gracePeriod: gracePeriod)
+    }
+
+    /// Runs `services` (started in order, shut down gracefully in reverse order) until SIGTERM/SIGINT
+    /// or until one of them ends.
+    public static func run(name: String, services: [(name: String, service: any Service)], logger: Logger,
+                           gracePeriod: Duration = .seconds(25)) async throws {
         TerminationSignal.install()
         var configuration = ServiceGroupConfiguration(
-            // Graceful shutdown runs in reverse order: the worker stops taking work and finishes
-            // its batch first, while /healthz and /metrics still answer; then the listener stops.
-            services: [
-                .init(service: http, successTerminationBehavior: .gracefullyShutdownGroup,
-                      failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "\(name)-http"),
-                .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup,
-                      failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: name),
-            ],
+            services: services.map {
+                .init(service: $0.service, successTerminationBehavior: .gracefullyShutdownGroup,
+                      failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: $0.name)
+            },
             logger: logger)
         configuration.maximumGracefulShutdownDuration = gracePeriod
         let group = ServiceGroup(configuration: configuration)
@@ -52,13 +57,17 @@ public enum ServiceRunner {
     /// Connects to NATS, retrying with backoff for up to `patience` (a server still starting),
     /// then failing with the last error.
     public static func connectNATS(url: String, name: String, logger: Logger, patience: Duration = .seconds(60)) async throws -> NATSConnection {
+        try await connectNATS(options: NATSConnection.Options(url: url, name: name), logger: logger, patience: patience)
+    }
+
+    public static func connectNATS(options: NATSConnection.Options, logger: Logger, patience: Duration = .seconds(60)) async throws -> NATSConnection {
         let deadline = ContinuousClock.now + patience
         let backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
         var attempt = 0
         while true {
             attempt += 1
             do {
-                return try await NATSConnection.connect(NATSConnection.Options(url: url, name: name))
+                return try await NATSConnection.connect(options)
             } catch {
                 guard ContinuousClock.now < deadline, TerminationSignal.value == 0 else { throw error }
                 logger.warning("NATS not reachable yet; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])

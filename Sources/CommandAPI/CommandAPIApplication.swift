@@ -1,0 +1,54 @@
+import Foundation
+import HTTPAPI
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NATS
+import Postgres
+import Prometheus
+import ServiceSupport
+
+/// command-api assembled: routes, middleware, and the outbox relay that runs beside it.
+public struct CommandAPIApplication {
+    public let router: Router<APIRequestContext>
+    public let relay: OutboxRelay
+    public let passwords: PasswordHasher
+
+    /// - Parameters:
+    ///   - publisher: how commands reach JetStream (a `JetStreamCommandPublisher` in production).
+    public init(configuration: CommandAPIConfiguration, pool: PostgresPool, publisher: any CommandPublishing,
+                checks: [ReadinessCheck], registry: PrometheusCollectorRegistry, logger: Logger) async {
+        let tokens = await AccessTokens(secret: configuration.jwtSecret, lifetime: .seconds(configuration.accessTokenSeconds))
+        passwords = PasswordHasher(cost: configuration.bcryptCost)
+        let auth = AuthService(accounts: AccountStore(pool: pool, refreshTokenDays: configuration.refreshTokenDays),
+                               passwords: passwords, tokens: tokens)
+        relay = OutboxRelay(pool: pool, publisher: publisher, logger: logger)
+        var store: any CommandIntakeStore = PostgresCommandIntakeStore(pool: pool)
+        if configuration.membershipCacheMilliseconds > 0 {
+            store = CachedCommandIntakeStore(base: store, ttl: .milliseconds(configuration.membershipCacheMilliseconds))
+        }
+        let intake = CommandIntake(store: store, publisher: publisher, logger: logger)
+        let limits = CommandAPILimits(configuration: configuration)
+
+        let router = Router(context: APIRequestContext.self)
+        router.add(middleware: CORSMiddleware(uiOrigin: configuration.uiOrigin, development: !configuration.isProduction))
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: PerIPLimitMiddleware(limits: limits))
+        OperationalRoutes.add(to: router, checks: checks, registry: registry)
+        CommandAPIRoutes.addAuthRoutes(to: router, auth: auth, limits: limits)
+        CommandAPIRoutes.addGroupRoutes(to: router, groups: GroupStore(pool: pool), relay: relay, tokens: tokens)
+        CommandAPIRoutes.addCommandRoutes(to: router, intake: intake, tokens: tokens, limits: limits)
+        self.router = router
+    }
+
+    /// The HTTP server, its connections capped below the open-files limit.
+    public func application(configuration: CommandAPIConfiguration, logger: Logger) -> some ApplicationProtocol {
+        Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
+                                 serverName: "command-api", backlog: 1024,
+                                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
+            logger: logger)
+    }
+}

@@ -1,0 +1,187 @@
+import Contracts
+import Foundation
+import HTTPAPI
+import Hummingbird
+import Sharding
+
+/// The rate limits of command-api (issue "limits"): per client IP on everything, stricter per IP
+/// and per username on the auth routes, per user on commands.
+public struct CommandAPILimits: Sendable {
+    public let perIP: RateLimiter
+    public let authPerIP: RateLimiter
+    public let loginPerUsername: RateLimiter
+    public let commandsPerUser: RateLimiter
+    public let clientAddress: ClientAddressResolver
+
+    public init(configuration: CommandAPIConfiguration) {
+        perIP = RateLimiter(ratePerSecond: Double(configuration.requestsPerSecondPerIP), burst: Double(configuration.requestsPerSecondPerIP) * 2)
+        let authRate = Double(configuration.authPerMinutePerIP) / 60
+        authPerIP = RateLimiter(ratePerSecond: authRate, burst: max(5, Double(configuration.authPerMinutePerIP) / 3))
+        loginPerUsername = RateLimiter(ratePerSecond: authRate, burst: max(5, Double(configuration.authPerMinutePerIP) / 3))
+        commandsPerUser = RateLimiter(ratePerSecond: Double(configuration.commandsPerSecondPerUser),
+                                      burst: Double(configuration.commandsPerSecondPerUser) * 2)
+        clientAddress = ClientAddressResolver(trustedProxies: configuration.trustedProxies)
+    }
+
+    func check(_ limiter: RateLimiter, _ key: String) throws {
+        if case .limited(let seconds) = limiter.take(key) { throw APIError.tooManyRequests(retryAfterSeconds: seconds) }
+    }
+
+    func clientIP(_ request: Request, _ context: APIRequestContext) -> String {
+        clientAddress.clientIP(remote: context.remoteAddress, headers: request.headers)
+    }
+}
+
+/// Per-IP limit on every API route (the operational routes are not behind it).
+struct PerIPLimitMiddleware: RouterMiddleware {
+    let limits: CommandAPILimits
+
+    func handle(_ request: Request, context: APIRequestContext, next: (Request, APIRequestContext) async throws -> Response) async throws -> Response {
+        if request.uri.path.hasPrefix("/api/") {
+            try limits.check(limits.perIP, limits.clientIP(request, context))
+        }
+        return try await next(request, context)
+    }
+}
+
+/// The routes of DESIGN §5 for command-api.
+public enum CommandAPIRoutes {
+    public static func addAuthRoutes(to router: Router<APIRequestContext>, auth: AuthService, limits: CommandAPILimits) {
+        let routes = router.group("/api/v1/auth")
+        routes.post("register") { request, context in
+            try limits.check(limits.authPerIP, limits.clientIP(request, context))
+            let credentials = try await credentials(request, context)
+            return try JSONBody.response(try await auth.register(credentials), status: .created, headers: noStore)
+        }
+        routes.post("login") { request, context in
+            try limits.check(limits.authPerIP, limits.clientIP(request, context))
+            let credentials = try await credentials(request, context)
+            try limits.check(limits.loginPerUsername, Username.normalize(credentials.username))
+            return try JSONBody.response(try await auth.login(credentials), headers: noStore)
+        }
+        routes.post("refresh") { request, context in
+            try limits.check(limits.authPerIP, limits.clientIP(request, context))
+            var fields = try await object(request, context)
+            let token = try field { try fields.requiredString("refresh_token") }
+            try field { try fields.rejectUnknown(context: "refresh") }
+            return try JSONBody.response(try await auth.refresh(token), headers: noStore)
+        }
+        routes.post("logout") { request, context in
+            var fields = try await object(request, context)
+            let token = try field { try fields.requiredString("refresh_token") }
+            try field { try fields.rejectUnknown(context: "logout") }
+            try await auth.logout(token)
+            return Response(status: .noContent)
+        }
+    }
+
+    public static func addGroupRoutes(to router: Router<APIRequestContext>, groups: GroupStore, relay: OutboxRelay, tokens: AccessTokens) {
+        let routes = router.group("/api/v1/groups")
+        routes.post { request, context in
+            let actor = try await actor(request, tokens)
+            var fields = try await object(request, context)
+            let name = try field { try fields.requiredString("name") }.trimmingCharacters(in: .whitespacesAndNewlines)
+            try field { try fields.rejectUnknown(context: "a group") }
+            guard GroupStore.nameLength.contains(name.count) else { throw APIError.badRequest("name: must be 1–100 characters") }
+            let id = try await groups.createGroup(name: name, actor: actor)
+            await relay.relay(groupID: id.rawValue)
+            return try JSONBody.response(CreatedGroup(id: id.rawValue, name: name), status: .created)
+        }
+        routes.delete(":id") { request, context in
+            let actor = try await actor(request, tokens)
+            let group = try groupID(context)
+            try await groups.deleteGroup(group, actor: actor)
+            await relay.relay(groupID: group.rawValue)
+            return Response(status: .noContent)
+        }
+        routes.post(":id/members") { request, context in
+            let actor = try await actor(request, tokens)
+            let group = try groupID(context)
+            let (username, role) = try await memberBody(request, context)
+            try await groups.addMember(group, username: username, role: role, actor: actor)
+            await relay.relay(groupID: group.rawValue)
+            return Response(status: .noContent)
+        }
+        routes.patch(":id/members/role") { request, context in
+            let actor = try await actor(request, tokens)
+            let group = try groupID(context)
+            let (username, role) = try await memberBody(request, context)
+            try await groups.changeRole(group, username: username, to: role, actor: actor)
+            await relay.relay(groupID: group.rawValue)
+            return Response(status: .noContent)
+        }
+        routes.delete(":id/members/:username") { request, context in
+            let actor = try await actor(request, tokens)
+            let group = try groupID(context)
+            let username = context.parameters.get("username") ?? ""
+            try await groups.removeMember(group, username: username, actor: actor)
+            await relay.relay(groupID: group.rawValue)
+            return Response(status: .noContent)
+        }
+    }
+
+    public static func addCommandRoutes(to router: Router<APIRequestContext>, intake: CommandIntake, tokens: AccessTokens,
+                                        limits: CommandAPILimits) {
+        router.post("/api/v1/command") { request, context in
+            let user = try await user(request, tokens)
+            try limits.check(limits.commandsPerUser, user.userID.uuidString)
+            let body = try await request.collectLimitedBody(context: context)
+            let accepted = try await intake.accept(body: Data(buffer: body), idempotencyKey: request.headers[.idempotencyKey], user: user)
+            return try JSONBody.response(accepted, status: .accepted)
+        }
+        router.get("/api/v1/commands/:id") { request, context in
+            let user = try await user(request, tokens)
+            return try JSONBody.response(try await intake.status(commandID: context.parameters.get("id") ?? "", user: user))
+        }
+    }
+
+    // MARK: - Helpers
+
+    struct CreatedGroup: Encodable {
+        let id: String
+        let name: String
+    }
+
+    static let noStore: HTTPFields = [.cacheControl: "no-store"]
+
+    static func user(_ request: Request, _ tokens: AccessTokens) async throws -> AuthenticatedUser {
+        guard let token = request.bearerToken, let user = await tokens.verify(token) else { throw APIError.unauthorized() }
+        return user
+    }
+
+    static func actor(_ request: Request, _ tokens: AccessTokens) async throws -> GroupStore.Actor {
+        let user = try await user(request, tokens)
+        return GroupStore.Actor(userID: user.userID, username: user.username)
+    }
+
+    static func groupID(_ context: APIRequestContext) throws -> GroupID {
+        do { return try GroupID(context.parameters.get("id") ?? "") } catch { throw APIError.badRequest("group id: \(error)") }
+    }
+
+    static func object(_ request: Request, _ context: APIRequestContext) async throws -> FieldReader {
+        let body = try await request.collectLimitedBody(context: context)
+        return FieldReader(try field { try JSONValue.object(from: Data(buffer: body)) })
+    }
+
+    static func credentials(_ request: Request, _ context: APIRequestContext) async throws -> AuthService.Credentials {
+        var fields = try await object(request, context)
+        let username = try field { try fields.requiredString("username") }
+        let password = try field { try fields.requiredString("password") }
+        try field { try fields.rejectUnknown(context: "credentials") }
+        return AuthService.Credentials(username: username, password: password)
+    }
+
+    static func memberBody(_ request: Request, _ context: APIRequestContext) async throws -> (String, GroupRole) {
+        var fields = try await object(request, context)
+        let username = try field { try fields.requiredString("username") }
+        let roleName = try field { try fields.requiredString("role") }
+        try field { try fields.rejectUnknown(context: "a member") }
+        guard let role = GroupRole(rawValue: roleName) else { throw APIError.badRequest("role: must be owner, admin or member") }
+        return (username, role)
+    }
+
+    /// Runs a field check, turning its `FieldError` into a 400.
+    static func field<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as FieldError { throw APIError.badRequest(error.description) }
+    }
+}

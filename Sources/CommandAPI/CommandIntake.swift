@@ -1,0 +1,140 @@
+import Contracts
+import Crypto
+import Foundation
+import HTTPAPI
+import Logging
+import Sharding
+
+/// `POST /api/v1/command`'s answer: `{status: "accepted", command_id, todo_id, shard}`.
+public struct AcceptedCommand: Codable, Sendable, Equatable {
+    public var status = "accepted"
+    public let commandID: String
+    public let todoID: String?
+    public let shard: Int
+
+    enum CodingKeys: String, CodingKey {
+        case status, commandID = "command_id", todoID = "todo_id", shard
+    }
+}
+
+/// `GET /api/v1/commands/{id}`'s answer.
+public struct CommandStatus: Codable, Sendable, Equatable {
+    public let commandID: String
+    public let status: String
+    public let code: String?
+    public let reason: String?
+    public let groupVersion: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case commandID = "command_id", status, code, reason, groupVersion = "group_version"
+    }
+}
+
+/// Accepts todo commands: validate, check membership, publish to the group's command subject, and
+/// answer only after JetStream stored it.
+///
+/// With an `Idempotency-Key`, the command id (and a server-chosen todo id) are derived from the user
+/// and the key, so a retry — even one racing the first attempt — publishes the same `Nats-Msg-Id`
+/// and stores nothing new; the stored answer makes later retries cheap and detects a key reused for
+/// a different request (409).
+public struct CommandIntake: Sendable {
+    let store: any CommandIntakeStore
+    let publisher: any CommandPublishing
+    let logger: Logger
+
+    public init(store: any CommandIntakeStore, publisher: any CommandPublishing, logger: Logger) {
+        self.store = store
+        self.publisher = publisher
+        self.logger = logger
+    }
+
+    public func accept(body: Data, idempotencyKey: String?, user: AuthenticatedUser, now: Date = Date()) async throws -> AcceptedCommand {
+        let command: ValidatedCommand
+        do { command = try CommandValidation.validate(body: body) } catch { throw APIError.badRequest(error.description) }
+        if let key = idempotencyKey, key.isEmpty || key.utf8.count > 200 {
+            throw APIError.badRequest("Idempotency-Key: must be 1–200 characters")
+        }
+
+        let group = command.groupID.rawValue
+        switch try await store.membership(of: user.userID, in: group) {
+        case .unknownGroup: throw APIError.notFound("group \(group) does not exist")
+        case .notMember: throw APIError.forbidden("you are not a member of this group")
+        case .member: break // whose todo it is, the engine decides against the todo's state
+        }
+        if let assignee = command.assignee, !assignee.isEmpty, try await !store.isMember(username: assignee, of: group) {
+            throw APIError.badRequest("assignee: \(assignee) is not a member of this group")
+        }
+
+        let requestHash = Data(SHA256.hash(data: try Self.canonical.encode(command)))
+        let ids: (command: String, todo: String)
+        if let key = idempotencyKey {
+            if let stored = try await store.idempotentResult(user: user.userID, key: key) {
+                guard stored.requestHash == requestHash else {
+                    throw APIError.conflict("Idempotency-Key was already used for a different request")
+                }
+                return AcceptedCommand(commandID: stored.commandID, todoID: stored.todoID, shard: stored.shard)
+            }
+            ids = Self.derivedIDs(user: user.userID, key: key, todoID: command.todoID)
+        } else {
+            ids = (UUID().uuidString.lowercased(), command.todoID ?? UUID().uuidString.lowercased())
+        }
+
+        let message = command.message(commandID: ids.command, todoID: ids.todo,
+                                      actor: (user.userID.uuidString.lowercased(), user.username), issuedAt: now)
+        let subject = GroupSubject.command(command.groupID)
+        do {
+            _ = try await publisher.publish(subject: subject.subject, payload: try MessageCoding.sharedEncoder.encode(message),
+                                            messageID: ids.command)
+        } catch {
+            logger.warning("command not stored: NATS unavailable",
+                           metadata: ["command_id": "\(ids.command)", "group_id": "\(group)", "error": "\(error)"])
+            throw APIError.unavailable("the command could not be stored (message bus unavailable); retry with the same Idempotency-Key")
+        }
+
+        let accepted = AcceptedCommand(commandID: ids.command, todoID: ids.todo, shard: subject.shard)
+        if let key = idempotencyKey {
+            do {
+                try await store.storeIdempotentResult(
+                    user: user.userID, key: key,
+                    result: IdempotentResult(requestHash: requestHash, commandID: ids.command, todoID: ids.todo, shard: subject.shard))
+            } catch {
+                // The command is stored; a retry derives the same ids and is dropped as a duplicate.
+                logger.warning("idempotency key not recorded", metadata: ["command_id": "\(ids.command)", "error": "\(error)"])
+            }
+        }
+        return accepted
+    }
+
+    /// The caller's own command's outcome; someone else's is reported as unknown (404).
+    public func status(commandID: String, user: AuthenticatedUser) async throws -> CommandStatus {
+        guard !commandID.isEmpty, commandID.utf8.count <= 128 else { throw APIError.badRequest("command id: must be 1–128 characters") }
+        guard let outcome = try await store.outcome(commandID: commandID) else {
+            // Not decided yet (or never accepted: ids are random, so "pending" reveals nothing).
+            return CommandStatus(commandID: commandID, status: "pending", code: nil, reason: nil, groupVersion: nil)
+        }
+        guard outcome.actorUserID == user.userID.uuidString.lowercased() else {
+            throw APIError.notFound("no command \(commandID) of yours")
+        }
+        return CommandStatus(commandID: commandID, status: outcome.rejected ? "rejected" : "applied", code: outcome.code,
+                             reason: outcome.reason, groupVersion: outcome.groupVersion)
+    }
+
+    /// Deterministic ids for an idempotent request: UUID-shaped SHA-256 of user and key.
+    static func derivedIDs(user: UUID, key: String, todoID: String?) -> (command: String, todo: String) {
+        func uuid(_ label: String) -> String {
+            var bytes = Array(SHA256.hash(data: Data("\(label)\n\(user.uuidString.lowercased())\n\(key)".utf8)).prefix(16))
+            bytes[6] = (bytes[6] & 0x0F) | 0x80 // version 8: custom
+            bytes[8] = (bytes[8] & 0x3F) | 0x80 // RFC 4122 variant
+            let u = UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+            return u.uuidString.lowercased()
+        }
+        return (uuid("command"), todoID ?? uuid("todo"))
+    }
+
+    static let canonical: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+}

@@ -1,0 +1,161 @@
+import Contracts
+import Foundation
+import Postgres
+import Synchronization
+
+/// What the command intake needs to know about a group before it accepts a command.
+public enum MembershipCheck: Sendable, Equatable {
+    case unknownGroup
+    case notMember
+    case member(GroupRole)
+}
+
+/// An `Idempotency-Key`'s stored answer.
+public struct IdempotentResult: Sendable, Equatable {
+    public let requestHash: Data
+    public let commandID: String
+    public let todoID: String?
+    public let shard: Int
+
+    public init(requestHash: Data, commandID: String, todoID: String?, shard: Int) {
+        self.requestHash = requestHash
+        self.commandID = commandID
+        self.todoID = todoID
+        self.shard = shard
+    }
+}
+
+/// The command outcome `GET /api/v1/commands/{id}` reports.
+public struct CommandOutcome: Sendable, Equatable {
+    public let actorUserID: String
+    public let rejected: Bool
+    public let code: String?
+    public let reason: String?
+    public let groupVersion: Int64
+}
+
+/// Postgres reads and writes of the command intake, behind a protocol so the HTTP component tests
+/// can run without a database.
+public protocol CommandIntakeStore: Sendable {
+    func membership(of user: UUID, in group: String) async throws -> MembershipCheck
+    func isMember(username: String, of group: String) async throws -> Bool
+    func idempotentResult(user: UUID, key: String) async throws -> IdempotentResult?
+    func storeIdempotentResult(user: UUID, key: String, result: IdempotentResult) async throws
+    func outcome(commandID: String) async throws -> CommandOutcome?
+}
+
+public struct PostgresCommandIntakeStore: CommandIntakeStore {
+    let pool: PostgresPool
+
+    public init(pool: PostgresPool) {
+        self.pool = pool
+    }
+
+    public func membership(of user: UUID, in group: String) async throws -> MembershipCheck {
+        try await pool.withConnection { connection in
+            let rows = try connection.query("""
+                SELECT m.role FROM groups g LEFT JOIN group_members m ON m.group_id = g.group_id AND m.user_id = $2
+                WHERE g.group_id = $1 AND g.deleted_at IS NULL
+                """, group, user)
+            guard let row = rows.first else { return .unknownGroup }
+            guard let role = try row.decode(String?.self, "role").flatMap(GroupRole.init(rawValue:)) else { return .notMember }
+            return .member(role)
+        }
+    }
+
+    public func isMember(username: String, of group: String) async throws -> Bool {
+        try await pool.withConnection { connection in
+            !(try connection.query("""
+                SELECT 1 FROM group_members m JOIN users u ON u.user_id = m.user_id
+                WHERE m.group_id = $1 AND lower(u.username) = lower($2)
+                """, group, username)).isEmpty
+        }
+    }
+
+    public func idempotentResult(user: UUID, key: String) async throws -> IdempotentResult? {
+        try await pool.withConnection { connection in
+            try connection.query("""
+                SELECT request_hash, command_id, todo_id, shard FROM idempotency_keys
+                WHERE user_id = $1 AND key = $2 AND created_at > now() - interval '24 hours'
+                """, user, key).first.map { row in
+                IdempotentResult(requestHash: try row.decode(Data.self, "request_hash"), commandID: try row.decode(String.self, "command_id"),
+                                 todoID: try row.decode(String?.self, "todo_id"), shard: try row.decode(Int.self, "shard"))
+            }
+        }
+    }
+
+    public func storeIdempotentResult(user: UUID, key: String, result: IdempotentResult) async throws {
+        try await pool.withConnection { connection in
+            // A key older than the 24 h it is promised for may be reused for a new request.
+            _ = try connection.query("""
+                INSERT INTO idempotency_keys (user_id, key, request_hash, command_id, todo_id, shard) VALUES ($1, $2, $3, $4, $5, $6)
+                ON CONFLICT (user_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, command_id = EXCLUDED.command_id,
+                    todo_id = EXCLUDED.todo_id, shard = EXCLUDED.shard, created_at = now()
+                WHERE idempotency_keys.created_at <= now() - interval '24 hours'
+                """, user, key, result.requestHash, result.commandID, result.todoID, result.shard)
+        }
+    }
+
+    public func outcome(commandID: String) async throws -> CommandOutcome? {
+        try await pool.withConnection { connection in
+            try connection.query("""
+                SELECT actor_user_id, event_type, group_version, payload->>'code' AS code, payload->>'reason' AS reason
+                FROM todo_events WHERE command_id = $1 ORDER BY group_version LIMIT 1
+                """, commandID).first.map { row in
+                CommandOutcome(actorUserID: try row.decode(String.self, "actor_user_id"),
+                               rejected: try row.decode(String.self, "event_type") == EventType.commandRejected.rawValue,
+                               code: try row.decode(String?.self, "code"), reason: try row.decode(String?.self, "reason"),
+                               groupVersion: try row.decode(Int64.self, "group_version"))
+            }
+        }
+    }
+}
+
+/// Remembers positive membership answers for a short time, so a burst of commands from one member costs one
+/// query. Safe because the engine checks membership again against the group's own events.
+public struct CachedCommandIntakeStore: CommandIntakeStore {
+    let base: any CommandIntakeStore
+    let ttl: Double
+    private let cache: Cache
+
+    private final class Cache: Sendable {
+        struct Key: Hashable { let user: UUID; let group: String }
+        let entries = Mutex<[Key: (MembershipCheck, Double)]>([:])
+    }
+
+    public init(base: any CommandIntakeStore, ttl: Duration) {
+        self.base = base
+        self.ttl = Double(ttl.components.seconds) + Double(ttl.components.attoseconds) / 1e18
+        cache = Cache()
+    }
+
+    public func membership(of user: UUID, in group: String) async throws -> MembershipCheck {
+        let key = Cache.Key(user: user, group: group)
+        let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+        if let (check, expires) = cache.entries.withLock({ $0[key] }), expires > now { return check }
+        let check = try await base.membership(of: user, in: group)
+        // Only "is a member" is remembered: someone just added must not be refused from memory.
+        guard case .member = check else { return check }
+        cache.entries.withLock { entries in
+            if entries.count > 100_000 { entries.removeAll(keepingCapacity: true) }
+            entries[key] = (check, now + ttl)
+        }
+        return check
+    }
+
+    public func isMember(username: String, of group: String) async throws -> Bool {
+        try await base.isMember(username: username, of: group)
+    }
+
+    public func idempotentResult(user: UUID, key: String) async throws -> IdempotentResult? {
+        try await base.idempotentResult(user: user, key: key)
+    }
+
+    public func storeIdempotentResult(user: UUID, key: String, result: IdempotentResult) async throws {
+        try await base.storeIdempotentResult(user: user, key: key, result: result)
+    }
+
+    public func outcome(commandID: String) async throws -> CommandOutcome? {
+        try await base.outcome(commandID: commandID)
+    }
+}

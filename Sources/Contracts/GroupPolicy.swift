@@ -1,0 +1,38 @@
+/// The RBAC matrix of DESIGN §5 in one place: command-api checks it before it commits a membership
+/// change or accepts a command, the engine checks the todo rules against its authoritative state,
+/// and the streamer checks reads. `role` is nil for a non-member.
+public enum GroupCapability: Sendable, Equatable {
+    case createGroup
+    case addMember(as: GroupRole)
+    case changeRoles
+    /// Removing `target`; `isSelf` when the actor removes themself (leaving).
+    case removeMember(target: GroupRole, isSelf: Bool)
+    case deleteGroup
+    case writeOwnTodo
+    case writeOthersTodo
+    case read
+}
+
+public enum GroupPolicy {
+    public static func allows(_ role: GroupRole?, _ capability: GroupCapability) -> Bool {
+        if case .createGroup = capability { return true }
+        guard let role else { return false }
+        switch capability {
+        case .createGroup, .read, .writeOwnTodo:
+            return true
+        case .addMember(let newRole):
+            return newRole == .member ? role >= .admin : role == .owner
+        case .changeRoles, .deleteGroup:
+            return role == .owner
+        case .removeMember(let target, let isSelf):
+            if isSelf { return true }
+            switch role {
+            case .owner: return true
+            case .admin: return target == .member
+            case .member: return false
+            }
+        case .writeOthersTodo:
+            return role >= .admin
+        }
+    }
+}

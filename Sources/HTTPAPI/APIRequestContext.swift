@@ -1,0 +1,29 @@
+import Hummingbird
+import NIOCore
+
+/// The request context of both HTTP services: the peer's socket address (for per-IP limits), the
+/// authenticated user once a route checked the token, and a 64 KiB body limit.
+public struct APIRequestContext: RequestContext, RemoteAddressRequestContext {
+    public static let maxBodyBytes = 64 * 1024
+
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    public var maxUploadSize: Int { Self.maxBodyBytes }
+}
+
+extension Request {
+    /// The body, at most `APIRequestContext.maxBodyBytes` (413 beyond, also when Content-Length says so up front).
+    public func collectLimitedBody(context: APIRequestContext) async throws -> ByteBuffer {
+        if let length = headers[.contentLength].flatMap(Int.init), length > APIRequestContext.maxBodyBytes {
+            throw APIError.tooLarge
+        }
+        var request = self
+        return try await request.collectBody(upTo: APIRequestContext.maxBodyBytes)
+    }
+}

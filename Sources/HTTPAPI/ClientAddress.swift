@@ -1,0 +1,28 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The client's IP for per-IP limits: the socket's peer, unless that peer is a configured trusted
+/// proxy, in which case the right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+/// Without trusted proxies the header is ignored, so a client cannot pick its own identity.
+public struct ClientAddressResolver: Sendable {
+    public let trustedProxies: Set<String>
+
+    public init(trustedProxies: Set<String> = []) {
+        self.trustedProxies = trustedProxies
+    }
+
+    public func clientIP(remote: SocketAddress?, headers: HTTPFields) -> String {
+        let peer = remote?.ipAddress ?? "unknown"
+        guard trustedProxies.contains(peer), let forwarded = headers[values: .xForwardedFor].last else { return peer }
+        let hops = forwarded.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return hops.last(where: { !trustedProxies.contains($0) }) ?? peer
+    }
+}
+
+extension HTTPField.Name {
+    public static let xForwardedFor = Self("X-Forwarded-For")!
+    public static let idempotencyKey = Self("Idempotency-Key")!
+    public static let lastEventID = Self("Last-Event-ID")!
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import CommandAPI
+import Foundation
+import Logging
+import NATS
+import Postgres
+import ServiceSupport
+
+/// `todo command-api`: accounts, groups and command intake over HTTP (DESIGN §5).
+struct CommandAPICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "command-api", abstract: "Run command-api.")
+
+    func run() async throws {
+        TerminationSignal.install() // first: a SIGTERM during startup must not kill the process
+        let registry = Observability.bootstrap()
+        let logger = Logger(label: "command-api")
+        let configuration = try CommandAPIConfiguration(environment: try DevelopmentSecret.environment(ProcessInfo.processInfo.environment))
+        var options = NATSConnection.Options(url: configuration.shared.natsURL, name: "command-api")
+        options.publishAckTimeout = .seconds(3)
+        let nats = try await ServiceRunner.connectNATS(options: options, logger: logger)
+        let pool = PostgresPool(url: configuration.shared.databaseURL, maxConnections: configuration.databasePoolSize)
+        let api = await CommandAPIApplication(
+            configuration: configuration, pool: pool, publisher: JetStreamCommandPublisher(connection: nats),
+            checks: [
+                ReadinessCheck("nats") { (try? await nats.ping()) != nil },
+                ReadinessCheck("postgres") { await pool.isHealthy() },
+            ],
+            registry: registry, logger: logger)
+        logger.info("command-api listening", metadata: ["address": "\(configuration.listen)"])
+        try await ServiceRunner.run(
+            name: "command-api",
+            services: [("outbox-relay", api.relay), ("command-api-http", api.application(configuration: configuration, logger: logger))],
+            logger: logger)
+        await nats.drain()
+        await pool.shutdown()
+        await api.passwords.shutdown()
+    }
+}
