@@ -157,8 +157,9 @@ let package = Package(
         .testTarget(
             name: "CommandAPITests",
             dependencies: [
-                "CommandAPI", "HTTPAPI", "Contracts", "Sharding",
+                "CommandAPI", "HTTPAPI", "Contracts", "Sharding", "NATS",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
         // Real nats-server and Postgres, started by `make test` (scripts/infra.sh).

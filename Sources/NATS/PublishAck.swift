@@ -7,6 +7,12 @@ public struct PublishAck: Sendable, Equatable {
     public let sequence: UInt64
     /// True when the message id was already in the duplicate window, so nothing new was stored.
     public let duplicate: Bool
+
+    public init(stream: String, sequence: UInt64, duplicate: Bool) {
+        self.stream = stream
+        self.sequence = sequence
+        self.duplicate = duplicate
+    }
 }
 
 /// A message to publish to JetStream.

@@ -1,0 +1,103 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import Testing
+@testable import HTTPAPI
+
+@Suite("Access tokens")
+struct AccessTokenTests {
+    let secret = String(repeating: "s", count: 40)
+    let user = AuthenticatedUser(userID: UUID(), username: "alice")
+
+    @Test func issuedTokenVerifiesToItsUser() async throws {
+        let tokens = await AccessTokens(secret: secret)
+        let token = try await tokens.issue(for: user)
+        #expect(await tokens.verify(token) == user)
+        let claims = try #require(Self.payload(of: token))
+        #expect(Set(claims.keys) == ["sub", "username", "iat", "exp", "jti"])
+        #expect((claims["exp"] as? Double ?? 0) - (claims["iat"] as? Double ?? 0) == 900)
+    }
+
+    @Test func expiredTokenIsRefused() async throws {
+        let tokens = await AccessTokens(secret: secret, lifetime: .seconds(60))
+        let token = try await tokens.issue(for: user, now: Date().addingTimeInterval(-120))
+        #expect(await tokens.verify(token) == nil)
+    }
+
+    @Test func foreignSignatureIsRefused() async throws {
+        let token = try await AccessTokens(secret: String(repeating: "x", count: 40)).issue(for: user)
+        #expect(await AccessTokens(secret: secret).verify(token) == nil)
+    }
+
+    @Test func algNoneIsRefused() async throws {
+        let tokens = await AccessTokens(secret: secret)
+        let real = try await tokens.issue(for: user).split(separator: ".")
+        let header = Data(#"{"alg":"none","typ":"JWT"}"#.utf8).base64URL
+        #expect(await tokens.verify("\(header).\(real[1]).") == nil)
+        #expect(await tokens.verify("\(header).\(real[1])") == nil)
+    }
+
+    @Test func tamperedPayloadIsRefused() async throws {
+        let tokens = await AccessTokens(secret: secret)
+        let parts = try await tokens.issue(for: user).split(separator: ".")
+        var claims = try #require(Self.payload(of: parts.joined(separator: ".")))
+        claims["username"] = "mallory"
+        let forged = try JSONSerialization.data(withJSONObject: claims).base64URL
+        #expect(await tokens.verify("\(parts[0]).\(forged).\(parts[2])") == nil)
+    }
+
+    @Test(arguments: ["", "garbage", "a.b.c", "eyJ.eyJ.sig", String(repeating: "a", count: 5000)])
+    func malformedTokenIsRefused(_ token: String) async {
+        #expect(await AccessTokens(secret: secret).verify(token) == nil)
+    }
+
+    static func payload(of token: String) -> [String: Any]? {
+        let part = token.split(separator: ".")[1]
+        var base64 = part.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        return Data(base64Encoded: base64).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+    }
+}
+
+extension Data {
+    var base64URL: String {
+        base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+}
+
+@Suite("Rate limits, client address, CORS origins")
+struct LimitTests {
+    @Test func bucketAllowsBurstThenAsksToWait() {
+        let limiter = RateLimiter(ratePerSecond: 1, burst: 3)
+        for _ in 0..<3 { #expect(limiter.take("ip", now: 100) == .allowed) }
+        #expect(limiter.take("ip", now: 100) == .limited(retryAfterSeconds: 1))
+        #expect(limiter.take("other", now: 100) == .allowed)
+        #expect(limiter.take("ip", now: 101.1) == .allowed)
+        #expect(limiter.take("ip", now: 101.1) == .limited(retryAfterSeconds: 1))
+    }
+
+    @Test func slowRatesAskForLongerWaits() {
+        let limiter = RateLimiter(ratePerSecond: 0.1, burst: 1)
+        #expect(limiter.take("k", now: 0) == .allowed)
+        #expect(limiter.take("k", now: 0) == .limited(retryAfterSeconds: 10))
+    }
+
+    @Test func forwardedForIsBelievedOnlyFromTrustedProxies() throws {
+        let proxy = try SocketAddress(ipAddress: "10.0.0.1", port: 1234)
+        let stranger = try SocketAddress(ipAddress: "203.0.113.9", port: 1234)
+        let headers: HTTPFields = [.xForwardedFor: "198.51.100.7, 10.0.0.2"]
+        let resolver = ClientAddressResolver(trustedProxies: ["10.0.0.1", "10.0.0.2"])
+        #expect(resolver.clientIP(remote: proxy, headers: headers) == "198.51.100.7")
+        #expect(resolver.clientIP(remote: stranger, headers: headers) == "203.0.113.9")
+        #expect(ClientAddressResolver().clientIP(remote: proxy, headers: headers) == "10.0.0.1")
+    }
+
+    @Test func loopbackSpellingsOnlyInDevelopment() {
+        typealias CORS = CORSMiddleware<APIRequestContext>
+        #expect(CORS.origins(uiOrigin: "http://localhost:8081", development: true)
+                == ["http://localhost:8081", "http://127.0.0.1:8081", "http://[::1]:8081"])
+        #expect(CORS.origins(uiOrigin: "http://localhost:8081", development: false) == ["http://localhost:8081"])
+        #expect(CORS.origins(uiOrigin: "https://todo.example.com/", development: true) == ["https://todo.example.com"])
+    }
+}
