@@ -79,7 +79,7 @@ test-unit: ## Unit tests only (no servers)
 test-integration: test-infra ## Integration tests against real nats-server and Postgres (test ports)
 	$(SWIFT) build --build-tests
 	TEST_NATS_URL='$(TEST_NATS_URL)' TEST_DATABASE_URL='$(TEST_DATABASE_URL)' \
-	TEST_RESTART_POSTGRES='$(TEST_ENV) scripts/infra.sh restart-postgres' \
+	TEST_RESTART_POSTGRES='$(TEST_ENV) scripts/infra.sh restart-postgres' TEST_INFRA='$(TEST_ENV) scripts/infra.sh' \
 	$(SWIFT) test --skip-build --filter IntegrationTests --no-parallel
 
 test: ## Unit + integration tests; starts (and afterwards stops) its own servers

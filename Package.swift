@@ -166,8 +166,9 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "NATS", "Postgres", "Migrations", "Sharding", "Contracts", "DomainEngine", "DataSink", "CommandAPI", "HTTPAPI",
+                "NATS", "Postgres", "Migrations", "Sharding", "Contracts", "DomainEngine", "DataSink", "CommandAPI", "HTTPAPI", "ServiceSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
     ],

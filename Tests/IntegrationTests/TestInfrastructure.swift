@@ -13,6 +13,10 @@ enum TestInfrastructure {
     static let restartPostgresCommand = environment["TEST_RESTART_POSTGRES"]
         ?? "RUNTIME_DIR=.runtime/test NATS_PORT=14222 NATS_MONITOR_PORT=18222 PG_PORT=15432 scripts/infra.sh restart-postgres"
 
+    /// scripts/infra.sh for the test servers (`stop-nats`, `start-nats`).
+    static let infraScript = environment["TEST_INFRA"]
+        ?? "RUNTIME_DIR=.runtime/test NATS_PORT=14222 NATS_MONITOR_PORT=18222 PG_PORT=15432 scripts/infra.sh"
+
     static let hint = "start the test servers with `make test-infra` (or run `make test`)"
 
     static func nats(name: String = "integration-tests", configure: (inout NATSConnection.Options) -> Void = { _ in }) async throws -> NATSConnection {
