@@ -6,7 +6,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 SWIFT ?= swift
-APT_PACKAGES := nats-server postgresql libnats-dev libpq-dev libprotobuf-c-dev pkg-config
+APT_PACKAGES := nats-server postgresql libnats-dev libpq-dev libprotobuf-c-dev pkg-config wrk
 
 # Development stack (DESIGN §2 defaults).
 DEV_ENV := RUNTIME_DIR=.runtime NATS_PORT=4222 NATS_MONITOR_PORT=8222 PG_PORT=5432
@@ -59,8 +59,8 @@ ensure-streams: build-release ## Create or reconcile the COMMANDS and EVENTS str
 run-all: run-infra migrate ensure-streams ## Run the system locally
 	@echo
 	@echo "Infrastructure is up: NATS $(DEV_NATS_URL), Postgres 127.0.0.1:5432 (database app), schema migrated, streams ready."
-	@echo "The four services (command-api, domain-engine, data-sink, streamer) are not implemented yet;"
-	@echo "see the open issues. Stop everything with: make stop-all"
+	@echo "command-api, domain-engine and data-sink run with .build/release/todo <command-api|domain-engine|data-sink>;"
+	@echo "starting them here, and the streamer, come with the next issues. Stop everything with: make stop-all"
 
 stop-all: stop-infra ## Stop everything run-all started
 
@@ -94,6 +94,7 @@ bench: deps build-release ## Benchmarks (release build, servers of their own); w
 	@status=0; \
 	.build/release/todo-bench foundation --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; \
 	if [ $$status = 0 ]; then .build/release/todo-bench pipeline --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
+	if [ $$status = 0 ]; then .build/release/todo-bench command-api --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
 	$(BENCH_ENV) scripts/infra.sh stop; exit $$status
 
 clean-local: ## Stop local servers, remove build output, .runtime and local data
