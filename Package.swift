@@ -82,6 +82,7 @@ let package = Package(
         .target(
             name: "HTTPAPI",
             dependencies: [
+                "Contracts", "Postgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -120,13 +121,22 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "Streamer", dependencies: ["Contracts", "NATS", "Postgres", "Sharding"]),
+        .target(
+            name: "Streamer",
+            dependencies: [
+                "Contracts", "NATS", "Postgres", "Sharding", "ServiceSupport", "HTTPAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
 
         // One binary with a subcommand per service and for operations (`todo migrate`, ...).
         .executableTarget(
             name: "Server",
             dependencies: [
-                "Migrations", "NATS", "Postgres", "Contracts", "ServiceSupport", "DomainEngine", "DataSink", "CommandAPI",
+                "Migrations", "NATS", "Postgres", "Contracts", "ServiceSupport", "DomainEngine", "DataSink", "CommandAPI", "Streamer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -154,6 +164,7 @@ let package = Package(
         .testTarget(name: "MigrationsTests", dependencies: ["Migrations"]),
         .testTarget(name: "DomainEngineTests", dependencies: ["DomainEngine", "Contracts", "Sharding"]),
         .testTarget(name: "DataSinkTests", dependencies: ["DataSink", "Contracts"]),
+        .testTarget(name: "StreamerTests", dependencies: ["Streamer", "Contracts"]),
         .testTarget(
             name: "CommandAPITests",
             dependencies: [
@@ -166,7 +177,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "NATS", "Postgres", "Migrations", "Sharding", "Contracts", "DomainEngine", "DataSink", "CommandAPI", "HTTPAPI", "ServiceSupport",
+                "NATS", "Postgres", "Migrations", "Sharding", "Contracts", "DomainEngine", "DataSink", "CommandAPI", "HTTPAPI", "ServiceSupport", "Streamer",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]

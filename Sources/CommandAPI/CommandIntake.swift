@@ -56,11 +56,8 @@ public struct CommandIntake: Sendable {
         }
 
         let group = command.groupID.rawValue
-        switch try await store.membership(of: user.userID, in: group) {
-        case .unknownGroup: throw APIError.notFound("group \(group) does not exist")
-        case .notMember: throw APIError.forbidden("you are not a member of this group")
-        case .member: break // whose todo it is, the engine decides against the todo's state
-        }
+        // Whose todo it is, the engine decides against the todo's state; here membership is enough.
+        _ = try await store.membership(of: user.userID, in: group).requireMember(group)
         if let assignee = command.assignee, !assignee.isEmpty, try await !store.isMember(username: assignee, of: group) {
             throw APIError.badRequest("assignee: \(assignee) is not a member of this group")
         }

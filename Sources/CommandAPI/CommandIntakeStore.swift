@@ -1,14 +1,8 @@
 import Contracts
 import Foundation
+import HTTPAPI
 import Postgres
 import Synchronization
-
-/// What the command intake needs to know about a group before it accepts a command.
-public enum MembershipCheck: Sendable, Equatable {
-    case unknownGroup
-    case notMember
-    case member(GroupRole)
-}
 
 /// An `Idempotency-Key`'s stored answer.
 public struct IdempotentResult: Sendable, Equatable {
@@ -52,15 +46,7 @@ public struct PostgresCommandIntakeStore: CommandIntakeStore {
     }
 
     public func membership(of user: UUID, in group: String) async throws -> MembershipCheck {
-        try await pool.withConnection { connection in
-            let rows = try connection.query("""
-                SELECT m.role FROM groups g LEFT JOIN group_members m ON m.group_id = g.group_id AND m.user_id = $2
-                WHERE g.group_id = $1 AND g.deleted_at IS NULL
-                """, group, user)
-            guard let row = rows.first else { return .unknownGroup }
-            guard let role = try row.decode(String?.self, "role").flatMap(GroupRole.init(rawValue:)) else { return .notMember }
-            return .member(role)
-        }
+        try await pool.withConnection { connection in try connection.membership(of: user, in: group) }
     }
 
     public func isMember(username: String, of group: String) async throws -> Bool {

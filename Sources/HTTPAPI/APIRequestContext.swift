@@ -8,10 +8,13 @@ public struct APIRequestContext: RequestContext, RemoteAddressRequestContext {
 
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
+    /// The connection, so a long stream can be cut off (a client too slow to read).
+    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        channel = source.channel
     }
 
     public var maxUploadSize: Int { Self.maxBodyBytes }

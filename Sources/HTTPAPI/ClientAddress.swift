@@ -25,4 +25,5 @@ extension HTTPField.Name {
     public static let xForwardedFor = Self("X-Forwarded-For")!
     public static let idempotencyKey = Self("Idempotency-Key")!
     public static let lastEventID = Self("Last-Event-ID")!
+    public static let xAccelBuffering = Self("X-Accel-Buffering")!
 }

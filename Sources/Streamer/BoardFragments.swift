@@ -1,0 +1,108 @@
+import Contracts
+import Foundation
+
+/// The HTML of the board's pieces, shared by the pages and the live patches, so a card looks the
+/// same whether it came with the page or over SSE. All user text is escaped.
+public enum BoardFragments {
+    public struct Card: Sendable {
+        public var todoID: String
+        public var title: String
+        public var notes: String
+        public var status: TodoStatus
+        public var position: Double
+        public var dueDate: String?
+        public var assignee: String?
+        public var labels: [String]
+        public var createdBy: String
+        public var createdByName: String
+        public var version: Int64
+
+        public init(todoID: String, title: String, notes: String, status: TodoStatus, position: Double, dueDate: String?,
+                    assignee: String?, labels: [String], createdBy: String, createdByName: String, version: Int64) {
+            self.todoID = todoID
+            self.title = title
+            self.notes = notes
+            self.status = status
+            self.position = position
+            self.dueDate = dueDate
+            self.assignee = assignee
+            self.labels = labels
+            self.createdBy = createdBy
+            self.createdByName = createdByName
+            self.version = version
+        }
+
+        public init(_ todo: ReadStore.Todo) {
+            self.init(todoID: todo.todoID, title: todo.title, notes: todo.notes, status: todo.status, position: todo.position,
+                      dueDate: todo.dueDate, assignee: todo.assignee, labels: todo.labels, createdBy: todo.createdBy,
+                      createdByName: todo.createdByName, version: todo.version)
+        }
+
+        /// The card a todo event leaves behind (events carry the todo's full state).
+        public init?(_ event: TodoEvent) {
+            guard let todoID = event.todoID, let title = event.title, let status = event.status else { return nil }
+            self.init(todoID: todoID, title: title, notes: event.notes ?? "", status: status, position: event.position ?? 0,
+                      dueDate: event.dueDate, assignee: event.assignee, labels: event.labels ?? [],
+                      createdBy: event.createdBy ?? event.actorUserID, createdByName: event.createdByName ?? event.actorName,
+                      version: event.version ?? 1)
+        }
+    }
+
+    public static func cardID(_ todoID: String) -> String { "todo-\(todoID)" }
+    public static func columnID(_ status: TodoStatus) -> String { "cards-\(status.rawValue)" }
+
+    public static func card(_ card: Card) -> String {
+        var html = "<article id=\"\(cardID(card.todoID))\" class=\"card\" draggable=\"true\" tabindex=\"0\""
+        html += " data-todo-id=\"\(HTML.escape(card.todoID))\" data-status=\"\(card.status.rawValue)\""
+        html += " data-position=\"\(card.position)\" data-version=\"\(card.version)\" data-created-by=\"\(HTML.escape(card.createdBy))\">"
+        html += "<h3 class=\"card-title\">\(HTML.escape(card.title))</h3>"
+        if !card.notes.isEmpty { html += "<p class=\"card-notes\">\(HTML.escape(card.notes))</p>" }
+        if !card.labels.isEmpty {
+            html += "<ul class=\"labels\">" + card.labels.map { "<li class=\"label\">\(HTML.escape($0))</li>" }.joined() + "</ul>"
+        }
+        html += "<footer class=\"card-meta\">"
+        if let due = card.dueDate, !due.isEmpty { html += "<time class=\"due\" datetime=\"\(HTML.escape(due))\">\(HTML.escape(due))</time>" }
+        if let assignee = card.assignee, !assignee.isEmpty {
+            html += "<span class=\"assignee\" title=\"Assignee\">\(HTML.escape(assignee))</span>"
+        }
+        html += "<span class=\"author\">by \(HTML.escape(card.createdByName))</span>"
+        html += "</footer></article>"
+        return html
+    }
+}
+
+/// One domain event, rendered once for every client of its group: the `todo-event` with the event
+/// JSON, then the Datastar patches that bring a board up to date.
+public struct RenderedEvent: Sendable {
+    public let groupVersion: Int64
+    public let event: TodoEvent
+    public let text: String
+
+    public init(event: TodoEvent, json: String) {
+        groupVersion = event.groupVersion
+        self.event = event
+        let id = String(event.groupVersion)
+        var text = DatastarSSE.event("todo-event", id: id, data: json.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
+        switch event.eventType {
+        case .todoCreated, .todoUpdated, .todoMoved:
+            if let card = BoardFragments.Card(event) {
+                if event.eventType != .todoCreated {
+                    text += DatastarSSE.removeElements(selector: "#\(BoardFragments.cardID(card.todoID))", eventID: id)
+                }
+                text += DatastarSSE.patchElements(BoardFragments.card(card), selector: "#\(BoardFragments.columnID(card.status))",
+                                                  mode: .append, eventID: id)
+            }
+        case .todoDeleted:
+            if let todoID = event.todoID {
+                text += DatastarSSE.removeElements(selector: "#\(BoardFragments.cardID(todoID))", eventID: id)
+            }
+        default:
+            break
+        }
+        self.text = text
+    }
+
+    public init(json: String) throws {
+        self.init(event: try MessageCoding.sharedDecoder.decode(TodoEvent.self, from: Data(json.utf8)), json: json)
+    }
+}

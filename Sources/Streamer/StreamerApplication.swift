@@ -1,0 +1,118 @@
+import Foundation
+import HTTPAPI
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NATS
+import Postgres
+import Prometheus
+import ServiceSupport
+import Sharding
+
+/// The streamer assembled: read API, SSE, operational routes.
+public struct StreamerApplication {
+    public let router: Router<APIRequestContext>
+    public let events: EventStreamRoute
+    public let fanout: GroupFanout
+
+    public init(configuration: StreamerConfiguration, pool: PostgresPool, nats: NATSConnection,
+                checks: [ReadinessCheck], registry: PrometheusCollectorRegistry, logger: Logger) async {
+        let tokens = await AccessTokens(secret: configuration.jwtSecret)
+        let store = ReadStore(pool: pool)
+        fanout = GroupFanout(connection: nats, logger: logger)
+        events = EventStreamRoute(store: store, fanout: fanout, jetStream: nats.jetStream, tokens: tokens,
+                                  configuration: configuration, logger: logger)
+        let router = Router(context: APIRequestContext.self)
+        router.add(middleware: CORSMiddleware(uiOrigin: configuration.uiOrigin, development: !configuration.isProduction))
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: ErrorMiddleware())
+        OperationalRoutes.add(to: router, checks: checks, registry: registry)
+        StreamerRoutes.addReadRoutes(to: router, store: store, tokens: tokens)
+        let events = self.events
+        router.get("/events") { request, context in try await events.respond(request, context) }
+        self.router = router
+    }
+
+    public func application(configuration: StreamerConfiguration, logger: Logger) -> some ApplicationProtocol {
+        Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
+                                 serverName: "streamer", backlog: 1024,
+                                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
+            logger: logger)
+    }
+}
+
+/// The read API of DESIGN §5: membership is checked on every read.
+public enum StreamerRoutes {
+    public static func addReadRoutes(to router: Router<APIRequestContext>, store: ReadStore, tokens: AccessTokens) {
+        router.get("/api/v1/groups") { request, _ in
+            let user = try await user(request, tokens)
+            return try JSONBody.response(GroupList(groups: try await store.groups(of: user.userID)))
+        }
+        router.get("/api/v1/groups/:id/members") { request, context in
+            let user = try await user(request, tokens)
+            let group = try groupID(context.parameters.get("id"))
+            _ = try await store.membership(of: user.userID, in: group.rawValue).requireMember(group.rawValue)
+            return try JSONBody.response(MemberList(groupID: group.rawValue, members: try await store.members(of: group.rawValue)))
+        }
+        router.get("/api/v1/todos") { request, _ in
+            let user = try await user(request, tokens)
+            let query = request.uri.queryParameters
+            let group = try groupID(query.get("group_id"))
+            let limit = try integer(query.get("limit"), name: "limit", default: 50, range: 1...200)
+            var cursor: TodoCursor?
+            if let text = query.get("cursor"), !text.isEmpty {
+                guard let parsed = TodoCursor(encoded: text) else { throw APIError.badRequest("cursor: is not a cursor this server issued") }
+                cursor = parsed
+            }
+            _ = try await store.membership(of: user.userID, in: group.rawValue).requireMember(group.rawValue)
+            return try JSONBody.response(try await store.todos(of: group.rawValue, limit: limit, after: cursor))
+        }
+        router.get("/api/v1/groups/:id/events") { request, context in
+            let user = try await user(request, tokens)
+            let group = try groupID(context.parameters.get("id"))
+            let query = request.uri.queryParameters
+            let after = Int64(try integer(query.get("after"), name: "after", default: 0, range: 0...Int.max))
+            let limit = try integer(query.get("limit"), name: "limit", default: 100, range: 1...1000)
+            _ = try await store.membership(of: user.userID, in: group.rawValue).requireMember(group.rawValue)
+            let events = try await store.events(of: group.rawValue, after: after, limit: limit)
+            // The stored JSON is the bus's event JSON; it is passed through as is.
+            var body = "{\"group_id\":\(JSONBody.quote(group.rawValue)),\"events\":[" + events.map(\.json).joined(separator: ",") + "]"
+            body += ",\"next_after\":\(events.last?.version ?? after)}"
+            return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
+    }
+
+    struct GroupList: Encodable {
+        let groups: [ReadStore.GroupSummary]
+    }
+
+    struct MemberList: Encodable {
+        let groupID: String
+        let members: [ReadStore.Member]
+
+        enum CodingKeys: String, CodingKey {
+            case groupID = "group_id", members
+        }
+    }
+
+    static func user(_ request: Request, _ tokens: AccessTokens) async throws -> AuthenticatedUser {
+        guard let token = request.bearerToken, let user = await tokens.verify(token) else { throw APIError.unauthorized() }
+        return user
+    }
+
+    static func groupID(_ text: String?) throws -> GroupID {
+        guard let text, !text.isEmpty else { throw APIError.badRequest("group_id: is required") }
+        do { return try GroupID(text) } catch { throw APIError.badRequest("group_id: \(error)") }
+    }
+
+    static func integer(_ text: String?, name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let text, !text.isEmpty else { return value }
+        guard let number = Int(text), range.contains(number) else {
+            throw APIError.badRequest("\(name): must be a whole number in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return number
+    }
+}

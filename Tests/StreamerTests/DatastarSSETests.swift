@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+@testable import Streamer
+
+/// Every required vector of ../shared/conformance/datastar-sse, byte for byte.
+@Suite("Datastar SSE encoder")
+struct DatastarSSETests {
+    static let directory: URL = {
+        // Tests/StreamerTests/ → repository → ../shared
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let override = ProcessInfo.processInfo.environment["DATASTAR_VECTORS"].map(URL.init(fileURLWithPath:))
+        return override ?? repository.deletingLastPathComponent().appendingPathComponent("shared/conformance/datastar-sse")
+    }()
+
+    static var cases: [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.filter { !$0.hasPrefix("executeScript") && !$0.contains(".") }.sorted()
+    }
+
+    @Test func vectorsArePresent() {
+        // patch/remove elements, patch/remove signals, two events: 15 required cases.
+        #expect(Self.cases.count == 15, "vectors expected at \(Self.directory.path)")
+    }
+
+    @Test(arguments: cases)
+    func vector(_ name: String) throws {
+        let folder = Self.directory.appendingPathComponent(name)
+        let input = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("input.json"))) as? [String: Any]
+        let expected = try String(contentsOf: folder.appendingPathComponent("output.txt"), encoding: .utf8)
+        let events = try #require(input?["events"] as? [[String: Any]])
+        #expect(events.map(Self.encode).joined() == expected)
+    }
+
+    /// Maps one input event to the encoder call a server would make.
+    static func encode(_ event: [String: Any]) -> String {
+        let id = event["eventId"] as? String
+        let retry = event["retryDuration"] as? Int
+        switch event["type"] as? String {
+        case "patchSignals":
+            let signals: String
+            if let raw = event["signals-raw"] as? String {
+                signals = raw
+            } else {
+                let data = try! JSONSerialization.data(withJSONObject: event["signals"] ?? [:], options: [.sortedKeys, .withoutEscapingSlashes])
+                signals = String(decoding: data, as: UTF8.self)
+            }
+            return DatastarSSE.patchSignals(signals, onlyIfMissing: event["onlyIfMissing"] as? Bool ?? false, eventID: id, retryMilliseconds: retry)
+        default:
+            let mode = DatastarSSE.PatchMode(rawValue: event["mode"] as? String ?? "outer") ?? .outer
+            let transition = event["useViewTransition"] as? Bool ?? false
+            let elements = event["elements"] as? String ?? ""
+            // Removing by selector alone is its own call in the Datastar SDKs (`removeElements`).
+            if mode == .remove, elements.isEmpty, !transition, id == nil, retry == nil, let selector = event["selector"] as? String {
+                return DatastarSSE.removeElements(selector: selector)
+            }
+            return DatastarSSE.patchElements(elements, selector: event["selector"] as? String, mode: mode,
+                                             useViewTransition: transition, eventID: id, retryMilliseconds: retry)
+        }
+    }
+
+    @Test func carriageReturnsCannotSplitAnEvent() {
+        let text = DatastarSSE.patchElements("<b>a\r\nb</b>")
+        #expect(text == "event: datastar-patch-elements\ndata: elements <b>a\ndata: elements b</b>\n\n")
+    }
+}
