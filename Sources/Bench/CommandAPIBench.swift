@@ -78,7 +78,8 @@ struct CommandAPIBench: AsyncParsableCommand {
             let after = try await nats.jetStream.streamInfo(Streams.commands).messages
             let stored = Int(after - before)
             print("c=\(connectionCount): \(Int(result.rate)) req/s, non-2xx \(result.non2xx), stored \(stored), p50 \(result.p50), p99 \(result.p99)")
-            guard result.non2xx == 0, stored == result.requests else {
+            // wrk counts completed requests; up to one request per connection was still in flight at the end.
+            guard result.non2xx == 0, stored >= result.requests, stored <= result.requests + connectionCount else {
                 throw ValidationError("c=\(connectionCount): \(result.non2xx) non-2xx answers, \(stored) stored for \(result.requests) requests")
             }
             report.rows.append(["POST /api/v1/command → 202, \(connectionCount) keep-alive connections", String(format: "%.0f", result.rate),
@@ -86,7 +87,7 @@ struct CommandAPIBench: AsyncParsableCommand {
         }
         report.notes = [
             "command-api is the release binary in its own process: JWT check, validation, membership check (cached 1 s), JetStream publish and wait for its ack per request.",
-            "wrk (2 threads) with \(seconds) s per run; every 202 was checked against the COMMANDS stream's message count (no loss, no extra).",
+            "wrk (2 threads) with \(seconds) s per run; every 202 was checked against the COMMANDS stream's message count (no loss; at most the requests still in flight when wrk stopped on top).",
             "Rate limits raised for the run (COMMAND_RATE_PER_SECOND, REQUEST_RATE_PER_SECOND); all servers, wrk and the API share the machine's cores.",
         ]
         print(report.markdown())

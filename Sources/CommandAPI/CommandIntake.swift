@@ -62,9 +62,10 @@ public struct CommandIntake: Sendable {
             throw APIError.badRequest("assignee: \(assignee) is not a member of this group")
         }
 
-        let requestHash = Data(SHA256.hash(data: try Self.canonical.encode(command)))
+        var requestHash = Data()
         let ids: (command: String, todo: String)
         if let key = idempotencyKey {
+            requestHash = Data(SHA256.hash(data: try Self.canonical.encode(command)))
             if let stored = try await store.idempotentResult(user: user.userID, key: key) {
                 guard stored.requestHash == requestHash else {
                     throw APIError.conflict("Idempotency-Key was already used for a different request")
