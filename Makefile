@@ -59,8 +59,8 @@ ensure-streams: build-release ## Create or reconcile the COMMANDS and EVENTS str
 run-all: run-infra migrate ensure-streams ## Run the system locally
 	@echo
 	@echo "Infrastructure is up: NATS $(DEV_NATS_URL), Postgres 127.0.0.1:5432 (database app), schema migrated, streams ready."
-	@echo "command-api, domain-engine and data-sink run with .build/release/todo <command-api|domain-engine|data-sink>;"
-	@echo "starting them here, and the streamer, come with the next issues. Stop everything with: make stop-all"
+	@echo "The services run with .build/release/todo <command-api|domain-engine|data-sink|streamer>;"
+	@echo "starting them here comes with the next issues. Stop everything with: make stop-all"
 
 stop-all: stop-infra ## Stop everything run-all started
 

@@ -36,15 +36,9 @@ public struct CommandAPIConfiguration: Sendable, Equatable {
     public init(environment: [String: String]) throws(SettingsError) {
         shared = try SharedSettings(environment: environment)
         listen = try environment.address("COMMAND_API_ADDR", default: "127.0.0.1:8080")
-        uiOrigin = environment["UI_ORIGIN"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://localhost:8081"
-        isProduction = environment["APP_ENV"] == "production"
-        let secret = environment["JWT_SECRET"] ?? ""
-        if secret.utf8.count < 32 {
-            throw SettingsError(variable: "JWT_SECRET", problem: secret.isEmpty
-                ? "is not set (the local run writes one to .runtime/jwt-secret; production must provide one)"
-                : "is \(secret.utf8.count) bytes long; at least 32 are required")
-        }
-        jwtSecret = secret
+        uiOrigin = environment.uiOrigin
+        isProduction = environment.isProduction
+        jwtSecret = try environment.jwtSecret()
         accessTokenSeconds = try environment.integer("ACCESS_TOKEN_SECONDS", default: 900, range: 30...86_400)
         refreshTokenDays = try environment.integer("REFRESH_TOKEN_DAYS", default: 30, range: 1...365)
         bcryptCost = try environment.integer("BCRYPT_COST", default: isProduction ? 12 : 10, range: isProduction ? 10...15 : 4...15)

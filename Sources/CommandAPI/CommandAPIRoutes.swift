@@ -87,50 +87,44 @@ public enum CommandAPIRoutes {
             await relay.relay(groupID: id.rawValue)
             return try JSONBody.response(CreatedGroup(id: id.rawValue, name: name), status: .created)
         }
-        routes.delete(":id") { request, context in
-            let actor = try await actor(request, tokens)
-            let group = try groupID(context)
-            try await groups.deleteGroup(group, actor: actor)
-            await relay.relay(groupID: group.rawValue)
-            return Response(status: .noContent)
+        /// A membership change: authenticate, apply (committed with its outbox row), relay, 204.
+        func change(_ apply: @escaping @Sendable (GroupStore.Actor, GroupID, Request, APIRequestContext) async throws -> Void)
+            -> @Sendable (Request, APIRequestContext) async throws -> Response {
+            { request, context in
+                let actor = try await actor(request, tokens)
+                let group = try groupID(context)
+                try await apply(actor, group, request, context)
+                await relay.relay(groupID: group.rawValue)
+                return Response(status: .noContent)
+            }
         }
-        routes.post(":id/members") { request, context in
-            let actor = try await actor(request, tokens)
-            let group = try groupID(context)
+        routes.delete(":id", use: change { actor, group, _, _ in
+            try await groups.deleteGroup(group, actor: actor)
+        })
+        routes.post(":id/members", use: change { actor, group, request, context in
             let (username, role) = try await memberBody(request, context)
             try await groups.addMember(group, username: username, role: role, actor: actor)
-            await relay.relay(groupID: group.rawValue)
-            return Response(status: .noContent)
-        }
-        routes.patch(":id/members/role") { request, context in
-            let actor = try await actor(request, tokens)
-            let group = try groupID(context)
+        })
+        routes.patch(":id/members/role", use: change { actor, group, request, context in
             let (username, role) = try await memberBody(request, context)
             try await groups.changeRole(group, username: username, to: role, actor: actor)
-            await relay.relay(groupID: group.rawValue)
-            return Response(status: .noContent)
-        }
-        routes.delete(":id/members/:username") { request, context in
-            let actor = try await actor(request, tokens)
-            let group = try groupID(context)
-            let username = context.parameters.get("username") ?? ""
-            try await groups.removeMember(group, username: username, actor: actor)
-            await relay.relay(groupID: group.rawValue)
-            return Response(status: .noContent)
-        }
+        })
+        routes.delete(":id/members/:username", use: change { actor, group, _, context in
+            try await groups.removeMember(group, username: context.parameters.get("username") ?? "", actor: actor)
+        })
     }
 
     public static func addCommandRoutes(to router: Router<APIRequestContext>, intake: CommandIntake, tokens: AccessTokens,
                                         limits: CommandAPILimits) {
         router.post("/api/v1/command") { request, context in
-            let user = try await user(request, tokens)
+            let user = try await tokens.authenticate(request)
             try limits.check(limits.commandsPerUser, user.userID.uuidString)
             let body = try await request.collectLimitedBody(context: context)
             let accepted = try await intake.accept(body: Data(buffer: body), idempotencyKey: request.headers[.idempotencyKey], user: user)
             return try JSONBody.response(accepted, status: .accepted)
         }
         router.get("/api/v1/commands/:id") { request, context in
-            let user = try await user(request, tokens)
+            let user = try await tokens.authenticate(request)
             return try JSONBody.response(try await intake.status(commandID: context.parameters.get("id") ?? "", user: user))
         }
     }
@@ -144,13 +138,8 @@ public enum CommandAPIRoutes {
 
     static let noStore: HTTPFields = [.cacheControl: "no-store"]
 
-    static func user(_ request: Request, _ tokens: AccessTokens) async throws -> AuthenticatedUser {
-        guard let token = request.bearerToken, let user = await tokens.verify(token) else { throw APIError.unauthorized() }
-        return user
-    }
-
     static func actor(_ request: Request, _ tokens: AccessTokens) async throws -> GroupStore.Actor {
-        let user = try await user(request, tokens)
+        let user = try await tokens.authenticate(request)
         return GroupStore.Actor(userID: user.userID, username: user.username)
     }
 

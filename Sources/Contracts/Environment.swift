@@ -60,6 +60,24 @@ extension Dictionary where Key == String, Value == String {
         return number
     }
 
+    /// `JWT_SECRET`, shared by command-api and the streamer: at least 32 bytes. (Outside production
+    /// the `todo` binary fills it from `.runtime/jwt-secret` first; see DevelopmentSecret.)
+    public func jwtSecret() throws(SettingsError) -> String {
+        let secret = self["JWT_SECRET"] ?? ""
+        guard secret.utf8.count >= 32 else {
+            throw SettingsError(variable: "JWT_SECRET", problem: secret.isEmpty
+                ? "is not set (the local run writes one to .runtime/jwt-secret; production must provide one)"
+                : "is \(secret.utf8.count) bytes long; at least 32 are required")
+        }
+        return secret
+    }
+
+    /// The browser origin allowed by CORS.
+    public var uiOrigin: String { self["UI_ORIGIN"].nonEmpty ?? "http://localhost:8081" }
+
+    /// `APP_ENV=production` turns development conveniences off.
+    public var isProduction: Bool { self["APP_ENV"] == "production" }
+
     public func address(_ name: String, default value: String) throws(SettingsError) -> ListenAddress {
         try ListenAddress(parsing: self[name].nonEmpty ?? value, variable: name)
     }

@@ -54,6 +54,12 @@ public struct AccessTokens: Sendable {
         return try await keys.sign(claims, header: ["typ": "JWT"])
     }
 
+    /// The user of the request's `Authorization: Bearer` token; 401 without a valid one.
+    public func authenticate(_ request: Request) async throws -> AuthenticatedUser {
+        guard let token = request.bearerToken, let user = await verify(token) else { throw APIError.unauthorized() }
+        return user
+    }
+
     /// The user of a valid token, or nil for any token that must not be trusted.
     public func verify(_ token: String) async -> AuthenticatedUser? {
         guard token.utf8.count < 4096,

@@ -48,7 +48,7 @@ public struct EventStreamRoute: Sendable {
     public var connectedClients: Int { active.count.load(ordering: .relaxed) }
 
     public func respond(_ request: Request, _ context: APIRequestContext) async throws -> Response {
-        guard let token = request.bearerToken, let user = await tokens.verify(token) else { throw APIError.unauthorized() }
+        let user = try await tokens.authenticate(request)
         let groupText = request.uri.queryParameters.get("group_id") ?? ""
         let group: GroupID
         do { group = try GroupID(groupText) } catch { throw APIError.badRequest("group_id: \(error)") }

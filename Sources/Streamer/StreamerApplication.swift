@@ -47,17 +47,17 @@ public struct StreamerApplication {
 public enum StreamerRoutes {
     public static func addReadRoutes(to router: Router<APIRequestContext>, store: ReadStore, tokens: AccessTokens) {
         router.get("/api/v1/groups") { request, _ in
-            let user = try await user(request, tokens)
+            let user = try await tokens.authenticate(request)
             return try JSONBody.response(GroupList(groups: try await store.groups(of: user.userID)))
         }
         router.get("/api/v1/groups/:id/members") { request, context in
-            let user = try await user(request, tokens)
+            let user = try await tokens.authenticate(request)
             let group = try groupID(context.parameters.get("id"))
             _ = try await store.membership(of: user.userID, in: group.rawValue).requireMember(group.rawValue)
             return try JSONBody.response(MemberList(groupID: group.rawValue, members: try await store.members(of: group.rawValue)))
         }
         router.get("/api/v1/todos") { request, _ in
-            let user = try await user(request, tokens)
+            let user = try await tokens.authenticate(request)
             let query = request.uri.queryParameters
             let group = try groupID(query.get("group_id"))
             let limit = try integer(query.get("limit"), name: "limit", default: 50, range: 1...200)
@@ -70,7 +70,7 @@ public enum StreamerRoutes {
             return try JSONBody.response(try await store.todos(of: group.rawValue, limit: limit, after: cursor))
         }
         router.get("/api/v1/groups/:id/events") { request, context in
-            let user = try await user(request, tokens)
+            let user = try await tokens.authenticate(request)
             let group = try groupID(context.parameters.get("id"))
             let query = request.uri.queryParameters
             let after = Int64(try integer(query.get("after"), name: "after", default: 0, range: 0...Int.max))
@@ -96,11 +96,6 @@ public enum StreamerRoutes {
         enum CodingKeys: String, CodingKey {
             case groupID = "group_id", members
         }
-    }
-
-    static func user(_ request: Request, _ tokens: AccessTokens) async throws -> AuthenticatedUser {
-        guard let token = request.bearerToken, let user = await tokens.verify(token) else { throw APIError.unauthorized() }
-        return user
     }
 
     static func groupID(_ text: String?) throws -> GroupID {

@@ -24,15 +24,9 @@ public struct StreamerConfiguration: Sendable, Equatable {
     public init(environment: [String: String]) throws(SettingsError) {
         shared = try SharedSettings(environment: environment)
         listen = try environment.address("STREAMER_ADDR", default: "127.0.0.1:8081")
-        uiOrigin = environment["UI_ORIGIN"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://localhost:8081"
-        isProduction = environment["APP_ENV"] == "production"
-        let secret = environment["JWT_SECRET"] ?? ""
-        if secret.utf8.count < 32 {
-            throw SettingsError(variable: "JWT_SECRET", problem: secret.isEmpty
-                ? "is not set (the local run writes one to .runtime/jwt-secret; production must provide one)"
-                : "is \(secret.utf8.count) bytes long; at least 32 are required")
-        }
-        jwtSecret = secret
+        uiOrigin = environment.uiOrigin
+        isProduction = environment.isProduction
+        jwtSecret = try environment.jwtSecret()
         maxStreams = try environment.integer("SSE_MAX_STREAMS", default: 15_000, range: 1...1_000_000)
         maxConnections = try environment.integer("MAX_CONNECTIONS", default: 16_000, range: 16...1_000_000)
         clientBufferEvents = try environment.integer("SSE_CLIENT_BUFFER", default: 256, range: 1...100_000)
