@@ -127,6 +127,7 @@ let package = Package(
                 "Contracts", "NATS", "Postgres", "Sharding", "ServiceSupport", "HTTPAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
@@ -150,7 +151,9 @@ let package = Package(
             name: "Bench",
             dependencies: [
                 "NATS", "Postgres", "RawNATSBench", "Contracts", "Sharding", "Migrations", "ServiceSupport",
-                "DomainEngine", "DataSink", "CommandAPI",
+                "DomainEngine", "DataSink", "CommandAPI", "HTTPAPI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -6,7 +6,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "todo-bench",
         abstract: "Benchmarks; each prints a table and writes it under bench/results.",
-        subcommands: [FoundationBench.self, PipelineBench.self, CommandAPIBench.self]
+        subcommands: [FoundationBench.self, PipelineBench.self, CommandAPIBench.self, StreamerBench.self]
     )
 }
 
@@ -57,4 +57,29 @@ func rate(_ count: Int, _ seconds: Double) -> String {
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     return sorted[sorted.count / 2]
+}
+
+/// Waits until `url` answers 2xx (the service under test is ready).
+func waitUntilReady(_ url: String) async throws {
+    for _ in 0..<150 {
+        if (try? shell(["curl", "-sf", url])) != nil { return }
+        try await Task.sleep(for: .milliseconds(200))
+    }
+    throw ValidationError("no answer from \(url)")
+}
+
+/// Runs a program and returns its standard output; throws when it exits non-zero.
+@discardableResult
+func shell(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw ValidationError("\(arguments[0]) exited with \(process.terminationStatus)") }
+    return String(decoding: data, as: UTF8.self)
 }

@@ -141,27 +141,4 @@ struct CommandAPIBench: AsyncParsableCommand {
         let text = try shell(arguments)
         return (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? ["raw": text]
     }
-
-    func waitUntilReady(_ url: String) async throws {
-        for _ in 0..<150 {
-            if (try? shell(["curl", "-sf", url])) != nil { return }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        throw ValidationError("command-api did not become ready at \(url)")
-    }
-
-    @discardableResult
-    func shell(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw ValidationError("\(arguments[0]) exited with \(process.terminationStatus)") }
-        return String(decoding: data, as: UTF8.self)
-    }
 }

@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import NIOCore
 
 /// The HTML of the board's pieces, shared by the pages and the live patches, so a card looks the
 /// same whether it came with the page or over SSE. All user text is escaped.
@@ -77,6 +78,8 @@ public struct RenderedEvent: Sendable {
     public let groupVersion: Int64
     public let event: TodoEvent
     public let text: String
+    /// `text` encoded once; every client's write shares this storage.
+    public let bytes: ByteBuffer
 
     public init(event: TodoEvent, json: String) {
         groupVersion = event.groupVersion
@@ -100,6 +103,7 @@ public struct RenderedEvent: Sendable {
             break
         }
         self.text = text
+        bytes = ByteBuffer(string: text)
     }
 
     public init(json: String) throws {

@@ -59,7 +59,7 @@ public struct EventStreamRoute: Sendable {
             lastSeen = version
         }
 
-        let (admitted, _) = active.count.wrappingAdd(1, ordering: .relaxed)
+        let (_, admitted) = active.count.wrappingAdd(1, ordering: .relaxed)
         guard admitted <= configuration.maxStreams else {
             active.count.wrappingSubtract(1, ordering: .relaxed)
             active.refused.increment()
@@ -78,15 +78,8 @@ public struct EventStreamRoute: Sendable {
             throw APIError.unavailable("live updates are unavailable (message bus)")
         }
 
-        let heartbeat = Duration.seconds(configuration.heartbeatSeconds)
         let resumeAfter = lastSeen
         let body = ResponseBody { writer in
-            let beats = Task {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: heartbeat)
-                    client.offer(.heartbeat)
-                }
-            }
             do {
                 try await writer.write(ByteBuffer(string: DatastarSSE.retry(milliseconds: DatastarSSE.defaultRetryMilliseconds)))
                 var last = resumeAfter
@@ -98,7 +91,7 @@ public struct EventStreamRoute: Sendable {
                     loop: for await item in client.items {
                         switch item {
                         case .heartbeat:
-                            try await writer.write(ByteBuffer(string: DatastarSSE.comment("ping")))
+                            try await writer.write(Self.ping)
                         case .event(let rendered):
                             if let seen = last, rendered.groupVersion <= seen { continue }
                             if let seen = last, rendered.groupVersion > seen + 1 {
@@ -107,7 +100,7 @@ public struct EventStreamRoute: Sendable {
                                 }
                                 if ended { break loop }
                             }
-                            try await writer.write(ByteBuffer(string: rendered.text))
+                            try await writer.write(rendered.bytes)
                             last = rendered.groupVersion
                             if Self.ends(rendered.event, for: userID) { break loop }
                         }
@@ -117,7 +110,6 @@ public struct EventStreamRoute: Sendable {
                 // The client went away (write failed) or JetStream failed mid-replay: end the stream.
                 logger.debug("stream ended", metadata: ["group_id": "\(group)", "error": "\(error)"])
             }
-            beats.cancel()
             client.close()
             await fanout.leave(group, client)
             release()
@@ -130,6 +122,9 @@ public struct EventStreamRoute: Sendable {
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache",
                                                .xAccelBuffering: "no"], body: body)
     }
+
+    /// The heartbeat comment, encoded once (heartbeats come from GroupFanout's one ticker).
+    static let ping = ByteBuffer(string: DatastarSSE.comment("ping"))
 
     private func release() {
         let (remaining, _) = active.count.wrappingSubtract(1, ordering: .relaxed)

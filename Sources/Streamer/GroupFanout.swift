@@ -69,14 +69,19 @@ public actor GroupFanout {
     private let slowDropped = Counter(label: "sse_slow_clients_dropped_total")
     private let undecodable = Counter(label: "sse_undecodable_events_total")
 
-    public init(connection: NATSConnection, logger: Logger) {
+    private let heartbeatInterval: Duration
+    private var heartbeats: Task<Void, Never>?
+
+    public init(connection: NATSConnection, heartbeat: Duration = .seconds(15), logger: Logger) {
         self.connection = connection
+        heartbeatInterval = heartbeat
         self.logger = logger
     }
 
     /// Adds the client to its group's channel; returns once the group's subscription is registered
     /// with the server, so nothing published afterwards can be missed.
     public func join(_ group: GroupID, _ client: StreamClient) async throws {
+        startHeartbeats()
         let channel: Channel
         if let existing = channels[group.rawValue] {
             channel = existing
@@ -131,4 +136,28 @@ public actor GroupFanout {
     }
 
     public var groupCount: Int { channels.count }
+
+    /// Offers every client a heartbeat (written as a comment, so a vanished client is noticed at
+    /// the write and proxies keep the connection open).
+    private func beat() {
+        for channel in channels.values {
+            for client in channel.clients.withLock({ Array($0.values) }) { client.offer(.heartbeat) }
+        }
+    }
+
+    /// One ticker for every stream of the process rather than a sleeping task per stream (a task
+    /// per idle stream costs memory); started with the first stream, ends with the fan-out.
+    private func startHeartbeats() {
+        guard heartbeats == nil else { return }
+        let interval = heartbeatInterval
+        heartbeats = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                guard let self else { return }
+                await self.beat()
+            }
+        }
+    }
+
+    deinit { heartbeats?.cancel() }
 }

@@ -19,7 +19,7 @@ public struct StreamerApplication {
                 checks: [ReadinessCheck], registry: PrometheusCollectorRegistry, logger: Logger) async {
         let tokens = await AccessTokens(secret: configuration.jwtSecret)
         let store = ReadStore(pool: pool)
-        fanout = GroupFanout(connection: nats, logger: logger)
+        fanout = GroupFanout(connection: nats, heartbeat: .seconds(configuration.heartbeatSeconds), logger: logger)
         events = EventStreamRoute(store: store, fanout: fanout, jetStream: nats.jetStream, tokens: tokens,
                                   configuration: configuration, logger: logger)
         let router = Router(context: APIRequestContext.self)

@@ -141,6 +141,33 @@ struct StreamerIntegrationTests {
         }
     }
 
+    @Test func streamsPastTheCapAreRefusedAndAFreedSlotIsReused() async throws {
+        try await Self.with(pipeline: false, environment: ["SSE_MAX_STREAMS": "2"]) { api, _, port, _ in
+            let alice = try await api.register("alice")
+            let group = try await api.createGroup(alice)
+            let first = try Self.stream(port, group, alice)
+            let second = try Self.stream(port, group, alice)
+            #expect(await first.next(within: .seconds(5)) { $0.name == "retry" } != nil)
+            #expect(await second.next(within: .seconds(5)) { $0.name == "retry" } != nil)
+            let third = try Self.stream(port, group, alice)
+            _ = await third.next(within: .seconds(2))
+            #expect(third.status == 503)
+
+            // A stream that ends frees its slot (the server notices at the next heartbeat, 1 s here).
+            first.close()
+            var admitted = false
+            for _ in 0..<20 where !admitted {
+                try await Task.sleep(for: .milliseconds(500))
+                let next = try Self.stream(port, group, alice)
+                _ = await next.next(within: .seconds(1)) { $0.name == "retry" }
+                admitted = next.status == 200
+                next.close()
+            }
+            #expect(admitted)
+            second.close()
+        }
+    }
+
     @Test func everyReadChecksTokenAndMembership() async throws {
         try await Self.with(pipeline: false) { api, streamer, port, _ in
             let alice = try await api.register("alice")
