@@ -10,6 +10,9 @@ public enum GroupCapability: Sendable, Equatable {
     case deleteGroup
     case writeOwnTodo
     case writeOthersTodo
+    /// Moving (status or position only) a todo someone else created that is assigned to the actor:
+    /// work flows across the board by its assignee. Editing and deleting it stay `writeOthersTodo`.
+    case moveTodoAssignedToSelf
     case read
 }
 
@@ -18,7 +21,7 @@ public enum GroupPolicy {
         if case .createGroup = capability { return true }
         guard let role else { return false }
         switch capability {
-        case .createGroup, .read, .writeOwnTodo:
+        case .createGroup, .read, .writeOwnTodo, .moveTodoAssignedToSelf:
             return true
         case .addMember(let newRole):
             return newRole == .member ? role >= .admin : role == .owner

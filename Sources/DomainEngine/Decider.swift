@@ -96,8 +96,18 @@ public enum Decider {
         guard var todo = state.todos[todoID], !todo.isDeleted else {
             return reject(.todoNotFound, "todo \(todoID) does not exist or was deleted")
         }
-        guard GroupPolicy.allows(role, todo.createdBy == command.actorUserID ? .writeOwnTodo : .writeOthersTodo) else {
-            return reject(.forbidden, "only the todo's creator, an admin or an owner may change it")
+        let capability: GroupCapability
+        if todo.createdBy == command.actorUserID {
+            capability = .writeOwnTodo
+        } else if command.action == .moveTodo, let assignee = todo.assignee, assignee == command.actorName {
+            capability = .moveTodoAssignedToSelf
+        } else {
+            capability = .writeOthersTodo
+        }
+        guard GroupPolicy.allows(role, capability) else {
+            return reject(.forbidden, command.action == .moveTodo
+                ? "only the todo's creator, its assignee, an admin or an owner may move it"
+                : "only the todo's creator, an admin or an owner may change it")
         }
         if let expected = command.expectedVersion, expected != todo.version {
             return reject(.versionConflict, "the todo is at version \(todo.version), not \(expected)")

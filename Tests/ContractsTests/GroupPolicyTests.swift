@@ -18,6 +18,7 @@ struct GroupPolicyTests {
         (.deleteGroup, true, false, false, false),
         (.writeOwnTodo, true, true, true, false),
         (.writeOthersTodo, true, true, false, false),
+        (.moveTodoAssignedToSelf, true, true, true, false),
         (.read, true, true, true, false),
     ]
 

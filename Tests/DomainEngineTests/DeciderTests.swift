@@ -220,6 +220,20 @@ struct DeciderRBACTests {
         }
     }
 
+    @Test func anAssigneeMayMoveButNotEditOrDeleteAnothersTodo() throws {
+        var s = Scenario.withMembers()
+        s.apply(.createTodo, by: Scenario.other, todo: "assigned") { $0.title = "for mia"; $0.assignee = Scenario.member.1 }
+        s.apply(.createTodo, by: Scenario.other, todo: "unassigned") { $0.title = "not for mia" }
+        let moved = try #require(s.apply(.moveTodo, by: Scenario.member, todo: "assigned") { $0.status = .done })
+        #expect(moved.eventType == .todoMoved && moved.status == .done)
+        let edit = try #require(s.apply(.updateTodo, by: Scenario.member, todo: "assigned") { $0.title = "renamed" })
+        #expect(edit.code == "forbidden")
+        let delete = s.apply(.deleteTodo, by: Scenario.member, todo: "assigned")
+        #expect(delete?.code == "forbidden")
+        let moveOther = try #require(s.apply(.moveTodo, by: Scenario.member, todo: "unassigned") { $0.status = .done })
+        #expect(moveOther.code == "forbidden")
+    }
+
     @Test func everyMemberMayCreate() {
         for (_, actor) in Self.roles + [("other", Scenario.other)] {
             var s = Scenario.withMembers()
