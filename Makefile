@@ -22,6 +22,7 @@ DEV_NATS_URL := nats://127.0.0.1:4222
 DEV_DATABASE_URL := postgres://app:password@127.0.0.1:5432/app?sslmode=disable
 
 .PHONY: help deps build build-release run-infra stop-infra status-infra migrate ensure-streams run-all stop-all status \
+        run-command run-engine run-sink run-streamer browser-deps test-browser \
         test test-unit test-integration test-infra stop-test-infra bench clean-local
 
 help: ## List the targets
@@ -56,15 +57,34 @@ migrate: build-release ## Apply database migrations to the development database
 ensure-streams: build-release ## Create or reconcile the COMMANDS and EVENTS streams
 	NATS_URL='$(DEV_NATS_URL)' .build/release/todo ensure-streams
 
-run-all: run-infra migrate ensure-streams ## Run the system locally
+# The four services, in the background (logs .runtime/logs, pids .runtime/pids); see scripts/services.sh.
+SERVICES := RUNTIME_DIR=.runtime NATS_URL='$(DEV_NATS_URL)' DATABASE_URL='$(DEV_DATABASE_URL)' scripts/services.sh
+
+run-all: run-infra migrate ensure-streams ## Install what is missing, build (release), migrate, start infra + the four services
+	@$(SERVICES) start
 	@echo
-	@echo "Infrastructure is up: NATS $(DEV_NATS_URL), Postgres 127.0.0.1:5432 (database app), schema migrated, streams ready."
-	@echo "The services run with .build/release/todo <command-api|domain-engine|data-sink|streamer>;"
-	@echo "starting them here comes with the next issues. Stop everything with: make stop-all"
+	@echo "Everything runs. Open the workspace: http://localhost:8081/  (command-api http://localhost:8080)"
+	@echo "Logs: .runtime/logs/   Status: make status   Stop: make stop-all"
 
-stop-all: stop-infra ## Stop everything run-all started
+run-command: run-infra migrate ensure-streams ## Start (in the background) only command-api, on :8080
+	@$(SERVICES) start command-api
 
-status: status-infra ## What runs
+run-engine: run-infra migrate ensure-streams ## Start only the domain engine (health :8082)
+	@$(SERVICES) start domain-engine
+
+run-sink: run-infra migrate ensure-streams ## Start only the data sink (health :8083)
+	@$(SERVICES) start data-sink
+
+run-streamer: run-infra migrate ensure-streams ## Start only the streamer (pages, reads, SSE) on :8081
+	@$(SERVICES) start streamer
+
+stop-all: ## Stop the services (SIGTERM, graceful) and the development servers
+	@$(SERVICES) stop
+	@$(DEV_ENV) scripts/infra.sh stop
+
+status: ## What runs
+	@$(DEV_ENV) scripts/infra.sh status
+	@$(SERVICES) status
 
 test-infra: deps ## Start the test servers (NATS :14222, Postgres :15432) under .runtime/test
 	@$(TEST_ENV) scripts/infra.sh start
@@ -82,11 +102,40 @@ test-integration: test-infra ## Integration tests against real nats-server and P
 	TEST_RESTART_POSTGRES='$(TEST_ENV) scripts/infra.sh restart-postgres' TEST_INFRA='$(TEST_ENV) scripts/infra.sh' \
 	$(SWIFT) test --skip-build --filter IntegrationTests --no-parallel
 
-test: ## Unit + integration tests; starts (and afterwards stops) its own servers
+# The browser test runs the whole system: its own servers and the four services on other ports
+# (never the development stack's), with the debug build `make test-unit` made.
+E2E_ENV := RUNTIME_DIR=.runtime/e2e NATS_PORT=34222 NATS_MONITOR_PORT=38222 PG_PORT=35432
+E2E_NATS_URL := nats://127.0.0.1:34222
+E2E_DATABASE_URL := postgres://app:password@127.0.0.1:35432/app?sslmode=disable
+E2E_SERVICES := RUNTIME_DIR=.runtime/e2e TODO_BIN=.build/debug/todo NATS_URL='$(E2E_NATS_URL)' DATABASE_URL='$(E2E_DATABASE_URL)' \
+	COMMAND_PORT=38080 STREAMER_PORT=38081 ENGINE_PORT=38082 SINK_PORT=38083 BCRYPT_COST=6 scripts/services.sh
+BROWSER_PACKAGES := chromium chromium-driver
+
+browser-deps: ## Install headless Chromium, chromedriver (Debian) and selenium (PyPI) for the browser test
+	@missing=""; for p in $(BROWSER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; fi
+	@python3 -c 'import selenium' 2>/dev/null || python3 -m pip install -q selenium
+
+test-browser: deps browser-deps ## Browser test (two Chromium sessions) against the whole system on its own ports
+	$(SWIFT) build --product todo
+	@$(E2E_ENV) scripts/infra.sh start
+	@status=0; \
+	NATS_URL='$(E2E_NATS_URL)' .build/debug/todo ensure-streams >/dev/null && \
+	DATABASE_URL='$(E2E_DATABASE_URL)' .build/debug/todo migrate >/dev/null && \
+	$(E2E_SERVICES) start && \
+	STREAMER_URL=http://127.0.0.1:38081 COMMAND_API_URL=http://127.0.0.1:38080 SCREENSHOTS=.runtime/screenshots \
+		python3 tests/browser/workspace_test.py || status=$$?; \
+	$(E2E_SERVICES) stop; $(E2E_ENV) scripts/infra.sh stop; \
+	[ $$status = 0 ] || { echo "browser test failed; service logs in .runtime/e2e/logs"; }; exit $$status
+
+test: ## Unit, integration and browser tests; starts (and afterwards stops) its own servers
 	@status=0; \
 	$(MAKE) --no-print-directory test-unit || status=$$?; \
 	if [ $$status = 0 ]; then $(MAKE) --no-print-directory test-integration || status=$$?; fi; \
 	[ -n "$$KEEP_TEST_INFRA" ] || $(MAKE) --no-print-directory stop-test-infra; \
+	if [ $$status = 0 ]; then $(MAKE) --no-print-directory test-browser || status=$$?; fi; \
 	exit $$status
 
 bench: deps build-release ## Benchmarks (release build, servers of their own); writes bench/results/<date>-*.md
@@ -99,7 +148,10 @@ bench: deps build-release ## Benchmarks (release build, servers of their own); w
 	$(BENCH_ENV) scripts/infra.sh stop; exit $$status
 
 clean-local: ## Stop local servers, remove build output, .runtime and local data
+	-@$(SERVICES) stop 2>/dev/null
+	-@$(E2E_SERVICES) stop 2>/dev/null
 	-@$(DEV_ENV) scripts/infra.sh stop 2>/dev/null
+	-@$(E2E_ENV) scripts/infra.sh stop 2>/dev/null
 	-@$(TEST_ENV) scripts/infra.sh stop 2>/dev/null
 	-@$(BENCH_ENV) scripts/infra.sh stop 2>/dev/null
 	rm -rf .build .runtime

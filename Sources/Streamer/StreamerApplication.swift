@@ -28,6 +28,7 @@ public struct StreamerApplication {
         router.add(middleware: ErrorMiddleware())
         OperationalRoutes.add(to: router, checks: checks, registry: registry)
         StreamerRoutes.addReadRoutes(to: router, store: store, tokens: tokens)
+        UIRoutes.add(to: router, store: store, tokens: tokens, commandAPI: configuration.commandAPIURL)
         let events = self.events
         router.get("/events") { request, context in try await events.respond(request, context) }
         self.router = router

@@ -173,7 +173,8 @@ struct StreamerIntegrationTests {
             let alice = try await api.register("alice")
             let mallory = try await api.register("mallory")
             let group = try await api.createGroup(alice)
-            let paths = ["/api/v1/groups/\(group)/members", "/api/v1/todos?group_id=\(group)", "/api/v1/groups/\(group)/events?after=0"]
+            let paths = ["/api/v1/groups/\(group)/members", "/api/v1/todos?group_id=\(group)", "/api/v1/groups/\(group)/events?after=0",
+                         "/ui/workspace?group_id=\(group)", "/ui/members?group_id=\(group)", "/ui/settings?group_id=\(group)"]
             for path in paths {
                 let headers: (Session?) -> HTTPFields = { session in session.map { [.authorization: "Bearer \($0.token)"] } ?? [:] }
                 try await streamer.execute(uri: path, method: .get, headers: headers(nil)) { #expect($0.status == .unauthorized, "\(path)") }
@@ -186,6 +187,11 @@ struct StreamerIntegrationTests {
             for bad in ["/api/v1/todos?group_id=\(group)&limit=0", "/api/v1/todos?group_id=\(group)&limit=201",
                         "/api/v1/todos?group_id=\(group)&cursor=nonsense", "/api/v1/todos", "/api/v1/groups/\(group)/events?after=-1"] {
                 try await streamer.execute(uri: bad, method: .get, headers: auth) { #expect($0.status == .badRequest, "\(bad)") }
+            }
+            try await streamer.execute(uri: "/ui/overview", method: .get, headers: [:]) { #expect($0.status == .unauthorized) }
+            // Pages are shells: served without a session (the script sends such users to /login).
+            for page in ["/", "/login", "/app", "/settings", "/architecture", "/assets/app.js"] {
+                try await streamer.execute(uri: page, method: .get, headers: [:]) { #expect($0.status == .ok, "\(page)") }
             }
             try await streamer.execute(uri: "/api/v1/groups", method: .get, headers: [.authorization: "Bearer \(mallory.token)"]) { response in
                 let groups = (try? JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any])?["groups"] as? [Any]

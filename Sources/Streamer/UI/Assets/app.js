@@ -1,0 +1,852 @@
+// Teamboard's one script: session handling, the pages' behaviour, and a small client for the
+// Datastar SSE subset the streamer emits (patch elements by selector and mode, remove, patch
+// signals). No framework, no download. All user text reaches the DOM either as server-escaped HTML
+// or through textContent.
+"use strict";
+
+(() => {
+  const $ = (selector, root = document) => root.querySelector(selector);
+  const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
+  const page = document.body.dataset.page;
+  const params = new URLSearchParams(location.search);
+
+  // ---------------------------------------------------------------- command-api location
+  // The server tells us where command-api is ("" = this origin). In development the page may be
+  // opened as localhost or 127.0.0.1: use the same spelling so CORS and storage line up.
+  const apiBase = (() => {
+    const configured = ($('meta[name="command-api"]') || {}).content || "";
+    if (!configured) return "";
+    try {
+      const url = new URL(configured);
+      const loopback = ["127.0.0.1", "localhost"];
+      if (loopback.includes(url.hostname) && loopback.includes(location.hostname)) url.hostname = location.hostname;
+      return url.origin;
+    } catch { return configured; }
+  })();
+
+  // ---------------------------------------------------------------- toasts
+  function toast(message, kind = "info") {
+    const box = $("#toasts");
+    if (!box) return;
+    const item = document.createElement("div");
+    item.className = "toast" + (kind === "error" ? " error" : "");
+    item.textContent = message;
+    box.append(item);
+    setTimeout(() => item.remove(), kind === "error" ? 7000 : 4000);
+  }
+
+  // ---------------------------------------------------------------- session
+  // The session lives in localStorage so every tab shares it. The access token is short-lived and
+  // refreshed a minute before it expires; the refresh token rotates on every use, so refreshes are
+  // serialized across tabs (Web Locks) and a tab first re-reads what another tab may have stored.
+  const SESSION_KEY = "teamboard.session";
+  const Session = {
+    get() {
+      try { return JSON.parse(localStorage.getItem(SESSION_KEY)) || null; } catch { return null; }
+    },
+    save(auth) {
+      const session = {
+        access_token: auth.access_token, refresh_token: auth.refresh_token,
+        expires_at: Date.now() + (auth.expires_in || 900) * 1000, user_id: auth.user_id, username: auth.username,
+      };
+      localStorage.setItem(SESSION_KEY, JSON.stringify(session));
+      scheduleRefresh();
+      return session;
+    },
+    clear() { localStorage.removeItem(SESSION_KEY); },
+  };
+
+  let refreshTimer = null;
+  function scheduleRefresh() {
+    clearTimeout(refreshTimer);
+    const session = Session.get();
+    if (!session) return;
+    const wait = Math.max(1000, session.expires_at - Date.now() - 60_000);
+    refreshTimer = setTimeout(() => refresh().catch(() => {}), wait);
+  }
+
+  async function withRefreshLock(body) {
+    if (navigator.locks && navigator.locks.request) return navigator.locks.request("teamboard-refresh", body);
+    return body();
+  }
+
+  /// A fresh access token (refreshing first when it expires within a minute).
+  async function refresh(force = false) {
+    return withRefreshLock(async () => {
+      const session = Session.get();
+      if (!session) throw new Error("signed out");
+      if (!force && session.expires_at - Date.now() > 60_000) { scheduleRefresh(); return session.access_token; }
+      const response = await fetch(apiBase + "/api/v1/auth/refresh", {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ refresh_token: session.refresh_token }),
+      });
+      if (response.status === 401) { Session.clear(); toLogin(); throw new Error("session ended"); }
+      if (!response.ok) throw new Error("refresh failed (" + response.status + ")");
+      return Session.save(await response.json()).access_token;
+    });
+  }
+
+  async function accessToken() {
+    const session = Session.get();
+    if (!session) { toLogin(); throw new Error("signed out"); }
+    if (session.expires_at - Date.now() < 60_000) return refresh();
+    return session.access_token;
+  }
+
+  function toLogin() {
+    const next = location.pathname + location.search;
+    location.replace("/login" + (next && next !== "/" && !next.startsWith("/login") ? "?next=" + encodeURIComponent(next) : ""));
+  }
+
+  /// fetch with the bearer token; one refresh and retry on 401.
+  async function authorized(url, options = {}) {
+    const send = async (token) => fetch(url, { ...options, headers: { ...(options.headers || {}), Authorization: "Bearer " + token } });
+    let response = await send(await accessToken());
+    if (response.status === 401) response = await send(await refresh(true));
+    return response;
+  }
+
+  async function errorMessage(response) {
+    let message = "";
+    try { message = (await response.json()).error || ""; } catch { /* not JSON */ }
+    if (response.status === 429) {
+      const wait = response.headers.get("Retry-After");
+      return "Too many attempts. Try again" + (wait ? " in " + wait + " s." : " shortly.");
+    }
+    return message || "Something went wrong (" + response.status + ").";
+  }
+
+  async function api(method, path, body, extraHeaders = {}) {
+    const response = await authorized(apiBase + path, {
+      method, headers: { "Content-Type": "application/json", ...extraHeaders },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(await errorMessage(response));
+    return response.status === 204 ? null : response.json();
+  }
+
+  async function fragment(path) {
+    const response = await authorized(path);
+    if (!response.ok) {
+      const error = new Error(await errorMessage(response));
+      error.status = response.status;
+      throw error;
+    }
+    return response.text();
+  }
+
+  async function logout() {
+    const session = Session.get();
+    Session.clear();
+    if (session) {
+      try {
+        await fetch(apiBase + "/api/v1/auth/logout", {
+          method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refresh_token: session.refresh_token }),
+        });
+      } catch { /* signed out locally either way */ }
+    }
+    location.replace("/login");
+  }
+
+  window.addEventListener("storage", (event) => {
+    if (event.key === SESSION_KEY && !event.newValue && document.body.dataset.auth === "required") toLogin();
+    if (event.key === SESSION_KEY && event.newValue) scheduleRefresh();
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && Session.get()) accessToken().catch(() => {});
+  });
+
+  // ---------------------------------------------------------------- Datastar subset
+  // Parses a text/event-stream body read with fetch (so the token goes in a header, never the URL).
+  async function readEvents(response, onEvent) {
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    let event = { type: "message", data: [], id: null };
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value;
+      const lines = buffer.split(/\r\n|\r|\n/);
+      buffer = lines.pop();
+      for (const line of lines) {
+        if (line === "") {
+          if (event.data.length || event.type !== "message") onEvent(event);
+          event = { type: "message", data: [], id: null };
+          continue;
+        }
+        if (line.startsWith(":")) continue;
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let text = colon < 0 ? "" : line.slice(colon + 1);
+        if (text.startsWith(" ")) text = text.slice(1);
+        if (field === "event") event.type = text;
+        else if (field === "data") event.data.push(text);
+        else if (field === "id") event.id = text;
+      }
+    }
+  }
+
+  const signals = {};
+  const Datastar = {
+    /// `datastar-patch-elements`: data lines `selector`, `mode`, `elements` (repeated).
+    patchElements(dataLines) {
+      let selector = null, mode = "outer";
+      const html = [];
+      for (const line of dataLines) {
+        const space = line.indexOf(" ");
+        const key = space < 0 ? line : line.slice(0, space);
+        const rest = space < 0 ? "" : line.slice(space + 1);
+        if (key === "selector") selector = rest;
+        else if (key === "mode") mode = rest;
+        else if (key === "elements") html.push(rest);
+      }
+      const template = document.createElement("template");
+      template.innerHTML = html.join("\n");
+      const elements = Array.from(template.content.children);
+      if (mode === "remove") {
+        if (selector) $$(selector).forEach((element) => element.remove());
+        elements.forEach((element) => element.id && document.getElementById(element.id)?.remove());
+        return;
+      }
+      if (mode === "outer" && !selector) {
+        for (const element of elements) document.getElementById(element.id)?.replaceWith(element);
+        return;
+      }
+      const target = selector ? $(selector) : null;
+      if (!target) return;
+      // An element that already exists (by id) is replaced, not duplicated: an optimistic card,
+      // or a patch replayed after a reconnect.
+      for (const element of elements) if (element.id) document.getElementById(element.id)?.remove();
+      switch (mode) {
+        case "outer": target.replaceWith(...elements); break;
+        case "inner": target.replaceChildren(...elements); break;
+        case "replace": target.replaceWith(...elements); break;
+        case "prepend": target.prepend(...elements); break;
+        case "append": target.append(...elements); break;
+        case "before": target.before(...elements); break;
+        case "after": target.after(...elements); break;
+      }
+    },
+    /// `datastar-patch-signals`: `signals {json}`; elements with data-signal="name" show the value.
+    patchSignals(dataLines) {
+      const json = dataLines.filter((line) => line.startsWith("signals ")).map((line) => line.slice(8)).join("\n");
+      if (!json) return;
+      try { Object.assign(signals, JSON.parse(json)); } catch { return; }
+      for (const element of $$("[data-signal]")) {
+        const value = signals[element.dataset.signal];
+        if (value !== undefined) element.textContent = String(value);
+      }
+    },
+  };
+
+  // ---------------------------------------------------------------- page: login
+  function initLogin() {
+    if (Session.get()) { location.replace(params.get("next") || "/app"); return; }
+    const form = $("#auth-form");
+    const error = $("#auth-error");
+    const setMode = (mode) => {
+      form.dataset.mode = mode;
+      error.textContent = "";
+      $("#password").autocomplete = mode === "login" ? "current-password" : "new-password";
+      document.title = (mode === "login" ? "Sign in" : "Create account") + " · Teamboard";
+      $("#username").focus();
+    };
+    $('[data-action="show-register"]').addEventListener("click", () => setMode("register"));
+    $('[data-action="show-login"]').addEventListener("click", () => setMode("login"));
+    if (location.hash === "#register") setMode("register");
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      error.textContent = "";
+      const username = $("#username").value.trim();
+      const password = $("#password").value;
+      const register = form.dataset.mode === "register";
+      if (!/^[A-Za-z0-9_.-]{3,32}$/.test(username)) { error.textContent = "Usernames are 3–32 letters, digits, '.', '_' or '-'."; return; }
+      if (password.length < 8) { error.textContent = "Passwords have at least 8 characters."; return; }
+      const buttons = $$("button[type=submit]", form);
+      buttons.forEach((button) => (button.disabled = true));
+      try {
+        const response = await fetch(apiBase + "/api/v1/auth/" + (register ? "register" : "login"), {
+          method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username, password }),
+        });
+        if (response.ok) {
+          Session.save(await response.json());
+          location.replace(params.get("next") || "/app");
+          return;
+        }
+        if (response.status === 401) error.textContent = "Wrong username or password.";
+        else if (response.status === 409) error.textContent = "That username is taken. Pick another one, or sign in.";
+        else error.textContent = await errorMessage(response);
+      } catch {
+        error.textContent = "The server cannot be reached. Check your connection and try again.";
+      } finally {
+        buttons.forEach((button) => (button.disabled = false));
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------- shared chrome
+  function initChrome() {
+    const session = Session.get();
+    if (!session) { toLogin(); return false; }
+    $$("[data-username]").forEach((element) => { if (!element.closest("main")) element.textContent = session.username; });
+    $$("[data-initials]").forEach((element) => (element.textContent = session.username.slice(0, 2).toUpperCase()));
+    $$('[data-action="logout"]').forEach((button) => button.addEventListener("click", logout));
+    const group = params.get("group");
+    if (group) $$("a[data-keep-group]").forEach((link) => (link.href = link.pathname + "?group=" + encodeURIComponent(group)));
+    scheduleRefresh();
+    document.body.classList.add("ready");
+    return true;
+  }
+
+  async function load(main, path) {
+    try {
+      main.innerHTML = await fragment(path);
+      return true;
+    } catch (error) {
+      if (error.status === 403 || error.status === 404) {
+        main.innerHTML = "";
+        const note = document.createElement("p");
+        note.className = "notice";
+        note.textContent = error.message + " ";
+        const back = document.createElement("a");
+        back.href = "/app";
+        back.textContent = "Back to your groups";
+        note.append(back);
+        main.append(note);
+      } else toast(error.message, "error");
+      return false;
+    }
+  }
+
+  // ---------------------------------------------------------------- page: groups overview
+  async function initOverview(main) {
+    $("#page-title").textContent = "Groups";
+    if (!(await load(main, "/ui/overview"))) return;
+    $('[data-action="focus-new-group"]')?.addEventListener("click", () => $("#new-group-name")?.focus());
+    // Widths come from the values (the page's policy allows no inline styles).
+    $$(".progress[aria-valuenow] > span", main).forEach((bar) => (bar.style.width = bar.parentElement.getAttribute("aria-valuenow") + "%"));
+    $('form[data-action="create-group"]', main).addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const name = event.target.name.value.trim();
+      if (!name) return;
+      try {
+        const group = await api("POST", "/api/v1/groups", { name });
+        location.assign("/app?group=" + encodeURIComponent(group.id));
+      } catch (error) { toast(error.message, "error"); }
+    });
+  }
+
+  // ---------------------------------------------------------------- page: group workspace
+  function newID() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  async function initWorkspace(main, groupID) {
+    $(".topbar-actions").replaceChildren();
+    if (!(await load(main, "/ui/workspace?group_id=" + encodeURIComponent(groupID)))) return;
+    const workspace = $("#workspace");
+    const session = Session.get();
+    const me = { id: session.user_id, name: session.username, role: workspace.dataset.role };
+    $("#page-title").textContent = workspace.dataset.groupName;
+    document.title = workspace.dataset.groupName + " · Teamboard";
+    const board = new Board(workspace, groupID, me);
+    board.start(Number(workspace.dataset.version) || 0);
+  }
+
+  class Board {
+    constructor(root, groupID, me) {
+      this.root = root;
+      this.groupID = groupID;
+      this.me = me;
+      this.pending = new Map();    // command_id → { rollback, label }
+      this.outcomes = new Map();   // command_id → event, for outcomes that beat the 202
+      this.lastID = 0;
+      this.ended = false;
+      this.wire();
+      this.recount();
+    }
+
+    start(version) {
+      this.lastID = version;
+      this.connect();
+    }
+
+    // ---- live stream
+    async connect() {
+      let delay = 1000;
+      while (!this.ended) {
+        this.setLive("connecting");
+        try {
+          const token = await accessToken();
+          const response = await fetch("/events?group_id=" + encodeURIComponent(this.groupID), {
+            headers: { Authorization: "Bearer " + token, Accept: "text/event-stream", "Last-Event-ID": String(this.lastID) },
+          });
+          if (response.status === 401) { await refresh(true); continue; }
+          if (response.status === 403 || response.status === 404) { this.leave("You are no longer a member of this group."); return; }
+          if (!response.ok) throw new Error("stream answered " + response.status);
+          this.setLive("live");
+          delay = 1000;
+          await readEvents(response, (event) => this.onEvent(event));
+        } catch (error) {
+          if (this.ended) return;
+        }
+        if (this.ended) return;
+        this.setLive("offline");
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, 15000);
+      }
+    }
+
+    setLive(state) {
+      const live = $(".live", this.root);
+      if (!live) return;
+      live.dataset.liveState = state;
+      live.textContent = state === "live" ? "live" : state === "connecting" ? "connecting…" : "reconnecting…";
+    }
+
+    onEvent(event) {
+      if (event.id && /^\d+$/.test(event.id)) this.lastID = Math.max(this.lastID, Number(event.id));
+      if (event.type === "datastar-patch-elements") { Datastar.patchElements(event.data); this.tidy(); }
+      else if (event.type === "datastar-patch-signals") Datastar.patchSignals(event.data);
+      else if (event.type === "todo-event") {
+        let domain;
+        try { domain = JSON.parse(event.data.join("\n")); } catch { return; }
+        this.onDomainEvent(domain);
+      }
+    }
+
+    onDomainEvent(domain) {
+      const mine = this.pending.get(domain.command_id);
+      if (mine) this.settle(domain.command_id, domain);
+      else if (domain.actor_user_id === this.me.id) this.remember(domain);
+      this.feed(domain);
+      const type = domain.event_type || "";
+      if (type.startsWith("member.")) {
+        if (type === "member.removed" && domain.member_user_id === this.me.id) { this.leave("You were removed from this group."); return; }
+        if (type === "member.role_changed" && domain.member_user_id === this.me.id) { location.reload(); return; }
+        this.reloadMembers();
+      }
+      if (type === "group.deleted") this.leave("This group was deleted.");
+    }
+
+    leave(message) {
+      this.ended = true;
+      sessionStorage.setItem("teamboard.notice", message);
+      location.replace("/app");
+    }
+
+    async reloadMembers() {
+      try {
+        $("#members-panel", this.root).innerHTML = await fragment("/ui/members?group_id=" + encodeURIComponent(this.groupID));
+        this.wireMembers();
+      } catch { /* the next event or a reload will bring it */ }
+    }
+
+    // ---- commands, optimistic updates and their outcomes
+    async send(body, rollback, label) {
+      try {
+        const answer = await api("POST", "/api/v1/command", { group_id: this.groupID, ...body },
+                                 body.action === "create-todo" ? { "Idempotency-Key": body.todo_id } : {});
+        const early = this.outcomes.get(answer.command_id);
+        if (early) { this.outcomes.delete(answer.command_id); if (early.event_type === "command.rejected") this.reject(rollback, early.reason); }
+        else this.pending.set(answer.command_id, { rollback, label });
+      } catch (error) {
+        this.reject(rollback, error.message);
+      }
+    }
+
+    remember(domain) {
+      this.outcomes.set(domain.command_id, domain);
+      if (this.outcomes.size > 200) this.outcomes.delete(this.outcomes.keys().next().value);
+    }
+
+    settle(commandID, domain) {
+      const entry = this.pending.get(commandID);
+      this.pending.delete(commandID);
+      if (domain.event_type === "command.rejected") this.reject(entry.rollback, domain.reason);
+    }
+
+    reject(rollback, reason) {
+      if (rollback) rollback();
+      this.tidy();
+      toast("Not done: " + (reason || "the change was rejected."), "error");
+    }
+
+    // ---- board helpers
+    column(status) { return $("#cards-" + status, this.root); }
+
+    tidy() {
+      for (const column of $$(".cards", this.root)) {
+        const cards = $$(".card", column);
+        const sorted = [...cards].sort((a, b) => Number(a.dataset.position) - Number(b.dataset.position) || a.id.localeCompare(b.id));
+        if (sorted.some((card, index) => card !== cards[index])) column.append(...sorted);
+      }
+      this.recount();
+    }
+
+    recount() {
+      for (const counter of $$("[data-count-for]", this.root)) {
+        counter.textContent = String($$(".card", this.column(counter.dataset.countFor)).length);
+      }
+    }
+
+    canWrite(card) {
+      return this.me.role !== "member" || card.dataset.createdBy === this.me.id;
+    }
+
+    canMove(card) {
+      if (this.canWrite(card)) return true;
+      const assignee = $(".assignee", card);
+      return !!assignee && assignee.textContent === this.me.name;
+    }
+
+    /// The position for a card dropped at `index` among `cards` (fractional, between neighbours).
+    static positionAt(cards, index) {
+      const before = cards[index - 1] ? Number(cards[index - 1].dataset.position) : null;
+      const after = cards[index] ? Number(cards[index].dataset.position) : null;
+      if (before === null && after === null) return 1000;
+      if (before === null) return after - 1000;
+      if (after === null) return before + 1000;
+      return (before + after) / 2;
+    }
+
+    move(card, status, index) {
+      const origin = { parent: card.parentElement, next: card.nextElementSibling, status: card.dataset.status, position: card.dataset.position };
+      const target = this.column(status);
+      const others = $$(".card", target).filter((other) => other !== card);
+      const position = Board.positionAt(others, index);
+      if (card.parentElement === target && $$(".card", target).indexOf(card) === index) return; // dropped where it was
+      target.insertBefore(card, others[index] || null);
+      card.dataset.status = status;
+      card.dataset.position = String(position);
+      card.classList.add("pending");
+      this.recount();
+      this.send({ action: "move-todo", todo_id: card.dataset.todoId, status, position }, () => {
+        card.classList.remove("pending");
+        card.dataset.status = origin.status;
+        card.dataset.position = origin.position;
+        origin.parent.insertBefore(card, origin.next && origin.next.parentElement === origin.parent ? origin.next : null);
+      }, "move");
+    }
+
+    // ---- wiring: buttons, dialog, drag and drop, keyboard
+    wire() {
+      $$('[data-action="new-todo"]', this.root).forEach((button) =>
+        button.addEventListener("click", () => this.openDialog(null, button.dataset.status)));
+      const feedToggle = $('[data-action="toggle-feed"]', this.root);
+      const showFeed = (on) => {
+        $("#feed", this.root).hidden = !on;
+        feedToggle.setAttribute("aria-pressed", String(on));
+        localStorage.setItem("teamboard.feed", on ? "on" : "off");
+      };
+      feedToggle.addEventListener("click", () => showFeed($("#feed", this.root).hidden));
+      showFeed(localStorage.getItem("teamboard.feed") === "on");
+      this.wireMembers();
+      this.wireDrag();
+      this.root.addEventListener("keydown", (event) => {
+        const card = event.target.closest?.(".card");
+        if (!card) return;
+        if (event.key === "Enter" || event.key === " ") { event.preventDefault(); this.openDialog(card); }
+        const order = ["todo", "in_progress", "done"];
+        const step = event.key === "ArrowRight" ? 1 : event.key === "ArrowLeft" ? -1 : 0;
+        if (step && event.altKey) {
+          event.preventDefault();
+          const status = order[order.indexOf(card.dataset.status) + step];
+          if (!status) return;
+          if (!this.canMove(card)) { toast("Only the creator, the assignee, an admin or an owner can move this todo.", "error"); return; }
+          this.move(card, status, $$(".card", this.column(status)).length);
+          card.focus();
+        }
+      });
+    }
+
+    wireMembers() {
+      const form = $('form[data-action="add-member"]', this.root);
+      form?.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        const username = form.username.value.trim().toLowerCase();
+        if (!username) return;
+        try {
+          await api("POST", "/api/v1/groups/" + encodeURIComponent(this.groupID) + "/members", { username, role: "member" });
+          form.reset();
+          toast(username + " was added to the group.");
+        } catch (error) { toast(error.message, "error"); }
+      });
+    }
+
+    wireDrag() {
+      let drag = null;
+      this.root.addEventListener("pointerdown", (event) => {
+        const card = event.target.closest(".card");
+        if (!card || event.button !== 0 || card.classList.contains("pending")) return;
+        drag = { card, x: event.clientX, y: event.clientY, active: false, pointer: event.pointerId };
+      });
+      window.addEventListener("pointermove", (event) => {
+        if (!drag || event.pointerId !== drag.pointer) return;
+        const dx = event.clientX - drag.x, dy = event.clientY - drag.y;
+        if (!drag.active && Math.hypot(dx, dy) < 6) return;
+        if (!drag.active) {
+          if (!this.canMove(drag.card)) { toast("Only the creator, the assignee, an admin or an owner can move this todo.", "error"); drag = null; return; }
+          drag.active = true;
+          drag.card.classList.add("dragging");
+        }
+        drag.card.style.transform = `translate(${dx}px, ${dy}px) rotate(1.5deg)`;
+        const column = document.elementFromPoint(event.clientX, event.clientY)?.closest(".column");
+        $$(".column", this.root).forEach((each) => each.classList.toggle("drop-target", each === column));
+      });
+      window.addEventListener("pointerup", (event) => {
+        if (!drag || event.pointerId !== drag.pointer) return;
+        const { card, active } = drag;
+        drag = null;
+        $$(".column", this.root).forEach((each) => each.classList.remove("drop-target"));
+        if (!active) { this.openDialog(card); return; }
+        card.classList.remove("dragging");
+        card.style.transform = "";
+        const column = document.elementFromPoint(event.clientX, event.clientY)?.closest(".column");
+        if (!column || !this.root.contains(column)) return;
+        const cards = $$(".card", column).filter((other) => other !== card);
+        let index = cards.findIndex((other) => {
+          const box = other.getBoundingClientRect();
+          return event.clientY < box.top + box.height / 2;
+        });
+        if (index < 0) index = cards.length;
+        this.move(card, column.dataset.status, index);
+      });
+      window.addEventListener("pointercancel", () => {
+        if (drag) { drag.card.classList.remove("dragging"); drag.card.style.transform = ""; drag = null; }
+      });
+    }
+
+    // ---- the create / edit dialog
+    openDialog(card, status = "todo") {
+      const dialog = todoDialog();
+      const form = $("form", dialog);
+      form.reset();
+      const editing = !!card;
+      const mayWrite = !card || this.canWrite(card);
+      const mayMove = !card || this.canMove(card);
+      $("h2", dialog).textContent = editing ? "Edit todo" : "New todo";
+      const value = (selector) => card ? ($(selector, card)?.textContent || "") : "";
+      form.title.value = value(".card-title");
+      form.notes.value = value(".card-notes");
+      form.labels.value = card ? $$(".label", card).map((label) => label.textContent).join(", ") : "";
+      form.due_date.value = card ? ($(".due", card)?.getAttribute("datetime") || "") : "";
+      form.status.value = card ? card.dataset.status : status;
+      const assignees = $$("#members-panel li[data-username]", this.root).map((item) => item.dataset.username);
+      const current = value(".assignee");
+      form.assignee.replaceChildren(new Option("Nobody", ""), ...assignees.map((name) => new Option(name, name)));
+      form.assignee.value = current;
+      for (const field of ["title", "notes", "labels", "due_date", "assignee"]) form[field].disabled = !mayWrite;
+      form.status.disabled = !mayMove;
+      const remove = $('[data-action="delete-todo"]', dialog);
+      remove.hidden = !editing;
+      remove.disabled = !mayWrite;
+      const note = $(".permission-note", dialog);
+      note.hidden = mayWrite;
+      note.textContent = mayMove
+        ? "You can move this todo (it is assigned to you), but only its creator, an admin or an owner can edit or delete it."
+        : "Only this todo's creator, an admin or an owner can edit, move or delete it.";
+      $('[type="submit"]', dialog).disabled = !mayWrite && !mayMove;
+
+      form.onsubmit = (event) => {
+        event.preventDefault();
+        const labels = form.labels.value.split(",").map((label) => label.trim()).filter(Boolean);
+        if (!form.title.value.trim()) { form.title.focus(); return; }
+        dialog.close();
+        if (!editing) this.create(form, labels);
+        else this.edit(card, form, labels, mayWrite);
+      };
+      remove.onclick = () => { dialog.close(); this.remove(card); };
+      $('[data-action="cancel"]', dialog).onclick = () => dialog.close();
+      dialog.showModal();
+      (mayWrite ? form.title : form.status).focus();
+    }
+
+    create(form, labels) {
+      const todoID = newID();
+      const status = form.status.value;
+      const column = this.column(status);
+      const position = Board.positionAt($$(".card", column), $$(".card", column).length);
+      const card = document.createElement("article");
+      card.id = "todo-" + todoID;
+      card.className = "card pending";
+      card.tabIndex = 0;
+      Object.assign(card.dataset, { todoId: todoID, status, position: String(position), version: "0", createdBy: this.me.id });
+      const title = document.createElement("h3");
+      title.className = "card-title";
+      title.textContent = form.title.value.trim();
+      card.append(title);
+      column.append(card);
+      this.recount();
+      const body = { action: "create-todo", todo_id: todoID, title: form.title.value.trim(), status, position };
+      if (form.notes.value) body.notes = form.notes.value;
+      if (labels.length) body.labels = labels;
+      if (form.due_date.value) body.due_date = form.due_date.value;
+      if (form.assignee.value) body.assignee = form.assignee.value;
+      this.send(body, () => card.remove(), "create");
+    }
+
+    edit(card, form, labels, mayWrite) {
+      const changes = {};
+      if (mayWrite) {
+        if (form.title.value.trim() !== ($(".card-title", card)?.textContent || "")) changes.title = form.title.value.trim();
+        if (form.notes.value !== ($(".card-notes", card)?.textContent || "")) changes.notes = form.notes.value;
+        const before = $$(".label", card).map((label) => label.textContent);
+        if (labels.join("\u0000") !== before.join("\u0000")) changes.labels = labels;
+        if (form.due_date.value !== ($(".due", card)?.getAttribute("datetime") || "")) changes.due_date = form.due_date.value;
+        if (form.assignee.value !== ($(".assignee", card)?.textContent || "")) changes.assignee = form.assignee.value;
+      }
+      if (Object.keys(changes).length) {
+        const previous = card.cloneNode(true);
+        const title = $(".card-title", card);
+        if (changes.title && title) title.textContent = changes.title;
+        card.classList.add("pending");
+        this.send({ action: "update-todo", todo_id: card.dataset.todoId, ...changes }, () => {
+          const now = document.getElementById(card.id);
+          (now || card).replaceWith(previous);
+        }, "update");
+      }
+      if (form.status.value !== card.dataset.status) {
+        this.move(card, form.status.value, $$(".card", this.column(form.status.value)).length);
+      }
+    }
+
+    remove(card) {
+      if (!this.canWrite(card)) { toast("Only this todo's creator, an admin or an owner can delete it.", "error"); return; }
+      const parent = card.parentElement, next = card.nextElementSibling;
+      card.hidden = true;
+      this.recount();
+      this.send({ action: "delete-todo", todo_id: card.dataset.todoId }, () => {
+        card.hidden = false;
+        if (!card.isConnected) parent.insertBefore(card, next);
+      }, "delete");
+    }
+
+    feed(domain) {
+      const list = $("#feed-items", this.root);
+      if (!list) return;
+      const verbs = {
+        "todo.created": "created", "todo.updated": "edited", "todo.moved": "moved", "todo.deleted": "deleted",
+        "member.added": "added", "member.removed": "removed", "member.role_changed": "changed the role of",
+        "command.rejected": "was refused:", "group.deleted": "deleted the group",
+      };
+      const item = document.createElement("li");
+      const who = domain.actor_name || "someone";
+      const what = domain.title ? "“" + domain.title + "”" : domain.member_username || "";
+      const where = domain.event_type === "todo.moved" && domain.status ? " to " + domain.status.replace("_", " ") : "";
+      const reason = domain.event_type === "command.rejected" ? " " + (domain.reason || "") : "";
+      item.textContent = who + " " + (verbs[domain.event_type] || domain.event_type) + " " + what + where + reason;
+      const time = document.createElement("time");
+      time.textContent = new Date(domain.occurred_at || Date.now()).toLocaleTimeString();
+      item.prepend(time);
+      list.prepend(item);
+      while (list.children.length > 50) list.lastElementChild.remove();
+    }
+  }
+
+  function todoDialog() {
+    let dialog = $("#todo-dialog");
+    if (dialog) return dialog;
+    dialog = document.createElement("dialog");
+    dialog.id = "todo-dialog";
+    dialog.setAttribute("aria-labelledby", "todo-dialog-title");
+    dialog.innerHTML = `
+      <form class="dialog-form" method="dialog" novalidate>
+        <h2 id="todo-dialog-title">Todo</h2>
+        <p class="permission-note" role="note" hidden></p>
+        <label for="todo-title">Title</label>
+        <input id="todo-title" name="title" required maxlength="200">
+        <label for="todo-notes">Notes</label>
+        <textarea id="todo-notes" name="notes" rows="2" maxlength="5000"></textarea>
+        <label for="todo-labels">Labels <span class="muted">(comma separated)</span></label>
+        <input id="todo-labels" name="labels" placeholder="research, ui design">
+        <div class="dialog-row">
+          <div><label for="todo-due">Due date</label><input id="todo-due" name="due_date" type="date"></div>
+          <div><label for="todo-assignee">Assignee</label><select id="todo-assignee" name="assignee"></select></div>
+        </div>
+        <label for="todo-status">Column</label>
+        <select id="todo-status" name="status">
+          <option value="todo">To do</option><option value="in_progress">In progress</option><option value="done">Done</option>
+        </select>
+        <div class="dialog-actions">
+          <button type="button" class="button danger" data-action="delete-todo">Delete</button>
+          <button type="button" class="button ghost" data-action="cancel">Cancel</button>
+          <button type="submit" class="button primary">Save</button>
+        </div>
+      </form>`;
+    document.body.append(dialog);
+    return dialog;
+  }
+
+  // ---------------------------------------------------------------- page: settings
+  async function initSettings(main, groupID) {
+    if (!groupID) {
+      const overview = document.createElement("div");
+      overview.innerHTML = await fragment("/ui/overview");
+      const list = document.createElement("ul");
+      list.className = "group-picker";
+      for (const card of $$(".group-card[data-group-id]", overview)) {
+        const item = document.createElement("li");
+        const link = document.createElement("a");
+        link.href = "/settings?group=" + encodeURIComponent(card.dataset.groupId);
+        link.textContent = $("h2", card).textContent;
+        item.append(link);
+        list.append(item);
+      }
+      const intro = document.createElement("p");
+      intro.className = "muted";
+      intro.textContent = list.children.length ? "Pick a group to manage its members and roles." : "You are not in any group yet.";
+      main.replaceChildren(intro, list);
+      return;
+    }
+    if (!(await load(main, "/ui/settings?group_id=" + encodeURIComponent(groupID)))) return;
+    const path = "/api/v1/groups/" + encodeURIComponent(groupID);
+    const reload = () => initSettings(main, groupID);
+    const run = async (work, done) => {
+      try { await work(); toast(done); await reload(); } catch (error) { toast(error.message, "error"); await reload(); }
+    };
+    for (const form of $$('form[data-action="add-member"]', main)) {
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        const username = form.username.value.trim().toLowerCase();
+        if (!username) return;
+        run(() => api("POST", path + "/members", { username, role: form.role.value }), username + " was added as " + form.role.value + ".");
+      });
+    }
+    for (const select of $$('select[data-action="change-role"]', main)) {
+      select.addEventListener("change", () => run(() => api("PATCH", path + "/members/role", { username: select.dataset.username, role: select.value }),
+                                                  select.dataset.username + " is now " + select.value + "."));
+    }
+    for (const button of $$('button[data-action="remove-member"]', main)) {
+      button.addEventListener("click", async () => {
+        const self = button.dataset.self === "true";
+        if (!confirm(self ? "Leave this group?" : "Remove " + button.dataset.username + " from this group?")) return;
+        try {
+          await api("DELETE", path + "/members/" + encodeURIComponent(button.dataset.username));
+          if (self) { location.assign("/app"); return; }
+          toast(button.dataset.username + " was removed.");
+        } catch (error) { toast(error.message, "error"); }
+        reload();
+      });
+    }
+    $('button[data-action="delete-group"]', main)?.addEventListener("click", async () => {
+      if (!confirm("Delete this group for everyone?")) return;
+      try { await api("DELETE", path); location.assign("/app"); } catch (error) { toast(error.message, "error"); }
+    });
+  }
+
+  // ---------------------------------------------------------------- boot
+  document.addEventListener("DOMContentLoaded", () => {
+    if (page === "login") { initLogin(); return; }
+    if (page === "architecture") { if (Session.get()) initChrome(); else $(".account")?.setAttribute("hidden", ""); return; }
+    if (!initChrome()) return;
+    const notice = sessionStorage.getItem("teamboard.notice");
+    if (notice) { sessionStorage.removeItem("teamboard.notice"); toast(notice, "error"); }
+    const main = $("#main");
+    const group = params.get("group");
+    if (page === "app") (group ? initWorkspace(main, group) : initOverview(main));
+    else if (page === "settings") initSettings(main, group);
+  });
+})();

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# The four services as background processes: logs in $RUNTIME_DIR/logs/<service>.log, pids in
+# $RUNTIME_DIR/pids/<service>.pid. Starting is idempotent (a running service is left alone) and
+# waits until every /readyz answers.
+#
+#   scripts/services.sh start [service...] | stop [service...] | status
+#
+# Services: command-api domain-engine data-sink streamer (default: all four).
+# Environment: RUNTIME_DIR (.runtime), TODO_BIN (.build/release/todo), NATS_URL, DATABASE_URL,
+# COMMAND_PORT (8080), STREAMER_PORT (8081), ENGINE_PORT (8082), SINK_PORT (8083), and anything
+# the services read themselves (JWT_SECRET, UI_ORIGIN, ...; see README).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RUNTIME_DIR="${RUNTIME_DIR:-$ROOT/.runtime}"
+case "$RUNTIME_DIR" in /*) ;; *) RUNTIME_DIR="$ROOT/$RUNTIME_DIR" ;; esac
+TODO_BIN="${TODO_BIN:-$ROOT/.build/release/todo}"
+case "$TODO_BIN" in /*) ;; *) TODO_BIN="$ROOT/$TODO_BIN" ;; esac
+COMMAND_PORT="${COMMAND_PORT:-8080}"
+STREAMER_PORT="${STREAMER_PORT:-8081}"
+ENGINE_PORT="${ENGINE_PORT:-8082}"
+SINK_PORT="${SINK_PORT:-8083}"
+export NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
+export DATABASE_URL="${DATABASE_URL:-postgres://app:password@127.0.0.1:5432/app?sslmode=disable}"
+export RUNTIME_DIR
+export JWT_SECRET_FILE="${JWT_SECRET_FILE:-$RUNTIME_DIR/jwt-secret}"
+export UI_ORIGIN="${UI_ORIGIN:-http://localhost:$STREAMER_PORT}"
+export COMMAND_API_URL="${COMMAND_API_URL:-http://127.0.0.1:$COMMAND_PORT}"
+
+LOGS="$RUNTIME_DIR/logs"
+PIDS="$RUNTIME_DIR/pids"
+ALL=(command-api domain-engine data-sink streamer)
+
+say() { printf '%s\n' "services: $*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+port_of() {
+    case "$1" in
+        command-api) echo "$COMMAND_PORT" ;;
+        streamer) echo "$STREAMER_PORT" ;;
+        domain-engine) echo "$ENGINE_PORT" ;;
+        data-sink) echo "$SINK_PORT" ;;
+        *) die "unknown service $1 (one of: ${ALL[*]})" ;;
+    esac
+}
+
+address_variable() {
+    case "$1" in
+        command-api) echo COMMAND_API_ADDR ;;
+        streamer) echo STREAMER_ADDR ;;
+        domain-engine) echo DOMAIN_ENGINE_HEALTH_ADDR ;;
+        data-sink) echo DATA_SINK_HEALTH_ADDR ;;
+    esac
+}
+
+running() { local pid_file="$PIDS/$1.pid"; [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; }
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start_one() {
+    local service=$1 port
+    port="$(port_of "$service")"
+    if running "$service"; then say "$service already running (pid $(cat "$PIDS/$service.pid")) on :$port"; return; fi
+    port_in_use "$port" && die "port $port is taken by another process; stop it or set the port variable"
+    [ -x "$TODO_BIN" ] || die "$TODO_BIN is missing (run: make build-release)"
+    mkdir -p "$LOGS" "$PIDS"
+    # setsid: the service gets its own session, so it outlives the shell that started it.
+    env "$(address_variable "$service")=127.0.0.1:$port" setsid "$TODO_BIN" "$service" >>"$LOGS/$service.log" 2>&1 < /dev/null &
+    echo $! > "$PIDS/$service.pid"
+    say "$service started (pid $!) on :$port, log $LOGS/$service.log"
+}
+
+wait_ready() {
+    local service=$1 port tries=0
+    port="$(port_of "$service")"
+    until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
+        running "$service" || die "$service exited; last lines of $LOGS/$service.log:$(printf '\n'; tail -n 20 "$LOGS/$service.log")"
+        tries=$((tries + 1))
+        [ $tries -lt 300 ] || die "$service not ready on :$port within 60 s (see $LOGS/$service.log)"
+        sleep 0.2
+    done
+}
+
+stop_one() {
+    local service=$1 pid tries=0
+    if ! running "$service"; then rm -f "$PIDS/$service.pid"; return; fi
+    pid="$(cat "$PIDS/$service.pid")"
+    kill -TERM "$pid" 2>/dev/null || true
+    # Graceful: the service finishes in-flight work; SIGKILL only after 30 s.
+    while kill -0 "$pid" 2>/dev/null; do
+        tries=$((tries + 1))
+        if [ $tries -ge 300 ]; then say "$service did not stop in 30 s; killing it"; kill -KILL "$pid" 2>/dev/null || true; break; fi
+        sleep 0.1
+    done
+    rm -f "$PIDS/$service.pid"
+    say "$service stopped"
+}
+
+command="${1:-status}"
+shift || true
+services=("$@")
+[ ${#services[@]} -gt 0 ] || services=("${ALL[@]}")
+
+case "$command" in
+    start)
+        for service in "${services[@]}"; do start_one "$service"; done
+        for service in "${services[@]}"; do wait_ready "$service"; done
+        say "ready: ${services[*]}"
+        ;;
+    stop)
+        for service in "${services[@]}"; do stop_one "$service"; done
+        ;;
+    status)
+        for service in "${ALL[@]}"; do
+            if running "$service"; then
+                printf '  %-14s running  pid %-8s http://127.0.0.1:%s\n' "$service" "$(cat "$PIDS/$service.pid")" "$(port_of "$service")"
+            else
+                printf '  %-14s stopped\n' "$service"
+            fi
+        done
+        ;;
+    *) die "usage: $0 start|stop|status [service...]" ;;
+esac
