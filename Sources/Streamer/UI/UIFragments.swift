@@ -297,7 +297,8 @@ public enum UIFragments {
 
     static func initials(_ name: String) -> String {
         let words = name.split(whereSeparator: { $0 == " " || $0 == "." || $0 == "_" || $0 == "-" })
-        let letters = words.count >= 2 ? [words[0].first, words[1].first].compactMap { $0 } : Array(name.prefix(2))
+        let second = words.count >= 2 ? words[1].first : nil
+        let letters = second.map { $0.isLetter } == true ? [words[0].first, second].compactMap { $0 } : Array(name.prefix(2))
         return String(letters).uppercased()
     }
 }

@@ -371,6 +371,21 @@
     start(version) {
       this.lastID = version;
       this.connect();
+      this.loadHistory(version);
+    }
+
+    /// The feed starts with the group's latest events (from the projection's history).
+    async loadHistory(version) {
+      try {
+        const after = Math.max(0, version - 20);
+        const response = await authorized("/api/v1/groups/" + encodeURIComponent(this.groupID) + "/events?after=" + after + "&limit=20");
+        if (!response.ok) return;
+        const { events } = await response.json();
+        const list = $("#feed-items", this.root);
+        const live = list ? Array.from(list.children) : [];
+        for (const event of events) if (event.group_version <= version) this.feed(event);
+        if (list) list.prepend(...live); // anything that arrived live meanwhile stays on top
+      } catch { /* the feed is optional */ }
     }
 
     // ---- live stream
