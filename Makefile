@@ -22,7 +22,7 @@ DEV_NATS_URL := nats://127.0.0.1:4222
 DEV_DATABASE_URL := postgres://app:password@127.0.0.1:5432/app?sslmode=disable
 
 .PHONY: help deps build build-release run-infra stop-infra status-infra migrate ensure-streams run-all stop-all status \
-        run-command run-engine run-sink run-streamer browser-deps test-browser \
+        run-command run-engine run-sink run-streamer browser-deps test-browser test-e2e \
         test test-unit test-integration test-infra stop-test-infra bench clean-local
 
 help: ## List the targets
@@ -102,13 +102,6 @@ test-integration: test-infra ## Integration tests against real nats-server and P
 	TEST_RESTART_POSTGRES='$(TEST_ENV) scripts/infra.sh restart-postgres' TEST_INFRA='$(TEST_ENV) scripts/infra.sh' \
 	$(SWIFT) test --skip-build --filter IntegrationTests --no-parallel
 
-# The browser test runs the whole system: its own servers and the four services on other ports
-# (never the development stack's), with the debug build `make test-unit` made.
-E2E_ENV := RUNTIME_DIR=.runtime/e2e NATS_PORT=34222 NATS_MONITOR_PORT=38222 PG_PORT=35432
-E2E_NATS_URL := nats://127.0.0.1:34222
-E2E_DATABASE_URL := postgres://app:password@127.0.0.1:35432/app?sslmode=disable
-E2E_SERVICES := RUNTIME_DIR=.runtime/e2e TODO_BIN=.build/debug/todo NATS_URL='$(E2E_NATS_URL)' DATABASE_URL='$(E2E_DATABASE_URL)' \
-	COMMAND_PORT=38080 STREAMER_PORT=38081 ENGINE_PORT=38082 SINK_PORT=38083 BCRYPT_COST=6 scripts/services.sh
 BROWSER_PACKAGES := chromium chromium-driver
 
 browser-deps: ## Install headless Chromium, chromedriver (Debian) and selenium (PyPI) for the browser test
@@ -118,24 +111,23 @@ browser-deps: ## Install headless Chromium, chromedriver (Debian) and selenium (
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; fi
 	@python3 -c 'import selenium' 2>/dev/null || python3 -m pip install -q selenium
 
-test-browser: deps browser-deps ## Browser test (two Chromium sessions) against the whole system on its own ports
+# The end-to-end suite and the browser test run the whole system as processes, on servers and
+# ports of their own (scripts/e2e-stack.sh: .runtime/e2e, NATS :16222, Postgres :16432, services
+# :16080-16083), never the development stack's; with the debug build of `make test-unit`.
+test-e2e: deps browser-deps ## End-to-end suite (kill -9 per service) and browser test against the whole system
 	$(SWIFT) build --product todo
-	@$(E2E_ENV) scripts/infra.sh start
-	@status=0; \
-	NATS_URL='$(E2E_NATS_URL)' .build/debug/todo ensure-streams >/dev/null && \
-	DATABASE_URL='$(E2E_DATABASE_URL)' .build/debug/todo migrate >/dev/null && \
-	$(E2E_SERVICES) start && \
-	STREAMER_URL=http://127.0.0.1:38081 COMMAND_API_URL=http://127.0.0.1:38080 SCREENSHOTS=.runtime/screenshots \
-		python3 tests/browser/workspace_test.py || status=$$?; \
-	$(E2E_SERVICES) stop; $(E2E_ENV) scripts/infra.sh stop; \
-	[ $$status = 0 ] || { echo "browser test failed; service logs in .runtime/e2e/logs"; }; exit $$status
+	scripts/e2e-stack.sh bash -c 'python3 tests/e2e/e2e_test.py && SCREENSHOTS=.runtime/screenshots python3 tests/browser/workspace_test.py'
 
-test: ## Unit, integration and browser tests; starts (and afterwards stops) its own servers
+test-browser: deps browser-deps ## Only the browser test (two Chromium sessions), on its own stack
+	$(SWIFT) build --product todo
+	scripts/e2e-stack.sh env SCREENSHOTS=.runtime/screenshots python3 tests/browser/workspace_test.py
+
+test: ## Unit, integration, end-to-end and browser tests; starts (and afterwards stops) its own servers
 	@status=0; \
 	$(MAKE) --no-print-directory test-unit || status=$$?; \
 	if [ $$status = 0 ]; then $(MAKE) --no-print-directory test-integration || status=$$?; fi; \
 	[ -n "$$KEEP_TEST_INFRA" ] || $(MAKE) --no-print-directory stop-test-infra; \
-	if [ $$status = 0 ]; then $(MAKE) --no-print-directory test-browser || status=$$?; fi; \
+	if [ $$status = 0 ]; then $(MAKE) --no-print-directory test-e2e || status=$$?; fi; \
 	exit $$status
 
 bench: deps build-release ## Benchmarks (release build, servers of their own); writes bench/results/<date>-*.md
@@ -149,9 +141,9 @@ bench: deps build-release ## Benchmarks (release build, servers of their own); w
 
 clean-local: ## Stop local servers, remove build output, .runtime and local data
 	-@$(SERVICES) stop 2>/dev/null
-	-@$(E2E_SERVICES) stop 2>/dev/null
+	-@RUNTIME_DIR=.runtime/e2e scripts/services.sh stop 2>/dev/null
 	-@$(DEV_ENV) scripts/infra.sh stop 2>/dev/null
-	-@$(E2E_ENV) scripts/infra.sh stop 2>/dev/null
+	-@RUNTIME_DIR=.runtime/e2e NATS_PORT=16222 NATS_MONITOR_PORT=16822 PG_PORT=16432 scripts/infra.sh stop 2>/dev/null
 	-@$(TEST_ENV) scripts/infra.sh stop 2>/dev/null
 	-@$(BENCH_ENV) scripts/infra.sh stop 2>/dev/null
 	rm -rf .build .runtime

@@ -53,7 +53,14 @@ address_variable() {
     esac
 }
 
-running() { local pid_file="$PIDS/$1.pid"; [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; }
+# Alive and not a zombie (an unreaped child of a dead shell still answers kill -0).
+running() {
+    local pid_file="$PIDS/$1.pid" pid
+    [ -f "$pid_file" ] || return 1
+    pid="$(cat "$pid_file")"
+    kill -0 "$pid" 2>/dev/null || return 1
+    [ "$(awk "{print \$3}" "/proc/$pid/stat" 2>/dev/null)" != Z ]
+}
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 start_one() {
