@@ -22,7 +22,7 @@ DEV_NATS_URL := nats://127.0.0.1:4222
 DEV_DATABASE_URL := postgres://app:password@127.0.0.1:5432/app?sslmode=disable
 
 .PHONY: help deps build build-release run-infra stop-infra status-infra migrate ensure-streams run-all stop-all status \
-        run-command run-engine run-sink run-streamer browser-deps test-browser test-e2e \
+        run-command run-engine run-sink run-streamer browser-deps test-browser test-e2e test-swift-integration \
         test test-unit test-integration test-infra stop-test-infra bench clean-local
 
 help: ## List the targets
@@ -96,7 +96,14 @@ test-unit: ## Unit tests only (no servers)
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --skip IntegrationTests
 
-test-integration: test-infra ## Integration tests against real nats-server and Postgres (test ports)
+test-integration: ## Swift integration tests (test servers), then the end-to-end suite and browser test (own stack)
+	@status=0; \
+	$(MAKE) --no-print-directory test-swift-integration || status=$$?; \
+	[ -n "$$KEEP_TEST_INFRA" ] || $(MAKE) --no-print-directory stop-test-infra; \
+	if [ $$status = 0 ]; then $(MAKE) --no-print-directory test-e2e || status=$$?; fi; \
+	exit $$status
+
+test-swift-integration: test-infra ## Only the Swift integration tests, against real nats-server and Postgres (test ports)
 	$(SWIFT) build --build-tests
 	TEST_NATS_URL='$(TEST_NATS_URL)' TEST_DATABASE_URL='$(TEST_DATABASE_URL)' \
 	TEST_RESTART_POSTGRES='$(TEST_ENV) scripts/infra.sh restart-postgres' TEST_INFRA='$(TEST_ENV) scripts/infra.sh' \
@@ -123,12 +130,7 @@ test-browser: deps browser-deps ## Only the browser test (two Chromium sessions)
 	scripts/e2e-stack.sh env SCREENSHOTS=.runtime/screenshots python3 tests/browser/workspace_test.py
 
 test: ## Unit, integration, end-to-end and browser tests; starts (and afterwards stops) its own servers
-	@status=0; \
-	$(MAKE) --no-print-directory test-unit || status=$$?; \
-	if [ $$status = 0 ]; then $(MAKE) --no-print-directory test-integration || status=$$?; fi; \
-	[ -n "$$KEEP_TEST_INFRA" ] || $(MAKE) --no-print-directory stop-test-infra; \
-	if [ $$status = 0 ]; then $(MAKE) --no-print-directory test-e2e || status=$$?; fi; \
-	exit $$status
+	@$(MAKE) --no-print-directory test-unit && $(MAKE) --no-print-directory test-integration
 
 bench: deps build-release ## Benchmarks (release build, servers of their own); writes bench/results/<date>-*.md
 	@$(BENCH_ENV) scripts/infra.sh start

@@ -26,7 +26,8 @@ struct StreamerCommand: AsyncParsableCommand {
             registry: registry, logger: logger)
         logger.info("streamer listening", metadata: ["address": "\(configuration.listen)"])
         try await ServiceRunner.run(
-            name: "streamer", services: [("streamer-http", streamer.application(configuration: configuration, logger: logger))],
+            name: "streamer", services: [("streamer-http", streamer.application(configuration: configuration, logger: logger)),
+                                         ("sse-drain", streamer.streamDrain)],
             logger: logger)
         await nats.drain()
         await pool.shutdown()

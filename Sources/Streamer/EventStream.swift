@@ -28,6 +28,7 @@ public struct EventStreamRoute: Sendable {
 
     final class Active: Sendable {
         let count = Atomic<Int>(0)
+        let draining = Atomic<Bool>(false)
         let gauge = Gauge(label: "sse_connected_clients")
         let replays = Counter(label: "sse_replays_total")
         let replayed = Counter(label: "sse_replayed_events_total")
@@ -47,6 +48,14 @@ public struct EventStreamRoute: Sendable {
 
     public var connectedClients: Int { active.count.load(ordering: .relaxed) }
 
+    /// Graceful shutdown: refuse new streams (503), tell every open one to reconnect elsewhere
+    /// (a `retry:` hint) and end it, so the HTTP server can finish.
+    public func drain() async {
+        active.draining.store(true, ordering: .relaxed)
+        let count = await fanout.drain()
+        logger.info("draining streams for shutdown", metadata: ["streams": "\(count)"])
+    }
+
     public func respond(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         let user = try await tokens.authenticate(request)
         let groupText = request.uri.queryParameters.get("group_id") ?? ""
@@ -59,6 +68,9 @@ public struct EventStreamRoute: Sendable {
             lastSeen = version
         }
 
+        guard !active.draining.load(ordering: .relaxed) else {
+            throw APIError.unavailable("this server is shutting down; reconnect to another")
+        }
         let (_, admitted) = active.count.wrappingAdd(1, ordering: .relaxed)
         guard admitted <= configuration.maxStreams else {
             active.count.wrappingSubtract(1, ordering: .relaxed)
@@ -92,6 +104,9 @@ public struct EventStreamRoute: Sendable {
                         switch item {
                         case .heartbeat:
                             try await writer.write(Self.ping)
+                        case .shutdown(let retry):
+                            try await writer.write(ByteBuffer(string: DatastarSSE.retry(milliseconds: retry)))
+                            break loop
                         case .event(let rendered):
                             if let seen = last, rendered.groupVersion <= seen { continue }
                             if let seen = last, rendered.groupVersion > seen + 1 {

@@ -13,6 +13,8 @@ public final class StreamClient: Sendable {
     public enum Item: Sendable {
         case event(RenderedEvent)
         case heartbeat
+        /// The server is shutting down: send this reconnection delay and end the stream.
+        case shutdown(retryMilliseconds: Int)
     }
 
     public let userID: String
@@ -136,6 +138,21 @@ public actor GroupFanout {
     }
 
     public var groupCount: Int { channels.count }
+
+    /// Ends every stream of the process (graceful shutdown): each client is told to reconnect
+    /// after a random 1–5 s, so a fleet of browsers spreads over the remaining replicas rather
+    /// than arriving at once. Returns how many streams were told.
+    @discardableResult
+    public func drain() -> Int {
+        var count = 0
+        for channel in channels.values {
+            for client in channel.clients.withLock({ Array($0.values) }) {
+                client.offer(.shutdown(retryMilliseconds: Int.random(in: 1000...5000)))
+                count += 1
+            }
+        }
+        return count
+    }
 
     /// Offers every client a heartbeat (written as a comment, so a vanished client is noticed at
     /// the write and proxies keep the connection open).

@@ -6,6 +6,7 @@ import Logging
 import NATS
 import Postgres
 import Prometheus
+import ServiceLifecycle
 import ServiceSupport
 import Sharding
 
@@ -34,6 +35,11 @@ public struct StreamerApplication {
         self.router = router
     }
 
+    /// Ends the SSE streams when graceful shutdown begins. Run it after the HTTP service in one
+    /// ServiceGroup: shutdown runs in reverse order, so streams end first and the server then
+    /// finishes its (now short) responses.
+    public var streamDrain: some Service { StreamDrain(events: events) }
+
     public func application(configuration: StreamerConfiguration, logger: Logger) -> some ApplicationProtocol {
         Application(
             router: router,
@@ -41,6 +47,15 @@ public struct StreamerApplication {
                                  serverName: "streamer", backlog: 1024,
                                  availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
             logger: logger)
+    }
+}
+
+struct StreamDrain: Service {
+    let events: EventStreamRoute
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await events.drain()
     }
 }
 

@@ -22,14 +22,23 @@ struct StreamerIntegrationTests {
     /// Runs `body` with command-api's client, the streamer's client and port, and optionally the pipeline.
     static func with(pipeline: Bool = true, environment: [String: String] = [:],
                      _ body: @Sendable (Client, any TestClientProtocol, Int, NATSConnection) async throws -> Void) async throws {
+        try await withStreamer(pipeline: pipeline, environment: environment) { api, client, port, nats, _ in
+            try await body(api, client, port, nats)
+        }
+    }
+
+    /// Like `with`, also handing over the streamer's SSE route.
+    static func withStreamer(pipeline: Bool = true, environment: [String: String] = [:],
+                             _ body: @Sendable (Client, any TestClientProtocol, Int, NATSConnection, EventStreamRoute) async throws -> Void) async throws {
         try await CommandAPIHarness.with(pipeline: pipeline) { api, nats, pool in
             let configuration = try StreamerConfiguration(environment: [
                 "JWT_SECRET": String(repeating: "t", count: 48), "SSE_HEARTBEAT_SECONDS": "1",
             ].merging(environment) { $1 })
             let streamer = await StreamerApplication(configuration: configuration, pool: pool, nats: nats, checks: [],
                                                      registry: PrometheusCollectorRegistry(), logger: Logger(label: "streamer-test"))
+            let events = streamer.events
             try await Application(router: streamer.router).test(.live) { client in
-                try await body(api, client, client.port ?? 0, nats)
+                try await body(api, client, client.port ?? 0, nats, events)
             }
         }
     }
@@ -165,6 +174,28 @@ struct StreamerIntegrationTests {
             }
             #expect(admitted)
             second.close()
+        }
+    }
+
+    @Test func shutdownEndsStreamsWithARetryHintAndRefusesNewOnes() async throws {
+        try await Self.withStreamer(pipeline: false) { api, _, port, _, events in
+            let alice = try await api.register("alice")
+            let group = try await api.createGroup(alice)
+            let stream = try Self.stream(port, group, alice)
+            #expect(await stream.next(within: .seconds(5)) { $0.name == "retry" }?.data == ["1000"])
+            await events.drain()
+            let hint = await stream.next(within: .seconds(5)) { $0.name == "retry" }
+            let milliseconds = Int(hint?.data.first ?? "") ?? 0
+            #expect((1000...5000).contains(milliseconds), "a reconnection hint of 1–5 s, got \(hint?.data ?? [])")
+            var ended = false
+            for _ in 0..<50 where !ended {
+                ended = stream.closedByServer.load(ordering: .relaxed)
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(ended, "the stream ends")
+            let late = try Self.stream(port, group, alice)
+            _ = await late.next(within: .seconds(2))
+            #expect(late.status == 503)
         }
     }
 

@@ -146,6 +146,8 @@ class Stream:
                     value = value[1:] if value.startswith(" ") else value
                     if field == "data":
                         event["data"].append(value)
+                    elif field == "retry":
+                        self.events.put({"event": "retry", "data": [value], "id": None})
                     elif field in ("event", "id"):
                         event[field] = value
         except (OSError, http.client.HTTPException):
@@ -353,8 +355,36 @@ def kill_streamer():
     resumed.close()
 
 
+def sigterm_streamer():
+    alice = User("alice")
+    group = alice.create_group("e2e sigterm streamer")
+    stream = Stream(alice, group)
+    check(stream.status == 200, "stream open")
+    pid = pid_of("streamer")
+    started = time.monotonic()
+    os.kill(pid, signal.SIGTERM)
+    first = stream.next(lambda e: e["event"] == "retry", 5)
+    hint = stream.next(lambda e: e["event"] == "retry", 10)
+    check(first and hint and 1000 <= int(hint["data"][0]) <= 5000, f"SIGTERM sends open streams a reconnection hint ({hint and hint['data']})")
+    check(stream.closed.wait(10), "and ends them")
+    until(lambda: not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z", "streamer exit", 30)
+    check(True, f"the streamer exited {time.monotonic() - started:.1f} s after SIGTERM (grace period 25 s)")
+    subprocess.run([SERVICES, "start", "streamer"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def sigterm_engine():
+    alice = User("alice")
+    group = alice.create_group("e2e sigterm engine")
+    accepted = create_many(alice, group, 300, "term")
+    os.kill(pid_of("domain-engine"), signal.SIGTERM)
+    until(lambda: subprocess.run([SERVICES, "status"], capture_output=True, text=True).stdout.count("domain-engine  running") == 0,
+          "engine exit", 30)
+    subprocess.run([SERVICES, "start", "domain-engine"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    exactly_once(alice, group, accepted, "term")
+
+
 CASES = [command_to_sse_patch, crud_through_read_api, membership_visibility_and_removal, pages_and_fragments,
-         kill_command_api, kill_engine, kill_sink, kill_streamer]
+         kill_command_api, kill_engine, kill_sink, kill_streamer, sigterm_streamer, sigterm_engine]
 
 
 def main():
