@@ -22,7 +22,7 @@ DEV_NATS_URL := nats://127.0.0.1:4222
 DEV_DATABASE_URL := postgres://app:password@127.0.0.1:5432/app?sslmode=disable
 
 .PHONY: help deps build build-release run-infra stop-infra status-infra migrate ensure-streams run-all stop-all status \
-        run-command run-engine run-sink run-streamer browser-deps test-browser test-e2e test-swift-integration \
+        run-command run-engine run-sink run-streamer browser-deps test-browser test-e2e test-swift-integration validate-manifests predeploy predeploy-full image \
         test test-unit test-integration test-infra stop-test-infra bench clean-local
 
 help: ## List the targets
@@ -129,8 +129,24 @@ test-browser: deps browser-deps ## Only the browser test (two Chromium sessions)
 	$(SWIFT) build --product todo
 	scripts/e2e-stack.sh env SCREENSHOTS=.runtime/screenshots python3 tests/browser/workspace_test.py
 
-test: ## Unit, integration, end-to-end and browser tests; starts (and afterwards stops) its own servers
-	@$(MAKE) --no-print-directory test-unit && $(MAKE) --no-print-directory test-integration
+test: ## Unit tests, manifest validation, then integration, end-to-end and browser tests (own servers)
+	@$(MAKE) --no-print-directory test-unit && $(MAKE) --no-print-directory validate-manifests && \
+	$(MAKE) --no-print-directory test-integration
+
+validate-manifests: ## Offline checks of infrastructure/: kubernetes-validate --strict + Gateway API / CNPG schemas
+	@python3 -c 'import kubernetes_validate' 2>/dev/null || python3 -m pip install -q kubernetes-validate
+	@python3 scripts/validate-manifests.py
+
+predeploy: ## Before a deploy: unit tests, release build, manifest validation
+	@$(MAKE) --no-print-directory test-unit && $(MAKE) --no-print-directory build-release && \
+	$(MAKE) --no-print-directory validate-manifests
+
+predeploy-full: ## predeploy, then the integration, end-to-end and browser suites
+	@$(MAKE) --no-print-directory predeploy && $(MAKE) --no-print-directory test-integration
+
+image: ## Container image of the release build (needs podman or docker; not available on the dev machines)
+	@engine=$$(command -v podman || command -v docker) || { echo "image: neither podman nor docker is installed"; exit 1; }; \
+	$$engine build -t todo:latest -f Containerfile .
 
 bench: deps build-release ## Benchmarks (release build, servers of their own); writes bench/results/<date>-*.md
 	@$(BENCH_ENV) scripts/infra.sh start

@@ -25,6 +25,8 @@ public final class DataSinkService: Service {
     private let eventsDuplicate = Counter(label: "sink_events_total", dimensions: [("result", "duplicate")])
     private let batchSizes = Recorder(label: "sink_batch_size")
     private let batchLatency = Timer(label: "sink_batch_duration_seconds")
+    /// From an event being stored in EVENTS to its row being committed (the projection's lag).
+    private let eventToRow = Timer(label: "sink_event_to_row_seconds")
     private let retries = Counter(label: "sink_write_retries_total")
 
     public init(configuration: DataSinkConfiguration, connection: NATSConnection, pool: PostgresPool, logger: Logger,
@@ -70,6 +72,8 @@ public final class DataSinkService: Service {
         batchSizes.record(events.count)
         if !events.isEmpty {
             guard await writeWithRetry(events, messages: valid) else { return }
+            let committed = Date()
+            for message in valid { eventToRow.recordSeconds(max(0, committed.timeIntervalSince(message.metadata.timestamp))) }
             handled += valid
         }
         do {

@@ -22,6 +22,8 @@ public final class DomainEngineService: Service {
 
     private let batchSizes = Recorder(label: "engine_batch_size")
     private let latency = Timer(label: "engine_command_duration_seconds")
+    /// From the command being stored in COMMANDS to its outcome being stored in EVENTS.
+    private let commandToEvent = Timer(label: "engine_command_to_event_seconds")
     private let failures = Counter(label: "engine_transient_failures_total")
     /// Consumer sequence of the last delivery seen and the current delivery epoch (see
     /// `CommandProcessor.Delivery.epoch`). Only the fetch loop touches them.
@@ -142,6 +144,7 @@ public final class DomainEngineService: Service {
                 switch try await processor.handle(delivery) {
                 case .decided:
                     latency.record(ContinuousClock.now - start)
+                    commandToEvent.recordSeconds(max(0, Date().timeIntervalSince(metadata.timestamp)))
                     return .finished
                 case .deadLetter(let reason):
                     return await deadLetters.deadLetter(message, logger: logger, reason: reason) ? .finished : .interrupted
