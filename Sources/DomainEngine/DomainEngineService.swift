@@ -152,8 +152,8 @@ public final class DomainEngineService: Service {
             } catch {
                 attempt += 1
                 failures.increment()
-                logger.warning("command failed; retrying", metadata: [
-                    "subject": "\(message.subject)", "attempt": "\(attempt)", "error": "\(error)"])
+                logger.warning("command failed; retrying", metadata: message.logContext.merging([
+                    "attempt": "\(attempt)", "error": "\(error)"]) { $1 })
                 if Task.isShuttingDownGracefully || Task.isCancelled { return .interrupted }
                 if metadata.deliveryCount >= UInt64(configuration.maxDeliver) && attempt >= 3 {
                     return await deadLetters.deadLetter(message, logger: logger, reason: "failed on its last delivery: \(error)") ? .finished : .interrupted

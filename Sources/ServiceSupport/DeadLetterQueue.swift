@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Sharding
 import Metrics
 import NATS
 
@@ -35,8 +36,8 @@ public struct DeadLetterQueue: Sendable {
     /// leaves the message for redelivery.
     public func deadLetter(_ message: JetStreamMessage, logger: Logger, reason: String) async -> Bool {
         let metadata = message.metadata
-        logger.error("message dead-lettered", metadata: [
-            "subject": "\(message.subject)", "stream.sequence": "\(metadata.streamSequence)", "reason": "\(reason)"])
+        logger.error("message dead-lettered", metadata: message.logContext.merging([
+            "stream.sequence": "\(metadata.streamSequence)", "reason": "\(reason)"]) { $1 })
         do {
             try await send(subject: message.subject, payload: message.payload, stream: metadata.stream,
                            sequence: metadata.streamSequence, deliveryCount: metadata.deliveryCount, error: reason)
@@ -45,5 +46,18 @@ public struct DeadLetterQueue: Sendable {
             logger.error("dead-lettering failed; the message will be redelivered", metadata: ["error": "\(error)"])
             return false
         }
+    }
+}
+
+extension JetStreamMessage {
+    /// What a log line about this message carries: its subject, the group it belongs to and its
+    /// message id (for commands and events, the command or event id).
+    public var logContext: Logger.Metadata {
+        var context: Logger.Metadata = ["subject": "\(subject)"]
+        if let group = try? GroupSubject(parsing: subject) { context["group_id"] = "\(group.groupID.rawValue)" }
+        if let id = headers[JetStreamHeader.msgID] {
+            context[subject.hasPrefix("app.event.") ? "event_id" : "command_id"] = "\(id)"
+        }
+        return context
     }
 }
