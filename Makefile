@@ -22,7 +22,7 @@ DEV_NATS_URL := nats://127.0.0.1:4222
 DEV_DATABASE_URL := postgres://app:password@127.0.0.1:5432/app?sslmode=disable
 
 .PHONY: help deps build build-release run-infra stop-infra status-infra migrate ensure-streams run-all stop-all status \
-        run-command run-engine run-sink run-streamer browser-deps test-browser test-e2e test-swift-integration validate-manifests predeploy predeploy-full image \
+        run-command run-engine run-sink run-streamer browser-deps test-browser test-e2e test-swift-integration validate-manifests predeploy predeploy-full image bench-e2e \
         test test-unit test-integration test-infra stop-test-infra bench clean-local
 
 help: ## List the targets
@@ -119,7 +119,7 @@ browser-deps: ## Install headless Chromium, chromedriver (Debian) and selenium (
 	@python3 -c 'import selenium' 2>/dev/null || python3 -m pip install -q selenium
 
 # The end-to-end suite and the browser test run the whole system as processes, on servers and
-# ports of their own (scripts/e2e-stack.sh: .runtime/e2e, NATS :16222, Postgres :16432, services
+# ports of their own (scripts/e2e-stack.sh: .runtime/e2e-stack, NATS :16222, Postgres :16432, services
 # :16080-16083), never the development stack's; with the debug build of `make test-unit`.
 test-e2e: deps browser-deps ## End-to-end suite (kill -9 per service) and browser test against the whole system
 	$(SWIFT) build --product todo
@@ -157,11 +157,17 @@ bench: deps build-release ## Benchmarks (release build, servers of their own); w
 	if [ $$status = 0 ]; then .build/release/todo-bench streamer --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
 	$(BENCH_ENV) scripts/infra.sh stop; exit $$status
 
+bench-e2e: deps build-release ## End-to-end load benchmark on the whole system (release, own stack); writes bench/results/<date>-e2e.md
+	STACK=bench scripts/e2e-stack.sh bash -c '.build/release/todo-bench e2e --command-api "$$COMMAND_API_URL" \
+		--streamer "$$STREAMER_URL" --nats-url "$$NATS_URL" --database-url "$$DATABASE_URL" $(E2E_ARGS)'
+
 clean-local: ## Stop local servers, remove build output, .runtime and local data
 	-@$(SERVICES) stop 2>/dev/null
-	-@RUNTIME_DIR=.runtime/e2e scripts/services.sh stop 2>/dev/null
+	-@RUNTIME_DIR=.runtime/e2e-stack scripts/services.sh stop 2>/dev/null
+	-@RUNTIME_DIR=.runtime/bench-stack scripts/services.sh stop 2>/dev/null
 	-@$(DEV_ENV) scripts/infra.sh stop 2>/dev/null
-	-@RUNTIME_DIR=.runtime/e2e NATS_PORT=16222 NATS_MONITOR_PORT=16822 PG_PORT=16432 scripts/infra.sh stop 2>/dev/null
+	-@RUNTIME_DIR=.runtime/e2e-stack NATS_PORT=16222 NATS_MONITOR_PORT=16822 PG_PORT=16432 scripts/infra.sh stop 2>/dev/null
+	-@RUNTIME_DIR=.runtime/bench-stack NATS_PORT=26222 NATS_MONITOR_PORT=26822 PG_PORT=26432 scripts/infra.sh stop 2>/dev/null
 	-@$(TEST_ENV) scripts/infra.sh stop 2>/dev/null
 	-@$(BENCH_ENV) scripts/infra.sh stop 2>/dev/null
 	rm -rf .build .runtime

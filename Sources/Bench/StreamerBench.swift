@@ -175,15 +175,35 @@ final class SSEClients: @unchecked Sendable {
     private let port: Int
     private let request: String
     private let expectedEvents: Int
+    private let captureCommandIDs: Bool
     /// Each open stream with the number of events published before it opened (it never sees those).
     private var probes: [(channel: Channel, probe: SSEProbe, eventsBefore: Int)] = []
 
-    init(group: EventLoopGroup, host: String, port: Int, path: String, token: String, expectedEvents: Int) {
+    init(group: EventLoopGroup, host: String, port: Int, path: String, token: String, expectedEvents: Int, captureCommandIDs: Bool = false) {
         self.group = group
         self.host = host
         self.port = port
-        request = "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nAuthorization: Bearer \(token)\r\nAccept: text/event-stream\r\n\r\n"
+        request = Self.request(host: host, port: port, path: path, token: token)
         self.expectedEvents = expectedEvents
+        self.captureCommandIDs = captureCommandIDs
+    }
+
+    static func request(host: String, port: Int, path: String, token: String) -> String {
+        "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nAuthorization: Bearer \(token)\r\nAccept: text/event-stream\r\n\r\n"
+    }
+
+    /// Command ids and arrival times every stream received since the last call.
+    func drainReceived() async throws -> [(commandID: String, at: UInt64)] {
+        var all: [(commandID: String, at: UInt64)] = []
+        for (channel, probe, _) in probes {
+            all += try await channel.eventLoop.submit { probe.drainReceived() }.get()
+        }
+        return all
+    }
+
+    /// How many streams the server has closed.
+    func closedCount() async throws -> Int {
+        try await probes.asyncCount { try await $0.probe.closedFuture($0.channel) }
     }
 
     var count: Int { probes.count }
@@ -191,12 +211,19 @@ final class SSEClients: @unchecked Sendable {
     /// Opens `count` more streams, at most 200 connecting at a time (the listen backlog is 256).
     /// Returns how many were refused (status other than 200).
     func open(_ count: Int, eventsBefore: Int) async throws -> (opened: Int, refused: Int) {
+        try await open(Array(repeating: request, count: count), eventsBefore: eventsBefore)
+    }
+
+    /// Opens one stream per request (each its own path and token).
+    func open(_ requests: [String], eventsBefore: Int) async throws -> (opened: Int, refused: Int) {
+        let count = requests.count
         var refused = 0
         var next = 0
         let started = Date()
         try await withThrowingTaskGroup(of: (Channel, SSEProbe, Int).self) { tasks in
             func add() {
-                let probe = SSEProbe(request: request, expectedEvents: expectedEvents, eventLoop: group.next())
+                let probe = SSEProbe(request: requests[next], expectedEvents: expectedEvents, eventLoop: group.next(),
+                                     captureCommandIDs: captureCommandIDs)
                 let bootstrap = ClientBootstrap(group: group).channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(probe) }
                 }
@@ -232,7 +259,7 @@ final class SSEClients: @unchecked Sendable {
             }
             if complete { return all }
             guard ContinuousClock.now < deadline else {
-                let closed = try await probes.asyncCount { try await $0.probe.closedFuture($0.channel) }
+                let closed = try await closedCount()
                 throw ValidationError("not every stream received \(events) events within \(timeout) (\(closed) closed by the server)")
             }
             try await Task.sleep(for: .milliseconds(200))
@@ -266,12 +293,41 @@ final class SSEProbe: ChannelInboundHandler, @unchecked Sendable {
     private var statusKnown = false
     private var matched = 0
     private(set) var arrivals: [UInt64] = []
-    private var closed = false
+    private(set) var closed = false
+    /// With `captureCommandIDs`, each todo-event's command id and arrival time.
+    private let captureCommandIDs: Bool
+    private(set) var received: [(commandID: String, at: UInt64)] = []
+    private var capturing: [UInt8]?
+    private var capturedAt: UInt64 = 0
 
-    init(request: String, expectedEvents: Int, eventLoop: EventLoop) {
+    init(request: String, expectedEvents: Int, eventLoop: EventLoop, captureCommandIDs: Bool = false) {
         self.request = request
+        self.captureCommandIDs = captureCommandIDs
         status = eventLoop.makePromise()
         arrivals.reserveCapacity(expectedEvents)
+    }
+
+    /// Takes what was received so far (the probe keeps recording).
+    func drainReceived() -> [(commandID: String, at: UInt64)] {
+        defer { received.removeAll(keepingCapacity: true) }
+        return received
+    }
+
+    private static let commandKey = Array(#""command_id":""#.utf8)
+
+    /// The todo-event's lines up to the blank line that ends it: pick the command id out of its JSON.
+    private func capture(_ byte: UInt8) {
+        capturing!.append(byte)
+        let count = capturing!.count
+        let newline = UInt8(ascii: "\n")
+        guard byte == newline, (count >= 2 && capturing![count - 2] == newline) || count > 65_536 else { return }
+        let bytes = capturing!
+        capturing = nil
+        guard let range = bytes.firstRange(of: Self.commandKey) else { return }
+        let rest = bytes[range.upperBound...]
+        if let end = rest.firstIndex(of: UInt8(ascii: "\"")) {
+            received.append((String(decoding: rest[..<end], as: UTF8.self), capturedAt))
+        }
     }
 
     func closedFuture(_ channel: Channel) async throws -> Bool {
@@ -298,9 +354,14 @@ final class SSEProbe: ChannelInboundHandler, @unchecked Sendable {
                 }
             }
             for byte in bytes[start...] {
+                if capturing != nil { capture(byte) }
                 if byte == Self.marker[matched] {
                     matched += 1
-                    if matched == Self.marker.count { arrivals.append(now); matched = 0 }
+                    if matched == Self.marker.count {
+                        arrivals.append(now)
+                        matched = 0
+                        if captureCommandIDs { capturing = []; capturedAt = now }
+                    }
                 } else {
                     matched = byte == Self.marker[0] ? 1 : 0
                 }

@@ -3,7 +3,7 @@ import Synchronization
 
 /// A counting semaphore whose `acquire` suspends instead of blocking a thread, and whose `release`
 /// may be called from any thread (including libnats callback threads). Waiters are served in order.
-final class AsyncSemaphore: Sendable {
+public final class AsyncSemaphore: Sendable {
     private struct Waiter {
         let count: Int
         let continuation: CheckedContinuation<Void, Never>
@@ -15,15 +15,15 @@ final class AsyncSemaphore: Sendable {
     }
 
     private let state: Mutex<State>
-    let capacity: Int
+    public let capacity: Int
 
-    init(permits: Int) {
+    public init(permits: Int) {
         capacity = permits
         state = Mutex(State(available: permits))
     }
 
     /// Takes `count` permits (at most the capacity), waiting until they are free.
-    func acquire(_ count: Int = 1) async {
+    public func acquire(_ count: Int = 1) async {
         let count = min(count, capacity)
         let acquired = state.withLock { state -> Bool in
             if state.waiters.isEmpty && state.available >= count {
@@ -46,7 +46,7 @@ final class AsyncSemaphore: Sendable {
         }
     }
 
-    func release(_ count: Int = 1) {
+    public func release(_ count: Int = 1) {
         let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.available += count
             var ready: [CheckedContinuation<Void, Never>] = []

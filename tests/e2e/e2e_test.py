@@ -23,7 +23,7 @@ import urllib.request
 
 API = os.environ.get("COMMAND_API_URL", "http://127.0.0.1:8080")
 STREAMER = os.environ.get("STREAMER_URL", "http://127.0.0.1:8081")
-RUNTIME = os.environ.get("E2E_RUNTIME_DIR", ".runtime/e2e")
+RUNTIME = os.environ.get("E2E_RUNTIME_DIR", ".runtime/e2e-stack")
 SERVICES = os.environ.get("E2E_SERVICES_SCRIPT", "scripts/services.sh")
 PASSWORD = "end-to-end password"
 FAILURES = []
