@@ -159,7 +159,7 @@ bench: deps build-release ## Benchmarks (release build, servers of their own); w
 
 bench-e2e: deps build-release ## End-to-end load benchmark on the whole system (release, own stack); writes bench/results/<date>-e2e.md
 	STACK=bench scripts/e2e-stack.sh bash -c '.build/release/todo-bench e2e --command-api "$$COMMAND_API_URL" \
-		--streamer "$$STREAMER_URL" --nats-url "$$NATS_URL" --database-url "$$DATABASE_URL" $(E2E_ARGS)'
+		--streamer "$$STREAMER_URL" --nats-url "$$NATS_URL" --database-url "$$DATABASE_URL" --pid-directory "$$RUNTIME_DIR/pids" $(E2E_ARGS)'
 
 clean-local: ## Stop local servers, remove build output, .runtime and local data
 	-@$(SERVICES) stop 2>/dev/null

@@ -36,6 +36,7 @@ struct E2EBench: AsyncParsableCommand {
     @Option(help: "Connections of the closed-loop phase (0 skips it).") var peakConnections = 64
     @Option(help: "Seconds of the closed-loop phase.") var peakSeconds = 30
     @Option(help: "Groups whose events are polled through the read API.") var probeGroups = 8
+    @Option(help: "Where the services' and servers' pid files are (for CPU per process).") var pidDirectory: String?
     @Option var output = "bench/results"
 
     func run() async throws {
@@ -95,6 +96,7 @@ struct E2EBench: AsyncParsableCommand {
             ("POST → event in read API (probe groups, 10 ms polls): p50 / p90 / p99 / p99.9 / max (ms)", { $0.toReadAPI.summary }),
             ("POST → event on another member's SSE stream: p50 / p90 / p99 / p99.9 / max (ms)", { $0.toSSE.summary }),
             ("errors", { $0.errorSummary }),
+            ("CPU cores used while sending, by process (2 cores in all)", { $0.cpuSummary }),
             ("projection caught up after the phase in", { String(format: "%.1f s", $0.drainSeconds) }),
         ]
         for (label, value) in rows { report.rows.append([label, cell(openLoop, value), cell(closedLoop, value)]) }
@@ -203,6 +205,8 @@ struct E2EBench: AsyncParsableCommand {
         var toReadAPI = Latency()
         var toSSE = Latency()
         var errors: [String: Int] = [:]
+        var cpu: [(String, Double)] = []
+        var cpuSummary: String { cpu.filter { $0.1 >= 0.01 }.map { "\($0.0) \(String(format: "%.2f", $0.1))" }.joined(separator: ", ") }
         var errorSummary: String { errors.isEmpty ? "none" : errors.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") }
     }
 
@@ -237,6 +241,8 @@ struct E2EBench: AsyncParsableCommand {
         _ = try await sse.drainReceived()
         let recorder = Recorder()
         let rowsBefore = try await eventRows(database: database, groups: groupIDs)
+        let cpu = ProcessCPU(pidDirectory: pidDirectory)
+        let cpuBefore = cpu.snapshot()
         let start = DispatchTime.now().uptimeNanoseconds
         let probes = ReadAPIProbes(groups: Array(groupIDs.prefix(probeGroups)), token: sessions[1 % sessions.count].token, pool: readPool)
         let probing = Task { await probes.run() }
@@ -281,6 +287,7 @@ struct E2EBench: AsyncParsableCommand {
         let sendingEnded = DispatchTime.now().uptimeNanoseconds
         progress.cancel()
         var result = PhaseResult()
+        result.cpu = ProcessCPU.cores(from: cpuBefore, to: cpu.snapshot(), over: Double(sendingEnded - start) / 1e9)
         result.offered = offered
         (result.accepted, result.toAccepted, result.errors) = recorder.state.withLock { ($0.accepted, $0.toAccepted, $0.errors) }
         result.acceptedRate = Double(result.accepted.count) / (Double(sendingEnded - start) / 1e9)
@@ -304,6 +311,7 @@ struct E2EBench: AsyncParsableCommand {
         result.deliveredRate = Double(received.count) / (Double(caughtUp - start) / 1e9)
         for (commandID, at) in received { if let due = result.accepted[commandID] { result.toSSE.record(nanoseconds: at &- due) } }
         for (commandID, at) in probes.seen() { if let due = result.accepted[commandID] { result.toReadAPI.record(nanoseconds: at &- due) } }
+        print("  CPU cores: \(result.cpuSummary)")
         print("  accepted \(Int(result.acceptedRate))/s, projected \(Int(result.projectedRate))/s, delivered \(Int(result.deliveredRate))/s; "
               + "202 \(result.toAccepted.summary) ms; SSE \(result.toSSE.summary) ms; errors: \(result.errorSummary)")
         return result
