@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import JWTKit
+import Synchronization
 
 /// Who a valid access token speaks for.
 public struct AuthenticatedUser: Sendable, Equatable {
@@ -35,6 +36,11 @@ public struct AccessTokens: Sendable {
 
     private let keys: JWTKeyCollection
     public let lifetime: Duration
+    /// Tokens already verified, until they expire: a client sends the same token with every
+    /// request for 15 minutes, and verifying it again (JSON, HMAC, a hop to jwt-kit's key actor)
+    /// is a measurable share of a command's cost. Access tokens are not revocable, so serving a
+    /// verified token from memory until its `exp` decides exactly as verifying it again would.
+    private let verified = VerifiedTokens(capacity: 50_000)
 
     public init(secret: String, lifetime: Duration = .seconds(15 * 60)) async {
         let keys = JWTKeyCollection()
@@ -61,12 +67,48 @@ public struct AccessTokens: Sendable {
     }
 
     /// The user of a valid token, or nil for any token that must not be trusted.
-    public func verify(_ token: String) async -> AuthenticatedUser? {
-        guard token.utf8.count < 4096,
-              let claims = try? await keys.verify(token, as: AccessTokenClaims.self),
-              let userID = UUID(uuidString: claims.sub.value)
+    public func verify(_ token: String, now: Date = Date()) async -> AuthenticatedUser? {
+        guard token.utf8.count < 4096 else { return nil }
+        if let user = verified.user(for: token, at: now) { return user }
+        guard let claims = try? await keys.verify(token, as: AccessTokenClaims.self),
+              claims.exp.value > now, let userID = UUID(uuidString: claims.sub.value)
         else { return nil }
-        return AuthenticatedUser(userID: userID, username: claims.username)
+        let user = AuthenticatedUser(userID: userID, username: claims.username)
+        verified.remember(token, user: user, until: claims.exp.value)
+        return user
+    }
+}
+
+/// A bounded map of verified tokens to their users, each valid until the token's expiry.
+final class VerifiedTokens: Sendable {
+    private struct Entry {
+        let user: AuthenticatedUser
+        let expires: Date
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+    private let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func user(for token: String, at now: Date) -> AuthenticatedUser? {
+        entries.withLock { entries in
+            guard let entry = entries[token] else { return nil }
+            guard entry.expires > now else { entries[token] = nil; return nil }
+            return entry.user
+        }
+    }
+
+    func remember(_ token: String, user: AuthenticatedUser, until expires: Date) {
+        entries.withLock { entries in
+            if entries.count >= capacity {
+                // Full: forget the expired ones, or everything (they are verified again on use).
+                let now = Date()
+                entries = entries.filter { $0.value.expires > now }
+                if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            }
+            entries[token] = Entry(user: user, expires: expires)
+        }
     }
 }
 
@@ -74,9 +116,14 @@ extension Request {
     /// The token of `Authorization: Bearer <token>`; tokens are never read from the URL.
     public var bearerToken: String? {
         guard let value = headers[.authorization] else { return nil }
-        let parts = value.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
-        return token.isEmpty ? nil : token
+        let utf8 = value.utf8
+        // "Bearer" (any case), one or more spaces, the token.
+        guard utf8.count > 7, utf8.prefix(6).elementsEqual("bearer".utf8, by: { $0 | 0x20 == $1 }) else { return nil }
+        let rest = utf8.dropFirst(6)
+        guard rest.first == UInt8(ascii: " ") else { return nil }
+        let token = rest.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        let trimmed = token.reversed().drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }.count
+        guard trimmed > 0 else { return nil }
+        return String(decoding: token.prefix(trimmed), as: UTF8.self)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import struct HummingbirdCore.Request
 import NIOCore
 import Testing
 @testable import HTTPAPI
@@ -22,6 +23,28 @@ struct AccessTokenTests {
         let tokens = await AccessTokens(secret: secret, lifetime: .seconds(60))
         let token = try await tokens.issue(for: user, now: Date().addingTimeInterval(-120))
         #expect(await tokens.verify(token) == nil)
+    }
+
+    @Test func aRememberedTokenStillExpires() async throws {
+        let tokens = await AccessTokens(secret: secret, lifetime: .seconds(60))
+        let token = try await tokens.issue(for: user)
+        #expect(await tokens.verify(token) == user)
+        #expect(await tokens.verify(token) == user, "served from the verified-token cache")
+        #expect(await tokens.verify(token, now: Date().addingTimeInterval(61)) == nil, "not past its exp")
+    }
+
+    @Test(arguments: ["Bearer abc", "bearer abc", "BEARER  abc ", "Bearer\tabc"])
+    func bearerTokenIsReadFromTheHeader(_ header: String) {
+        let request = Request(head: .init(method: .get, scheme: "http", authority: "x", path: "/", headerFields: [.authorization: header]),
+                              body: .init(buffer: ByteBuffer()))
+        #expect(request.bearerToken == (header.hasPrefix("Bearer\t") ? nil : "abc"))
+    }
+
+    @Test(arguments: ["Basic abc", "Bearer", "Bearer ", "Bearerabc", "Token abc"])
+    func otherAuthorizationIsNoBearerToken(_ header: String) {
+        let request = Request(head: .init(method: .get, scheme: "http", authority: "x", path: "/", headerFields: [.authorization: header]),
+                              body: .init(buffer: ByteBuffer()))
+        #expect(request.bearerToken == nil)
     }
 
     @Test func foreignSignatureIsRefused() async throws {
