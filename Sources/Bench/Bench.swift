@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Histogram
 
 @main
 struct BenchCommand: AsyncParsableCommand {
@@ -82,4 +83,33 @@ func shell(_ arguments: [String], environment: [String: String] = [:]) throws ->
     process.waitUntilExit()
     guard process.terminationStatus == 0 else { throw ValidationError("\(arguments[0]) exited with \(process.terminationStatus)") }
     return String(decoding: data, as: UTF8.self)
+}
+
+/// Latencies recorded in microseconds (HdrHistogram, 3 significant digits, up to 10 minutes).
+struct LatencyHistogram {
+    var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+
+    mutating func record(nanoseconds: UInt64) { _ = histogram.record(max(1, nanoseconds / 1000)) }
+
+    var count: UInt64 { histogram.totalCount }
+
+    /// Milliseconds at `percentile` (0–100).
+    func milliseconds(at percentile: Double) -> Double { Double(histogram.valueAtPercentile(percentile)) / 1000 }
+
+    var maxMilliseconds: Double { Double(histogram.max) / 1000 }
+
+    /// "p50 / p90 / p99 / p99.9 / max" in milliseconds.
+    var summary: String {
+        guard count > 0 else { return "–" }
+        return ([50.0, 90, 99, 99.9].map { milliseconds(at: $0) } + [maxMilliseconds])
+            .map { String(format: "%.1f", $0) }.joined(separator: " / ")
+    }
+}
+
+/// The servers a benchmark talks to (`--nats-url`, `--database-url`; defaults from NATS_URL and
+/// DATABASE_URL, else the development stack).
+struct BenchServers: ParsableArguments {
+    @Option var natsURL = ProcessInfo.processInfo.environment["NATS_URL"] ?? "nats://127.0.0.1:4222"
+    @Option var databaseURL = ProcessInfo.processInfo.environment["DATABASE_URL"]
+        ?? "postgres://app:password@127.0.0.1:5432/app?sslmode=disable"
 }

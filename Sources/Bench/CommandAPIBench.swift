@@ -2,7 +2,6 @@ import ArgumentParser
 import Contracts
 import Foundation
 import NATS
-import RawNATSBench
 import ServiceSupport
 
 /// `todo-bench command-api`: commands accepted per second through HTTP (POST /api/v1/command,
@@ -13,9 +12,9 @@ struct CommandAPIBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "command-api", abstract: "HTTP commands accepted/s (wrk) next to raw JetStream publish (wipes the COMMANDS stream).")
 
-    @Option var natsURL = ProcessInfo.processInfo.environment["NATS_URL"] ?? "nats://127.0.0.1:4222"
-    @Option var databaseURL = ProcessInfo.processInfo.environment["DATABASE_URL"]
-        ?? "postgres://app:password@127.0.0.1:5432/app?sslmode=disable"
+    @OptionGroup var servers: BenchServers
+    var natsURL: String { servers.natsURL }
+    var databaseURL: String { servers.databaseURL }
     @Option(help: "The todo binary to run command-api from.") var todo = ".build/release/todo"
     @Option var address = "127.0.0.1:28080"
     @Option(help: "Seconds per wrk run.") var seconds = 15
@@ -30,20 +29,12 @@ struct CommandAPIBench: AsyncParsableCommand {
         var report = Report(title: "command-api benchmark", header: ["measurement", "rate", "unit", "p50", "p99", "vs raw publish"])
 
         // Raw libnats async publish of command-sized messages, in this run.
-        let tag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
-        try await nats.jetStream.ensureStream(StreamConfig(name: "BENCH_\(tag)", subjects: ["bench.\(tag).>"]))
-        var rawSeconds = 0.0
-        var error = [CChar](repeating: 0, count: 256)
-        let rawCount = 100_000
-        guard raw_js_publish_async(natsURL, "bench.\(tag).x", "raw", Int32(rawCount), 300, 4096, &rawSeconds, &error, 256) == 0 else {
-            throw ValidationError("raw publish failed")
-        }
-        try? await nats.jetStream.deleteStream("BENCH_\(tag)")
-        let raw = Double(rawCount) / rawSeconds
+        let raw = try await RawLimits.publish(natsURL: natsURL)
         report.rows.append(["JetStream async publish, raw libnats (300 B)", String(format: "%.0f", raw), "msg/s", "", "", "100%"])
         print("raw publish: \(Int(raw)) msg/s")
 
         // command-api as its own process.
+        let tag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
         let server = Process()
         server.executableURL = URL(fileURLWithPath: todo)
         server.arguments = ["command-api"]

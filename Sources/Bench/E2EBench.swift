@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Histogram
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -26,8 +25,9 @@ struct E2EBench: AsyncParsableCommand {
 
     @Option var commandAPI = "http://127.0.0.1:8080"
     @Option var streamer = "http://127.0.0.1:8081"
-    @Option var natsURL = "nats://127.0.0.1:4222"
-    @Option var databaseURL = "postgres://app:password@127.0.0.1:5432/app?sslmode=disable"
+    @OptionGroup var servers: BenchServers
+    var natsURL: String { servers.natsURL }
+    var databaseURL: String { servers.databaseURL }
     @Option(help: "Users registered; each group has an owner (who sends) and a second member (who listens).") var users = 100
     @Option var groups = 1000
     @Option(help: "SSE listeners, spread over the groups.") var listeners = 2000
@@ -201,30 +201,20 @@ struct E2EBench: AsyncParsableCommand {
         var projectedRate = 0.0
         var deliveredRate = 0.0
         var drainSeconds = 0.0
-        var toAccepted = Latency()
-        var toReadAPI = Latency()
-        var toSSE = Latency()
+        var toAccepted = LatencyHistogram()
+        var toReadAPI = LatencyHistogram()
+        var toSSE = LatencyHistogram()
         var errors: [String: Int] = [:]
         var cpu: [(String, Double)] = []
         var cpuSummary: String { cpu.filter { $0.1 >= 0.01 }.map { "\($0.0) \(String(format: "%.2f", $0.1))" }.joined(separator: ", ") }
         var errorSummary: String { errors.isEmpty ? "none" : errors.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") }
     }
 
-    struct Latency {
-        var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three) // µs
-        mutating func record(nanoseconds: UInt64) { _ = histogram.record(max(1, nanoseconds / 1000)) }
-        var summary: String {
-            guard histogram.totalCount > 0 else { return "–" }
-            let ms = { (value: UInt64) in String(format: "%.1f", Double(value) / 1000) }
-            return [50.0, 90, 99, 99.9].map { ms(histogram.valueAtPercentile($0)) }.joined(separator: " / ") + " / " + ms(histogram.max)
-        }
-    }
-
     /// Everything a phase's tasks record, behind one lock.
     final class Recorder: Sendable {
         struct State {
             var accepted: [String: UInt64] = [:]
-            var toAccepted = Latency()
+            var toAccepted = LatencyHistogram()
             var errors: [String: Int] = [:]
             var sent = 0
         }

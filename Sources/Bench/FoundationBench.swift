@@ -10,9 +10,9 @@ struct FoundationBench: AsyncParsableCommand {
         commandName: "foundation",
         abstract: "JetStream async publish and fetch+ack (wrapper vs raw libnats), COPY vs multi-row INSERT.")
 
-    @Option var natsURL = ProcessInfo.processInfo.environment["NATS_URL"] ?? "nats://127.0.0.1:4222"
-    @Option var databaseURL = ProcessInfo.processInfo.environment["DATABASE_URL"]
-        ?? "postgres://app:password@127.0.0.1:5432/app?sslmode=disable"
+    @OptionGroup var servers: BenchServers
+    var natsURL: String { servers.natsURL }
+    var databaseURL: String { servers.databaseURL }
     @Option(help: "Messages per NATS run.") var messages = 100_000
     @Option(help: "Rows per Postgres run.") var rows = 200_000
     @Option(help: "Runs of each measurement; the median is reported.") var runs = 3

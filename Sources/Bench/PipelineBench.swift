@@ -17,9 +17,9 @@ struct PipelineBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pipeline", abstract: "Engine commands/s and sink events/s over a backlog (wipes streams and tables).")
 
-    @Option var natsURL = ProcessInfo.processInfo.environment["NATS_URL"] ?? "nats://127.0.0.1:4222"
-    @Option var databaseURL = ProcessInfo.processInfo.environment["DATABASE_URL"]
-        ?? "postgres://app:password@127.0.0.1:5432/app?sslmode=disable"
+    @OptionGroup var servers: BenchServers
+    var natsURL: String { servers.natsURL }
+    var databaseURL: String { servers.databaseURL }
     @Option(help: "Commands in the backlog.") var commands = 100_000
     @Option(help: "Groups the commands are spread over.") var groups = 1000
     @Option var output = "bench/results"

@@ -19,9 +19,9 @@ struct StreamerBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "streamer", abstract: "SSE streams held, RSS per idle stream, fan-out latency to 10k subscribers.")
 
-    @Option var natsURL = ProcessInfo.processInfo.environment["NATS_URL"] ?? "nats://127.0.0.1:4222"
-    @Option var databaseURL = ProcessInfo.processInfo.environment["DATABASE_URL"]
-        ?? "postgres://app:password@127.0.0.1:5432/app?sslmode=disable"
+    @OptionGroup var servers: BenchServers
+    var natsURL: String { servers.natsURL }
+    var databaseURL: String { servers.databaseURL }
     @Option(help: "The todo binary to run the streamer from.") var todo = ".build/release/todo"
     @Option var host = "127.0.0.1"
     @Option var port = 28081
@@ -85,9 +85,9 @@ struct StreamerBench: AsyncParsableCommand {
 
         // 2. Fan-out latency of one event to every subscriber.
         let first = try await fanOut(clients, count: subscribers, nats: nats, subject: subject, group: group, userID: userID, version: &version)
-        report.rows.append(["fan-out of one event to \(subscribers) subscribers, p50", ms(first.percentile(0.50)), "ms", "JetStream publish → last byte at each client"])
-        report.rows.append(["fan-out to \(subscribers), p99", ms(first.percentile(0.99)), "ms", "target ≤ 100 ms"])
-        report.rows.append(["fan-out to \(subscribers), max", ms(first.percentile(1.0)), "ms", "\(events) events, \(first.count) deliveries"])
+        report.rows.append(["fan-out of one event to \(subscribers) subscribers, p50", ms(first.milliseconds(at: 50)), "ms", "JetStream publish → last byte at each client"])
+        report.rows.append(["fan-out to \(subscribers), p99", ms(first.milliseconds(at: 99)), "ms", "target ≤ 100 ms"])
+        report.rows.append(["fan-out to \(subscribers), max", ms(first.maxMilliseconds), "ms", "\(events) events, \(first.count) deliveries"])
 
         // 3. Up to the cap, and one past it.
         opened = try await clients.open(cap - subscribers + 1, eventsBefore: Int(version))
@@ -100,7 +100,7 @@ struct StreamerBench: AsyncParsableCommand {
         print("\(cap) streams (cap), one more refused with 503; RSS \(atCap) KiB")
         report.rows.append(["streams held at the cap (SSE_MAX_STREAMS)", "\(held)", "streams", "stream \(cap + 1) answered 503; RSS \(atCap / 1024) MiB"])
         let second = try await fanOut(clients, count: held, nats: nats, subject: subject, group: group, userID: userID, version: &version)
-        report.rows.append(["fan-out to \(held) subscribers, p50 / p99", "\(ms(second.percentile(0.50))) / \(ms(second.percentile(0.99)))", "ms", "max \(ms(second.percentile(1.0))) ms"])
+        report.rows.append(["fan-out to \(held) subscribers, p50 / p99", "\(ms(second.milliseconds(at: 50))) / \(ms(second.milliseconds(at: 99)))", "ms", "max \(ms(second.maxMilliseconds)) ms"])
 
         report.notes = [
             "The streamer is the release binary in its own process with its default settings (SSE_MAX_STREAMS \(cap)); the clients are raw HTTP/1.1 sockets on one event-loop thread of the bench process, sharing the machine's 2 cores with the streamer and nats-server.",
@@ -117,7 +117,7 @@ struct StreamerBench: AsyncParsableCommand {
 
     /// Publishes `events` events, 300 ms apart, and returns every client's delay for each.
     private func fanOut(_ clients: SSEClients, count: Int, nats: NATSConnection, subject: GroupSubject, group: GroupID,
-                        userID: UUID, version: inout Int64) async throws -> Latencies {
+                        userID: UUID, version: inout Int64) async throws -> LatencyHistogram {
         let startIndex = Int(version)
         var sent: [UInt64] = []
         for _ in 0..<events {
@@ -132,20 +132,19 @@ struct StreamerBench: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(300))
         }
         let arrivals = try await clients.arrivals(waitingFor: Int(version), timeout: .seconds(30))
-        var delays: [UInt64] = []
-        delays.reserveCapacity(count * events)
+        var delays = LatencyHistogram()
         for (eventsBefore, perClient) in arrivals.prefix(count) {
             for (offset, sentAt) in sent.enumerated() {
                 let index = startIndex + offset - eventsBefore
                 guard index >= 0, index < perClient.count else { throw ValidationError("a client missed event \(startIndex + offset + 1)") }
-                delays.append(perClient[index] &- sentAt)
+                delays.record(nanoseconds: perClient[index] &- sentAt)
             }
         }
-        print("fan-out to \(count): p50 \(ms(Latencies(delays).percentile(0.5))) ms, p99 \(ms(Latencies(delays).percentile(0.99))) ms")
-        return Latencies(delays)
+        print("fan-out to \(count): p50 / p90 / p99 / p99.9 / max \(delays.summary) ms")
+        return delays
     }
 
-    private func ms(_ nanoseconds: UInt64) -> String { String(format: "%.1f", Double(nanoseconds) / 1e6) }
+    private func ms(_ milliseconds: Double) -> String { String(format: "%.1f", milliseconds) }
 
     private func residentKilobytes(of pid: Int32) throws -> Int {
         let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
@@ -153,17 +152,6 @@ struct StreamerBench: AsyncParsableCommand {
               let value = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap({ Int($0) })
         else { throw ValidationError("no VmRSS for \(pid)") }
         return value
-    }
-}
-
-struct Latencies {
-    private let sorted: [UInt64]
-    init(_ values: [UInt64]) { sorted = values.sorted() }
-    var count: Int { sorted.count }
-    func percentile(_ fraction: Double) -> UInt64 {
-        guard !sorted.isEmpty else { return 0 }
-        let rank = Int((Double(sorted.count) * fraction).rounded(.up)) - 1
-        return sorted[Swift.max(0, Swift.min(sorted.count - 1, rank))]
     }
 }
 

@@ -44,11 +44,7 @@ public struct CommandAPIApplication {
 
     /// The HTTP server, its connections capped below the open-files limit.
     public func application(configuration: CommandAPIConfiguration, logger: Logger) -> some ApplicationProtocol {
-        Application(
-            router: router,
-            configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
-                                 serverName: "command-api", backlog: 1024,
-                                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
-            logger: logger)
+        HTTPServer.application(router: router, listen: configuration.listen, serverName: "command-api",
+                               maxConnections: configuration.maxConnections, logger: logger)
     }
 }

@@ -32,6 +32,15 @@ public struct ReadStore: Sendable {
 
     /// The user's live groups with role, member count and todo counts by status.
     public func groups(of user: UUID) async throws -> [GroupSummary] {
+        try await summaries(of: user, only: nil)
+    }
+
+    /// One of the user's groups (nil when it is not theirs or does not exist).
+    public func group(_ group: String, of user: UUID) async throws -> GroupSummary? {
+        try await summaries(of: user, only: group).first
+    }
+
+    private func summaries(of user: UUID, only group: String?) async throws -> [GroupSummary] {
         try await pool.withConnection { connection in
             try connection.query("""
                 SELECT g.group_id, g.name, m.role,
@@ -43,10 +52,10 @@ public struct ReadStore: Sendable {
                 FROM group_members m
                 JOIN groups g ON g.group_id = m.group_id AND g.deleted_at IS NULL
                 LEFT JOIN todos t ON t.group_id = g.group_id AND t.deleted_at IS NULL
-                WHERE m.user_id = $1
+                WHERE m.user_id = $1 AND ($2::text IS NULL OR m.group_id = $2)
                 GROUP BY g.group_id, g.name, m.role, g.created_at
                 ORDER BY g.created_at, g.group_id
-                """, user).map { row in
+                """, user, group).map { row in
                 let counts = ["todo": try row.decode(Int.self, "todo"), "in_progress": try row.decode(Int.self, "in_progress"),
                               "done": try row.decode(Int.self, "done")]
                 return GroupSummary(groupID: try row.decode(String.self, "group_id"), groupName: try row.decode(String.self, "name"),

@@ -41,12 +41,8 @@ public struct StreamerApplication {
     public var streamDrain: some Service { StreamDrain(events: events) }
 
     public func application(configuration: StreamerConfiguration, logger: Logger) -> some ApplicationProtocol {
-        Application(
-            router: router,
-            configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
-                                 serverName: "streamer", backlog: 1024,
-                                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
-            logger: logger)
+        HTTPServer.application(router: router, listen: configuration.listen, serverName: "streamer",
+                               maxConnections: configuration.maxConnections, logger: logger)
     }
 }
 

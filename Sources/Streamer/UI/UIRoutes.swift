@@ -71,7 +71,7 @@ public enum UIRoutes {
         let user = try await tokens.authenticate(request)
         let group = try StreamerRoutes.groupID(request.uri.queryParameters.get("group_id"))
         let role = try await store.membership(of: user.userID, in: group.rawValue).requireMember(group.rawValue)
-        guard let summary = try await store.groups(of: user.userID).first(where: { $0.groupID == group.rawValue }) else {
+        guard let summary = try await store.group(group.rawValue, of: user.userID) else {
             throw APIError.notFound("group \(group.rawValue) does not exist")
         }
         return (user, summary, role)
