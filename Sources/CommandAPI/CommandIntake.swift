@@ -81,7 +81,7 @@ public struct CommandIntake: Sendable {
                                       actor: (user.userID.uuidString.lowercased(), user.username), issuedAt: now)
         let subject = GroupSubject.command(command.groupID)
         do {
-            _ = try await publisher.publish(subject: subject.subject, payload: try MessageCoding.sharedEncoder.encode(message),
+            _ = try await publisher.publish(subject: subject.subject, payload: message.jsonData(),
                                             messageID: ids.command)
         } catch {
             logger.warning("command not stored: NATS unavailable",

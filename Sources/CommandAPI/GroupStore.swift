@@ -152,7 +152,7 @@ public struct GroupStore: Sendable {
             commandID: UUID().uuidString.lowercased(), action: action, groupID: group.rawValue, actorUserID: actor.id,
             actorName: actor.username, issuedAt: Date(), memberUserID: member.map { $0.id.uuidString.lowercased() },
             memberUsername: member?.name, role: role)
-        let payload = try MessageCoding.sharedEncoder.encode(command)
+        let payload = command.jsonBytes()
         _ = try connection.query("""
             INSERT INTO command_outbox (command_id, group_id, subject, payload) VALUES ($1, $2, $3, $4::jsonb)
             """, command.commandID, group.rawValue, GroupSubject.command(group).subject, String(decoding: payload, as: UTF8.self))

@@ -71,7 +71,7 @@ public final class CommandProcessor: Sendable {
         guard groupSubject.kind == .command else { return .deadLetter(reason: "not a command subject: \(delivery.subject)") }
         let command: TodoCommand
         do {
-            command = try MessageCoding.sharedDecoder.decode(TodoCommand.self, from: delivery.payload)
+            command = try TodoCommand(json: delivery.payload)
         } catch {
             return .deadLetter(reason: "undecodable command: \(error)")
         }

@@ -24,18 +24,17 @@ public struct JetStreamEventStore: EventStore {
     public func command(of group: GroupID, from sequence: UInt64) async throws -> LoggedCommand? {
         guard let message = try await jetStream.nextMessage(stream: commandStream, subject: GroupSubject.command(group).subject,
                                                             from: sequence) else { return nil }
-        let command = try? MessageCoding.sharedDecoder.decode(TodoCommand.self, from: message.payload)
+        let command = try? TodoCommand(json: message.payload)
         return LoggedCommand(sequence: message.sequence, command: command)
     }
 
     public func history(of group: GroupID) async throws -> GroupHistory {
-        let decoder = MessageCoding.sharedDecoder
         var events: [StoredEvent] = []
         var lastSequence: UInt64 = 0
         for try await message in jetStream.replay(stream: stream, filter: GroupSubject.event(group).subject) {
             lastSequence = message.sequence
             do {
-                events.append(StoredEvent(event: try decoder.decode(TodoEvent.self, from: message.payload), sequence: message.sequence))
+                events.append(StoredEvent(event: try TodoEvent(json: message.payload), sequence: message.sequence))
             } catch {
                 // Only the engine publishes here, so this means a foreign or corrupt message; it
                 // cannot take part in the group's state, and the sink dead-letters it.
@@ -47,7 +46,7 @@ public struct JetStreamEventStore: EventStore {
     }
 
     public func append(_ event: TodoEvent, to group: GroupID, expectedLastSequence: UInt64) async throws -> AppendOutcome {
-        let payload = try MessageCoding.sharedEncoder.encode(event)
+        let payload = event.jsonData()
         do {
             let ack = try await jetStream.publish(OutgoingMessage(
                 subject: GroupSubject.event(group).subject, payload: payload, msgID: event.eventID,

@@ -107,6 +107,6 @@ public struct RenderedEvent: Sendable {
     }
 
     public init(json: String) throws {
-        self.init(event: try MessageCoding.sharedDecoder.decode(TodoEvent.self, from: Data(json.utf8)), json: json)
+        self.init(event: try TodoEvent(json: Array(json.utf8)), json: json)
     }
 }
