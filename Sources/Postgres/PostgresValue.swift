@@ -3,6 +3,22 @@ import Foundation
 /// A Swift value sent to Postgres as a statement parameter (text format; nil is SQL NULL).
 public protocol PostgresEncodable: Sendable {
     var postgresText: String? { get }
+    /// Appends the value as one field of COPY's text format (escaped; nil is `\N`). The default
+    /// escapes `postgresText`; the common types write their bytes directly.
+    func writeCopyText(to buffer: inout [UInt8])
+}
+
+extension PostgresEncodable {
+    public func writeCopyText(to buffer: inout [UInt8]) {
+        appendCopyText(postgresText, to: &buffer)
+    }
+}
+
+extension BinaryInteger where Self: PostgresEncodable {
+    /// Digits and a sign never need escaping.
+    public func writeCopyText(to buffer: inout [UInt8]) {
+        buffer.append(contentsOf: String(self).utf8)
+    }
 }
 
 /// A Swift value read from a column's text representation.
@@ -12,6 +28,7 @@ public protocol PostgresDecodable {
 
 extension String: PostgresEncodable, PostgresDecodable {
     public var postgresText: String? { self }
+    public func writeCopyText(to buffer: inout [UInt8]) { appendCopyText(self, to: &buffer) }
     public init(postgresText: String) { self = postgresText }
 }
 
@@ -75,13 +92,39 @@ extension UUID: PostgresEncodable, PostgresDecodable {
 /// Timestamps travel as ISO 8601 text with microseconds; every connection runs with TimeZone=UTC.
 extension Date: PostgresEncodable, PostgresDecodable {
     public var postgresText: String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(32)
+        writeCopyText(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// `2026-11-21 19:42:13.123456+00` (no character needs escaping).
+    public func writeCopyText(to buffer: inout [UInt8]) {
         let micros = Int64((timeIntervalSince1970 * 1_000_000).rounded())
         var seconds = time_t(micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000)
         let fraction = Int(micros - Int64(seconds) * 1_000_000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(format: "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1,
-                      Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), fraction)
+        func digits(_ value: Int, _ count: Int, then separator: UInt8?) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                buffer.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest / divisor % 10))
+                rest %= divisor
+                divisor /= 10
+            }
+            if let separator { buffer.append(separator) }
+        }
+        let year = Int(parts.tm_year) + 1900
+        if year < 0 || year > 9999 { buffer.append(contentsOf: String(year).utf8); buffer.append(UInt8(ascii: "-")) } else { digits(year, 4, then: UInt8(ascii: "-")) }
+        digits(Int(parts.tm_mon) + 1, 2, then: UInt8(ascii: "-"))
+        digits(Int(parts.tm_mday), 2, then: UInt8(ascii: " "))
+        digits(Int(parts.tm_hour), 2, then: UInt8(ascii: ":"))
+        digits(Int(parts.tm_min), 2, then: UInt8(ascii: ":"))
+        digits(Int(parts.tm_sec), 2, then: UInt8(ascii: "."))
+        digits(fraction, 6, then: nil)
+        buffer.append(contentsOf: "+00".utf8)
     }
 
     /// Parses `2026-11-21 19:42:13.123456+00` (timestamptz, with TimeZone=UTC) and `2026-11-21` (date).
@@ -165,6 +208,9 @@ extension Data: PostgresEncodable, PostgresDecodable {
 
 extension Optional: PostgresEncodable where Wrapped: PostgresEncodable {
     public var postgresText: String? { self?.postgresText }
+    public func writeCopyText(to buffer: inout [UInt8]) {
+        if let self { self.writeCopyText(to: &buffer) } else { appendCopyText(nil, to: &buffer) }
+    }
 }
 
 /// `text[]` and other one-dimensional arrays, as array literals (`{"a","b"}`).

@@ -58,6 +58,42 @@ struct PostgresValueTests {
         buffer.removeAll()
         appendCopyText(nil, to: &buffer)
         #expect(String(decoding: buffer, as: UTF8.self) == #"\N"#)
+        buffer.removeAll()
+        appendCopyText("\\\\ 😀 tail", to: &buffer)
+        #expect(String(decoding: buffer, as: UTF8.self) == #"\\\\ 😀 tail"#)
+    }
+
+    @Test func copyRowsWriteEachTypeAsItsText() {
+        var encoder = CopyRowEncoder(buffer: [])
+        let none: String? = nil
+        encoder.append("a\tb")
+        encoder.append(Int64(-42))
+        encoder.append(none)
+        encoder.append(Optional(2.5))
+        encoder.append(Date(timeIntervalSince1970: 1_795_000_000.123456))
+        encoder.append(["x", "y z"])
+        #expect(encoder.cells == 6)
+        #expect(String(decoding: encoder.buffer, as: UTF8.self)
+                == "a\\tb\t-42\t\\N\t2.5\t2026-11-18 11:06:40.123456+00\t{\"x\",\"y z\"}")
+    }
+
+    /// The timestamp writer is hand-made (no formatter); it must agree with the C library's
+    /// calendar for any instant, before 1970 too.
+    @Test func timestampTextAgreesWithGmtime() {
+        var state: UInt64 = 1
+        for _ in 0..<2000 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let micros = Int64(bitPattern: state >> 1) % 8_000_000_000_000_000 - 2_000_000_000_000_000
+            let date = Date(timeIntervalSince1970: Double(micros) / 1_000_000)
+            let rounded = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+            var seconds = time_t(rounded >= 0 ? rounded / 1_000_000 : (rounded - 999_999) / 1_000_000)
+            var parts = tm()
+            gmtime_r(&seconds, &parts)
+            let expected = String(format: "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1,
+                                  Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec),
+                                  Int(rounded - Int64(seconds) * 1_000_000))
+            #expect(date.postgresText == expected)
+        }
     }
 
     @Test func errorsClassifyTheirSQLState() {
