@@ -40,7 +40,8 @@ public final class DomainEngineService: Service {
     }
 
     public var consumerConfig: ConsumerConfig {
-        ConsumerConfig(durable: configuration.durable, filterSubject: SubjectKind.command.wildcard,
+        // No filter subject: COMMANDS holds only command subjects (see PipelineStreams).
+        ConsumerConfig(durable: configuration.durable,
                        ackWait: configuration.ackWait, maxDeliver: configuration.maxDeliver,
                        maxAckPending: max(configuration.batchSize * 4, 1000))
     }
