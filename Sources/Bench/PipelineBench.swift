@@ -22,6 +22,7 @@ struct PipelineBench: AsyncParsableCommand {
     var databaseURL: String { servers.databaseURL }
     @Option(help: "Commands in the backlog.") var commands = 100_000
     @Option(help: "Groups the commands are spread over.") var groups = 1000
+    @Option(help: "The sink's batch size (SINK_BATCH_SIZE); default: the sink's own.") var sinkBatch: Int?
     @Option var output = "bench/results"
 
     func run() async throws {
@@ -76,8 +77,9 @@ struct PipelineBench: AsyncParsableCommand {
         guard published.allSatisfy({ (try? $0.get()) != nil }) else { throw ValidationError("some commands were not stored") }
 
         // Engine: decide the whole backlog.
-        let environment = ["NATS_URL": natsURL, "DATABASE_URL": databaseURL, "ENGINE_DURABLE": "bench-engine",
+        var environment = ["NATS_URL": natsURL, "DATABASE_URL": databaseURL, "ENGINE_DURABLE": "bench-engine",
                            "SINK_DURABLE": "bench-sink"]
+        if let sinkBatch { environment["SINK_BATCH_SIZE"] = String(sinkBatch) }
         let engineConnection = try await NATSConnection.connect(url: natsURL, name: "bench-engine")
         let engine = DomainEngineService(configuration: try DomainEngineConfiguration(environment: environment),
                                          connection: engineConnection, logger: logger)

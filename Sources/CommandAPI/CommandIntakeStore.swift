@@ -86,8 +86,8 @@ public struct PostgresCommandIntakeStore: CommandIntakeStore {
         try await pool.withConnection { connection in
             try connection.query("""
                 SELECT actor_user_id, event_type, group_version, payload->>'code' AS code, payload->>'reason' AS reason
-                FROM todo_events WHERE command_id = $1 ORDER BY group_version LIMIT 1
-                """, commandID).first.map { row in
+                FROM todo_events WHERE event_id = $1
+                """, EventID.derive(fromCommandID: commandID)).first.map { row in
                 CommandOutcome(actorUserID: try row.decode(String.self, "actor_user_id"),
                                rejected: try row.decode(String.self, "event_type") == EventType.commandRejected.rawValue,
                                code: try row.decode(String?.self, "code"), reason: try row.decode(String?.self, "reason"),

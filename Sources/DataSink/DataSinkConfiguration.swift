@@ -7,12 +7,16 @@ public struct DataSinkConfiguration: Sendable, Equatable {
     public var healthListen: ListenAddress
     /// The durable consumer on EVENTS that every sink replica shares.
     public var durable = "data-sink"
-    /// Most events per transaction.
-    public var batchSize = 1000
+    /// Most events fetched at once (a full batch when catching up; under live load, what arrived
+    /// within `batchWait`).
+    public var batchSize = 2000
     /// Longest wait to fill a batch before writing what arrived.
     public var batchWait: Duration = .milliseconds(50)
     public var ackWait: Duration = .seconds(60)
-    /// Postgres connections (one writer uses one; readiness checks share them).
+    /// Transactions a batch is split into, by group, written in parallel (one connection each).
+    /// Groups never span two of them, so they take no lock the other needs.
+    public var writers = 2
+    /// Postgres connections (one per writer; readiness checks share them).
     public var poolSize = 2
 
     public init(environment: [String: String]) throws(SettingsError) {
@@ -21,7 +25,8 @@ public struct DataSinkConfiguration: Sendable, Equatable {
         if let durable = environment["SINK_DURABLE"], !durable.isEmpty { self.durable = durable }
         batchSize = try environment.integer("SINK_BATCH_SIZE", default: batchSize, range: 1...10_000)
         batchWait = .milliseconds(try environment.integer("SINK_BATCH_WAIT_MS", default: 50, range: 1...10_000))
-        poolSize = try environment.integer("SINK_DB_POOL", default: poolSize, range: 1...100)
+        writers = try environment.integer("SINK_WRITERS", default: writers, range: 1...16)
+        poolSize = try environment.integer("SINK_DB_POOL", default: max(poolSize, writers), range: 1...100)
         ackWait = .seconds(try environment.integer("SINK_ACK_WAIT_SECONDS", default: 60, range: 1...3600))
     }
 }

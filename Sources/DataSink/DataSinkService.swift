@@ -40,7 +40,9 @@ public final class DataSinkService: Service {
     }
 
     public var consumerConfig: ConsumerConfig {
-        ConsumerConfig(durable: configuration.durable, filterSubject: SubjectKind.event.wildcard, ackWait: configuration.ackWait,
+        // No filter subject: EVENTS holds only event subjects anyway, and nats-server 2.9 counts a
+        // filtered consumer's pending messages by scanning the stream's blocks (PipelineStreams).
+        ConsumerConfig(durable: configuration.durable, ackWait: configuration.ackWait,
                        maxDeliver: -1, maxAckPending: max(configuration.batchSize * 4, 2000))
     }
 
@@ -48,8 +50,9 @@ public final class DataSinkService: Service {
         try await PipelineStreams.ensureAll(jetStream, replicas: configuration.shared.streamReplicas)
         let consumer = try await jetStream.pullConsumer(stream: Streams.events, config: consumerConfig)
         logger.info("data-sink consuming", metadata: ["consumer": "\(configuration.durable)"])
+        // Prefetching is safe here: batches may commit in any order (the writer is version-guarded).
         let loop = ConsumerLoop(consumer: consumer, batchSize: configuration.batchSize, expires: configuration.batchWait,
-                                lagMetric: "sink_consumer_pending", logger: logger)
+                                prefetch: true, lagMetric: "sink_consumer_pending", logger: logger)
         await loop.run { await write($0) }
         logger.info("data-sink stopped")
     }
@@ -58,10 +61,39 @@ public final class DataSinkService: Service {
     /// is stopping while Postgres is still failing (the server redelivers later).
     func write(_ batch: [JetStreamMessage]) async {
         let start = ContinuousClock.now
+        // Split by group into `writers` parts, decoded and written in parallel.
+        let parts = configuration.writers
+        var partitions = [[JetStreamMessage]](repeating: [], count: parts)
+        for message in batch {
+            partitions[parts == 1 ? 0 : Self.partition(of: message.subject, parts: parts)].append(message)
+        }
+        let results = await withTaskGroup(of: [JetStreamMessage]?.self) { group in
+            for partition in partitions where !partition.isEmpty {
+                group.addTask { await self.writePart(partition) }
+            }
+            return await group.reduce(into: [[JetStreamMessage]?]()) { $0.append($1) }
+        }
+        batchSizes.record(batch.count)
+        // Nothing is acknowledged unless every part is stored (or dead-lettered): a part left
+        // unwritten at shutdown takes the rest with it, and redelivered events are skipped as duplicates.
+        guard results.allSatisfy({ $0 != nil }) else { return }
+        do {
+            try await results.flatMap { $0 ?? [] }.ackAll()
+        } catch {
+            logger.warning("acknowledging a batch failed; it will be redelivered and skipped as duplicates",
+                           metadata: ["error": "\(error)"])
+        }
+        batchLatency.record(ContinuousClock.now - start)
+    }
+
+    /// Decodes and writes one part; returns the messages to acknowledge (stored or dead-lettered),
+    /// or nil when the part could not be written before shutdown.
+    private func writePart(_ messages: [JetStreamMessage]) async -> [JetStreamMessage]? {
         var events: [ProjectedEvent] = []
         var valid: [JetStreamMessage] = []
         var handled: [JetStreamMessage] = []
-        for message in batch {
+        events.reserveCapacity(messages.count)
+        for message in messages {
             do {
                 events.append(try ProjectedEvent(payload: message.payload, streamSequence: message.metadata.streamSequence))
                 valid.append(message)
@@ -69,20 +101,24 @@ public final class DataSinkService: Service {
                 if await deadLetters.deadLetter(message, logger: logger, reason: "undecodable event: \(error)") { handled.append(message) }
             }
         }
-        batchSizes.record(events.count)
         if !events.isEmpty {
-            guard await writeWithRetry(events, messages: valid) else { return }
+            guard await writeWithRetry(events, messages: valid) else { return nil }
             let committed = Date()
             for message in valid { eventToRow.recordSeconds(max(0, committed.timeIntervalSince(message.metadata.timestamp))) }
             handled += valid
         }
-        do {
-            try await handled.ackAll()
-        } catch {
-            logger.warning("acknowledging a batch failed; it will be redelivered and skipped as duplicates",
-                           metadata: ["error": "\(error)"])
+        return handled
+    }
+
+    /// Which part a message belongs to: by its group (the subject's last token), so one group's
+    /// events always go to the same transaction.
+    static func partition(of subject: String, parts: Int) -> Int {
+        var hash: UInt32 = 2_166_136_261
+        for byte in subject.utf8.reversed() {
+            if byte == UInt8(ascii: ".") { break }
+            hash = (hash ^ UInt32(byte)) &* 16_777_619
         }
-        batchLatency.record(ContinuousClock.now - start)
+        return Int(hash % UInt32(parts))
     }
 
     private func writeWithRetry(_ events: [ProjectedEvent], messages: [JetStreamMessage]) async -> Bool {

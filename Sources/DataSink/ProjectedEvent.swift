@@ -16,7 +16,7 @@ public struct ProjectedEvent: Sendable {
 
     /// Decodes a message payload; throws for anything that is not a valid event.
     public init(payload: Data, streamSequence: UInt64) throws {
-        event = try MessageCoding.sharedDecoder.decode(TodoEvent.self, from: payload)
+        event = try TodoEvent(json: payload)
         guard event.groupVersion > 0 else { throw InvalidEvent(reason: "group_version must be positive") }
         json = String(decoding: payload, as: UTF8.self)
         self.streamSequence = streamSequence
@@ -27,13 +27,30 @@ public struct ProjectedEvent: Sendable {
         public var description: String { reason }
     }
 
-    /// The staging row, in `ProjectionWriter.stagingColumns` order.
-    var stagingRow: [any PostgresEncodable] {
+    /// Writes the staging row, in `ProjectionWriter.stagingColumns` order.
+    func writeStagingRow(to row: inout CopyRowEncoder) {
         let e = event
-        return [
-            e.eventID, e.commandID, e.groupID, e.groupVersion, Int64(streamSequence), e.eventType.rawValue, e.todoID,
-            e.actorUserID, e.actorName, json, e.occurredAt, e.title, e.notes, e.status?.rawValue, e.position, e.dueDate,
-            e.assignee, e.labels, e.createdBy, e.createdByName, e.createdAt, e.version,
-        ]
+        row.append(e.eventID)
+        row.append(e.commandID)
+        row.append(e.groupID)
+        row.append(e.groupVersion)
+        row.append(Int64(streamSequence))
+        row.append(e.eventType.rawValue)
+        row.append(e.todoID)
+        row.append(e.actorUserID)
+        row.append(e.actorName)
+        row.append(json)
+        row.append(e.occurredAt)
+        row.append(e.title)
+        row.append(e.notes)
+        row.append(e.status?.rawValue)
+        row.append(e.position)
+        row.append(e.dueDate)
+        row.append(e.assignee)
+        row.append(e.labels)
+        row.append(e.createdBy)
+        row.append(e.createdByName)
+        row.append(e.createdAt)
+        row.append(e.version)
     }
 }

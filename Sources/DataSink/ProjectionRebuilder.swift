@@ -57,7 +57,7 @@ public struct ProjectionRebuilder: Sendable {
         func flush() async throws {
             guard !chunk.isEmpty else { return }
             let events = chunk
-            try await pool.withTransaction { try writer.apply(events, on: $0) }
+            _ = try await pool.withTransaction { try writer.apply(events, on: $0) }
             progress.events += events.count
             chunk.removeAll(keepingCapacity: true)
         }

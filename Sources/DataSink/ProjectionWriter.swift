@@ -55,7 +55,7 @@ public struct ProjectionWriter: Sendable {
         guard !batch.isEmpty else { return Result(inserted: 0, todosWritten: 0) }
         try connection.execute(Self.createStaging)
         try connection.execute("DELETE FROM sink_staging")
-        try connection.copy(into: "sink_staging", columns: Self.stagingColumns, rows: batch.lazy.map(\.stagingRow))
+        try connection.copy(into: "sink_staging", columns: Self.stagingColumns, rows: batch) { $0.writeStagingRow(to: &$1) }
         try connection.query("""
             SELECT pg_advisory_xact_lock(\(Self.lockNamespace), hashtext(group_id))
             FROM (SELECT DISTINCT group_id FROM sink_staging) AS groups ORDER BY hashtext(group_id)
@@ -80,7 +80,7 @@ public struct ProjectionWriter: Sendable {
             INSERT INTO \(tables.events) (event_id, command_id, group_id, group_version, stream_seq, event_type, todo_id,
                                      actor_user_id, actor_name, payload, occurred_at)
             SELECT event_id, command_id, group_id, group_version, stream_seq, event_type, todo_id,
-                   actor_user_id, actor_name, payload::jsonb, occurred_at
+                   actor_user_id, actor_name, payload::json, occurred_at
             FROM sink_staging
             ON CONFLICT (event_id) DO NOTHING
             RETURNING event_id
@@ -120,6 +120,8 @@ public struct ProjectionWriter: Sendable {
     /// right after it (the first stored version whose successor is missing), if the next version
     /// is stored at all. The common case, a batch holding a group's next versions without a gap,
     /// is answered from the staging rows alone; otherwise the stored events are walked (by index).
+    /// Every lookup in the events table goes through its (group_id, group_version) index, so the
+    /// cost follows the batch, never the table's size.
     var offsetSQL: String {
         """
         WITH batch AS (
@@ -143,8 +145,10 @@ public struct ProjectionWriter: Sendable {
                OR EXISTS (SELECT 1 FROM \(tables.events) AS f WHERE f.group_id = b.group_id AND f.group_version = b.current + 1)
         )
         INSERT INTO \(tables.offsets) AS o (group_id, group_version, stream_seq, updated_at)
-        SELECT ends.group_id, ends.reached, e.stream_seq, now()
-        FROM ends JOIN \(tables.events) AS e ON e.group_id = ends.group_id AND e.group_version = ends.reached
+        SELECT ends.group_id, ends.reached,
+               (SELECT e.stream_seq FROM \(tables.events) AS e WHERE e.group_id = ends.group_id AND e.group_version = ends.reached),
+               now()
+        FROM ends
         ON CONFLICT (group_id) DO UPDATE SET
             group_version = EXCLUDED.group_version, stream_seq = EXCLUDED.stream_seq, updated_at = EXCLUDED.updated_at
         WHERE o.group_version < EXCLUDED.group_version

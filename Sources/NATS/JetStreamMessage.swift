@@ -120,6 +120,11 @@ extension Array where Element == JetStreamMessage {
         try await acknowledgeAll(.ack)
     }
 
+    /// Hands every message back for redelivery now (to this or another consumer instance).
+    public func nakAll() async throws {
+        try await acknowledgeAll(.nak(nil))
+    }
+
     /// Tells the server every message is still being worked on (resets their ack timers).
     public func inProgressAll() async throws {
         try await acknowledgeAll(.inProgress)

@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import Postgres
 import Testing
 @testable import DataSink
 
@@ -17,10 +18,13 @@ struct ProjectedEventTests {
     @Test func stagingRowsMatchTheStagingColumns() throws {
         let payload = try MessageCoding.encoder().encode(event())
         let projected = try ProjectedEvent(payload: payload, streamSequence: 42)
-        #expect(projected.stagingRow.count == ProjectionWriter.stagingColumns.count)
+        var row = CopyRowEncoder()
+        projected.writeStagingRow(to: &row)
+        #expect(row.columns == ProjectionWriter.stagingColumns.count)
         #expect(projected.streamSequence == 42)
         #expect(projected.json == String(decoding: payload, as: UTF8.self), "the payload is stored as received")
-        let columns = Dictionary(uniqueKeysWithValues: zip(ProjectionWriter.stagingColumns, projected.stagingRow.map(\.postgresText)))
+        let fields = row.text.split(separator: "\t", omittingEmptySubsequences: false).map { $0 == #"\N"# ? nil : String($0) }
+        let columns = Dictionary(uniqueKeysWithValues: zip(ProjectionWriter.stagingColumns, fields))
         #expect(columns["event_id"] == "evt-c1")
         #expect(columns["group_version"] == "7")
         #expect(columns["stream_seq"] == "42")

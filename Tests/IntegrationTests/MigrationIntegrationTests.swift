@@ -32,7 +32,11 @@ struct MigrationIntegrationTests {
         let indexes = try await pool.query("SELECT indexname FROM pg_indexes WHERE schemaname = $1", schema)
             .map { try $0.decode(String.self, "indexname") }
         #expect(indexes.contains("todos_board_idx"))
-        #expect(indexes.contains("todo_events_command_idx"))
+        #expect(!indexes.contains("todo_events_command_idx"), "a command's outcome is found by event id (0004)")
+        let payloadType = try await pool.query(
+            "SELECT data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'todo_events' AND column_name = 'payload'",
+            schema)
+        #expect(try payloadType.first?.decode(String.self, "data_type") == "json", "the payload is kept as the bus message's text")
 
         #expect(try await migrator.migrate() == [])
         #expect(try await migrator.appliedVersions() == first)
