@@ -23,6 +23,7 @@ struct PipelineBench: AsyncParsableCommand {
     @Option(help: "Commands in the backlog.") var commands = 100_000
     @Option(help: "Groups the commands are spread over.") var groups = 1000
     @Option(help: "The sink's batch size (SINK_BATCH_SIZE); default: the sink's own.") var sinkBatch: Int?
+    @Option(help: "The sink's parallel writers (SINK_WRITERS); default: the sink's own.") var sinkWriters: Int?
     @Option var output = "bench/results"
 
     func run() async throws {
@@ -80,6 +81,7 @@ struct PipelineBench: AsyncParsableCommand {
         var environment = ["NATS_URL": natsURL, "DATABASE_URL": databaseURL, "ENGINE_DURABLE": "bench-engine",
                            "SINK_DURABLE": "bench-sink"]
         if let sinkBatch { environment["SINK_BATCH_SIZE"] = String(sinkBatch) }
+        if let sinkWriters { environment["SINK_WRITERS"] = String(sinkWriters) }
         let engineConnection = try await NATSConnection.connect(url: natsURL, name: "bench-engine")
         let engine = DomainEngineService(configuration: try DomainEngineConfiguration(environment: environment),
                                          connection: engineConnection, logger: logger)
@@ -93,7 +95,8 @@ struct PipelineBench: AsyncParsableCommand {
 
         // Sink: project the whole EVENTS backlog.
         let sinkConnection = try await NATSConnection.connect(url: natsURL, name: "bench-sink")
-        let sink = DataSinkService(configuration: try DataSinkConfiguration(environment: environment), connection: sinkConnection,
+        let sinkConfiguration = try DataSinkConfiguration(environment: environment)
+        let sink = DataSinkService(configuration: sinkConfiguration, connection: sinkConnection,
                                    pool: pool, logger: logger)
         let sinkStart = ContinuousClock.now
         let sinkTask = Task { try await sink.run() }
@@ -120,6 +123,7 @@ struct PipelineBench: AsyncParsableCommand {
         report.notes = [
             "\(total) commands over \(groups) groups (\(perGroup) per group: owner, then creates, updates, moves); \(rejected) were rejected by the rules, the rest applied.",
             "Engine and sink run in the benchmark process (release build), one replica each, against nats-server and Postgres on the same machine.",
+            "Sink settings: batch \(sinkConfiguration.batchSize), \(sinkConfiguration.writers) parallel writer(s); each group's events go to one writer.",
         ]
         print(report.markdown())
         print("written to \(try report.write(to: output, name: "pipeline"))")

@@ -44,3 +44,18 @@ struct ProjectedEventTests {
         #expect(tables.all == ["todo_events_rebuild", "todos_rebuild", "group_projection_offsets_rebuild"])
     }
 }
+
+@Suite("Sink: splitting a batch by group")
+struct SinkPartitionTests {
+    @Test func aGroupAlwaysGoesToTheSamePartAndGroupsSpreadOverAllParts() {
+        var counts = [0, 0, 0]
+        for group in 0..<3000 {
+            let part = DataSinkService.partition(of: "app.event.\(group % 1024).group.g-\(group)", parts: 3)
+            // The shard token in front must not matter: only the group decides.
+            #expect(part == DataSinkService.partition(of: "app.event.7.group.g-\(group)", parts: 3))
+            counts[part] += 1
+        }
+        #expect(counts.allSatisfy { $0 > 800 }, "\(counts)")
+        #expect(DataSinkService.partition(of: "app.event.1.group.x", parts: 1) == 0)
+    }
+}
