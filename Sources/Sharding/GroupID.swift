@@ -25,8 +25,18 @@ public struct GroupID: Hashable, Sendable, CustomStringConvertible {
         if rawValue.isEmpty { throw .empty }
         let length = rawValue.utf8.count
         if length > Self.maxBytes { throw .tooLong(bytes: length) }
-        for scalar in rawValue.unicodeScalars where Self.isForbidden(scalar) {
-            throw .forbiddenCharacter(Character(scalar))
+        // Group ids are nearly always ASCII (UUIDs): checked byte by byte without Unicode tables.
+        var ascii = true
+        for byte in rawValue.utf8 {
+            guard byte < 0x80 else { ascii = false; break }
+            if byte <= 0x20 || byte == 0x7F || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "*") || byte == UInt8(ascii: ">") {
+                throw .forbiddenCharacter(Character(Unicode.Scalar(byte)))
+            }
+        }
+        if !ascii {
+            for scalar in rawValue.unicodeScalars where Self.isForbidden(scalar) {
+                throw .forbiddenCharacter(Character(scalar))
+            }
         }
         self.rawValue = rawValue
     }

@@ -72,6 +72,19 @@ struct GroupIDTests {
         #expect(throws: expected) { try GroupID(raw) }
     }
 
+    /// ASCII ids are checked byte by byte; the verdict must be the Unicode rule's for every ASCII
+    /// character, and a non-ASCII id still gets the Unicode rule everywhere.
+    @Test func asciiFastPathAgreesWithTheUnicodeRule() {
+        for value in UInt8(0)..<0x80 {
+            let scalar = Unicode.Scalar(value)
+            let forbidden = ".*>".unicodeScalars.contains(scalar) || scalar.properties.isWhitespace
+                || scalar.properties.generalCategory == .control
+            #expect((try? GroupID("a\(Character(scalar))b")) == nil ? forbidden : !forbidden, "\(value)")
+        }
+        #expect(throws: GroupIDError.forbiddenCharacter(" ")) { try GroupID("é a") }
+        #expect(throws: GroupIDError.forbiddenCharacter("\u{2003}")) { try GroupID("ab\u{2003}") }
+    }
+
     @Test("accepted ids", arguments: [
         "g", "group-1", "3f1c7a52-5b0e-4a54-9d7e-0a4c1b2d3e4f", "équipe_ü",
         String(repeating: "x", count: 128),
