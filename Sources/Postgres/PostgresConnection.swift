@@ -92,7 +92,7 @@ public final class PostgresConnection: @unchecked Sendable {
             throw PostgresError(result: start, connection: handle, context: sql)
         }
         PQclear(start)
-        var encoder = CopyRowEncoder(buffer: [])
+        var encoder = CopyRowEncoder()
         encoder.buffer.reserveCapacity(1 << 16)
         var failure: PostgresError?
         func send() {
@@ -205,10 +205,6 @@ public struct CopyRowEncoder {
 
     public init() {
         buffer = []
-    }
-
-    init(buffer: [UInt8]) {
-        self.buffer = buffer
     }
 
     /// The row so far, in COPY's text format.

@@ -64,7 +64,7 @@ struct PostgresValueTests {
     }
 
     @Test func copyRowsWriteEachTypeAsItsText() {
-        var encoder = CopyRowEncoder(buffer: [])
+        var encoder = CopyRowEncoder()
         let none: String? = nil
         encoder.append("a\tb")
         encoder.append(Int64(-42))

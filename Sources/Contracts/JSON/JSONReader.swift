@@ -48,7 +48,7 @@ struct JSONReader {
 
     /// Walks an object: `field` is called with each key and must read or skip its value.
     mutating func readObject(_ field: (inout JSONReader, String) throws(MessageJSONError) -> Void) throws(MessageJSONError) {
-        try enter(.openBrace, "expected an object")
+        try expect(.openBrace, "expected an object")
         if consume(.closeBrace) { return }
         while true {
             let key = try readString()
@@ -77,7 +77,7 @@ struct JSONReader {
     // MARK: Values
 
     mutating func readString() throws(MessageJSONError) -> String {
-        try enter(.quote, "expected a string")
+        try expect(.quote, "expected a string")
         let start = position
         while position < bytes.count {
             let byte = bytes[position]
@@ -132,7 +132,7 @@ struct JSONReader {
     }
 
     mutating func readStringArray() throws(MessageJSONError) -> [String] {
-        try enter(.openBracket, "expected an array")
+        try expect(.openBracket, "expected an array")
         var strings: [String] = []
         if consume(.closeBracket) { return strings }
         while true {
@@ -172,7 +172,7 @@ struct JSONReader {
         case .openBrace:
             try readObject { reader, _ throws(MessageJSONError) in try reader.skipValue(depth: depth + 1) }
         case .openBracket:
-            try enter(.openBracket, "expected an array")
+            try expect(.openBracket, "expected an array")
             if consume(.closeBracket) { return }
             while true {
                 try skipValue(depth: depth + 1)
@@ -209,10 +209,6 @@ struct JSONReader {
 
     private mutating func expect(_ byte: UInt8, _ message: String) throws(MessageJSONError) {
         guard consume(byte) else { throw error(position < bytes.count ? message : "unexpected end of the document") }
-    }
-
-    private mutating func enter(_ byte: UInt8, _ message: String) throws(MessageJSONError) {
-        try expect(byte, message)
     }
 
     private mutating func literal(_ word: StaticString) throws(MessageJSONError) {
