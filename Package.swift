@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
     ],
     targets: [
         // C libraries, each behind a system-library target. Only the wrapper modules import them.
@@ -130,6 +131,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -174,7 +176,15 @@ let package = Package(
         .testTarget(name: "MigrationsTests", dependencies: ["Migrations"]),
         .testTarget(name: "DomainEngineTests", dependencies: ["DomainEngine", "Contracts", "Sharding"]),
         .testTarget(name: "DataSinkTests", dependencies: ["DataSink", "Contracts"]),
-        .testTarget(name: "StreamerTests", dependencies: ["Streamer", "Contracts"]),
+        .testTarget(
+            name: "StreamerTests",
+            dependencies: [
+                "Streamer", "Contracts", "HTTPAPI",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
         .testTarget(
             name: "CommandAPITests",
             dependencies: [

@@ -62,7 +62,12 @@ public struct AccessTokens: Sendable {
 
     /// The user of the request's `Authorization: Bearer` token; 401 without a valid one.
     public func authenticate(_ request: Request) async throws -> AuthenticatedUser {
-        guard let token = request.bearerToken, let user = await verify(token) else { throw APIError.unauthorized() }
+        try await authenticate(request.headers)
+    }
+
+    /// The same for a request's header fields (requests served below the router: the SSE streams).
+    public func authenticate(_ headers: HTTPFields) async throws -> AuthenticatedUser {
+        guard let token = headers.bearerToken, let user = await verify(token) else { throw APIError.unauthorized() }
         return user
     }
 
@@ -114,8 +119,13 @@ final class VerifiedTokens: Sendable {
 
 extension Request {
     /// The token of `Authorization: Bearer <token>`; tokens are never read from the URL.
+    public var bearerToken: String? { headers.bearerToken }
+}
+
+extension HTTPFields {
+    /// The token of `Authorization: Bearer <token>`.
     public var bearerToken: String? {
-        guard let value = headers[.authorization] else { return nil }
+        guard let value = self[.authorization] else { return nil }
         let utf8 = value.utf8
         // "Bearer" (any case), one or more spaces, the token.
         guard utf8.count > 7, utf8.prefix(6).elementsEqual("bearer".utf8, by: { $0 | 0x20 == $1 }) else { return nil }

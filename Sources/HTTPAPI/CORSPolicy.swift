@@ -4,7 +4,7 @@ import Hummingbird
 /// Cross-origin requests only from the UI's origin (and, in development, the same origin spelled
 /// with another loopback host: localhost, 127.0.0.1, [::1]). Other origins get no CORS headers, so
 /// browsers refuse them; their preflights get 403.
-public struct CORSMiddleware<Context: RequestContext>: RouterMiddleware {
+public struct CORSPolicy: Sendable {
     public let allowedOrigins: Set<String>
 
     public init(uiOrigin: String, development: Bool) {
@@ -25,12 +25,32 @@ public struct CORSMiddleware<Context: RequestContext>: RouterMiddleware {
         return origins
     }
 
+    /// The headers a response to a request with `Origin: origin` carries (none for other origins).
+    public func headers(origin: String?) -> HTTPFields {
+        guard let origin, allowedOrigins.contains(origin) else { return [:] }
+        return [.accessControlAllowOrigin: origin, .accessControlAllowCredentials: "true", .vary: "Origin",
+                .accessControlExposeHeaders: "Retry-After"]
+    }
+}
+
+/// `CORSPolicy` for the router's routes, preflights included.
+public struct CORSMiddleware<Context: RequestContext>: RouterMiddleware {
+    public let policy: CORSPolicy
+
+    public init(uiOrigin: String, development: Bool) {
+        policy = CORSPolicy(uiOrigin: uiOrigin, development: development)
+    }
+
+    public init(_ policy: CORSPolicy) {
+        self.policy = policy
+    }
+
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let origin = request.headers[.origin] else { return try await next(request, context) }
-        let allowed = allowedOrigins.contains(origin)
+        let allowed = policy.allowedOrigins.contains(origin)
         if request.method == .options, request.headers[.accessControlRequestMethod] != nil {
             guard allowed else { throw APIError.forbidden("origin \(origin) is not allowed") }
-            var headers = corsHeaders(origin: origin)
+            var headers = policy.headers(origin: origin)
             headers[.accessControlAllowMethods] = "GET, POST, PATCH, DELETE, OPTIONS"
             headers[.accessControlAllowHeaders] = "Authorization, Content-Type, Idempotency-Key, Last-Event-ID"
             headers[.accessControlMaxAge] = "600"
@@ -43,13 +63,8 @@ public struct CORSMiddleware<Context: RequestContext>: RouterMiddleware {
             response = try error.response(from: request, context: context)
         }
         if allowed {
-            for field in corsHeaders(origin: origin) { response.headers[field.name] = field.value }
+            for field in policy.headers(origin: origin) { response.headers[field.name] = field.value }
         }
         return response
-    }
-
-    private func corsHeaders(origin: String) -> HTTPFields {
-        [.accessControlAllowOrigin: origin, .accessControlAllowCredentials: "true", .vary: "Origin",
-         .accessControlExposeHeaders: "Retry-After"]
     }
 }

@@ -8,9 +8,10 @@ import Logging
 /// below the open-files limit (libdispatch aborts the process when it cannot open a file).
 public enum HTTPServer {
     public static func application(router: Router<APIRequestContext>, listen: ListenAddress, serverName: String,
-                                   maxConnections: Int, logger: Logger) -> some ApplicationProtocol {
+                                   maxConnections: Int, server: HTTPServerBuilder = .http1(),
+                                   logger: Logger) -> some ApplicationProtocol {
         Application(
-            router: router,
+            router: router, server: server,
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: serverName, backlog: 1024,
                                  availableConnectionsDelegate: MaximumAvailableConnections(maxConnections)),
             logger: logger)

@@ -2,27 +2,31 @@ import Contracts
 import Foundation
 import HTTPAPI
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Metrics
 import NATS
 import Sharding
 import Synchronization
 
-/// `GET /events?group_id=`: one member's live stream of a group (DESIGN §6).
+/// `GET /events?group_id=`: one member's live stream of a group (DESIGN §6), served by each
+/// connection's `SSEConnectionHandler` (below the router, so the router's middleware does not run:
+/// CORS comes from `responseHeaders`, errors are the same JSON shape).
 ///
 /// Order of work, so that nothing is missed and nothing is sent twice: join the group's channel
-/// first (live events start queueing in the client's mailbox), then replay from JetStream what the
-/// client missed (`Last-Event-ID` is the last group version it saw), then drain the mailbox,
-/// skipping versions already sent. A hole in the live sequence (the shared subscription dropped
-/// something) is filled from JetStream before the next event goes out. The stream ends when the
-/// member is removed, the group is deleted, the client is too slow, or the client goes away
-/// (noticed at the next write; heartbeats make sure there is one).
-public struct EventStreamRoute: Sendable {
+/// first (live events are held by the stream until its response head is out), then replay from
+/// JetStream what the client missed (`Last-Event-ID` is the last group version it saw), then write
+/// the held events, skipping versions already sent. A hole in the live sequence (the shared
+/// subscription dropped something) is filled from JetStream before the next event goes out. The
+/// stream ends when the member is removed, the group is deleted, the client is too slow, or the
+/// client goes away. The rules are `LiveStreamState`; the writing is `LiveStream`.
+public struct EventStreamRoute: SSEStreamOpener {
     let store: ReadStore
     let fanout: GroupFanout
     let jetStream: JetStream
     let tokens: AccessTokens
     let configuration: StreamerConfiguration
+    let cors: CORSPolicy
     let active: Active
     let logger: Logger
 
@@ -33,6 +37,7 @@ public struct EventStreamRoute: Sendable {
         let replays = Counter(label: "sse_replays_total")
         let replayed = Counter(label: "sse_replayed_events_total")
         let refused = Counter(label: "sse_refused_over_cap_total")
+        let slowDropped = Counter(label: "sse_slow_clients_dropped_total")
     }
 
     public init(store: ReadStore, fanout: GroupFanout, jetStream: JetStream, tokens: AccessTokens,
@@ -42,6 +47,7 @@ public struct EventStreamRoute: Sendable {
         self.jetStream = jetStream
         self.tokens = tokens
         self.configuration = configuration
+        cors = CORSPolicy(uiOrigin: configuration.uiOrigin, development: !configuration.isProduction)
         active = Active()
         self.logger = logger
     }
@@ -56,14 +62,21 @@ public struct EventStreamRoute: Sendable {
         logger.info("draining streams for shutdown", metadata: ["streams": "\(count)"])
     }
 
-    public func respond(_ request: Request, _ context: APIRequestContext) async throws -> Response {
-        let user = try await tokens.authenticate(request)
-        let groupText = request.uri.queryParameters.get("group_id") ?? ""
+    /// The stream's CORS headers (the request is served below the router and its middleware).
+    func responseHeaders(for request: HTTPRequest) -> HTTPFields {
+        cors.headers(origin: request.headerFields[.origin])
+    }
+
+    /// Authenticates, checks membership and admission, and joins the group's fan-out; the
+    /// connection handler then writes the response head and starts the stream.
+    func open(_ request: HTTPRequest, on connection: SSEConnectionHandler) async throws -> LiveStream {
+        let user = try await tokens.authenticate(request.headerFields)
+        let groupText = URI(request.path ?? "").queryParameters.get("group_id") ?? ""
         let group: GroupID
         do { group = try GroupID(groupText) } catch { throw APIError.badRequest("group_id: \(error)") }
         _ = try await store.membership(of: user.userID, in: group.rawValue).requireMember(group.rawValue)
         var lastSeen: Int64?
-        if let header = request.headers[.lastEventID], !header.isEmpty {
+        if let header = request.headerFields[.lastEventID], !header.isEmpty {
             guard let version = Int64(header), version >= 0 else { throw APIError.badRequest("Last-Event-ID: must be a group version") }
             lastSeen = version
         }
@@ -78,73 +91,54 @@ public struct EventStreamRoute: Sendable {
             throw APIError.unavailable("this server holds its maximum of \(configuration.maxStreams) streams; retry shortly")
         }
         active.gauge.record(admitted)
-        let userID = user.userID.uuidString.lowercased()
-        let channel = context.channel
-        let client = StreamClient(userID: userID, capacity: configuration.clientBufferEvents) {
-            channel.close(promise: nil)
-        }
+
+        let fanout = self.fanout, active = self.active, logger = self.logger
+        let stream = LiveStream(
+            connection: connection, userID: user.userID.uuidString.lowercased(), capacity: configuration.clientBufferEvents,
+            resumeAfter: lastSeen,
+            catchUp: { [self] stream, after, through in catchUp(stream, group, after: after, through: through) },
+            onEnd: { stream, end in
+                if case .tooSlow = end {
+                    active.slowDropped.increment()
+                    logger.info("slow client disconnected", metadata: ["group_id": "\(group)", "user_id": "\(stream.userID)"])
+                }
+                Task {
+                    await fanout.leave(group, stream)
+                    let (remaining, _) = active.count.wrappingSubtract(1, ordering: .relaxed)
+                    active.gauge.record(remaining)
+                }
+            })
         do {
-            try await fanout.join(group, client)
+            try await fanout.join(group, stream) // leaves again if it fails
         } catch {
-            release()
+            let (remaining, _) = active.count.wrappingSubtract(1, ordering: .relaxed)
+            active.gauge.record(remaining)
             throw APIError.unavailable("live updates are unavailable (message bus)")
         }
-
-        let resumeAfter = lastSeen
-        let body = ResponseBody { writer in
-            do {
-                try await writer.write(ByteBuffer(string: DatastarSSE.retry(milliseconds: DatastarSSE.defaultRetryMilliseconds)))
-                var last = resumeAfter
-                var ended = false
-                if let seen = resumeAfter {
-                    (last, ended) = try await replay(group, after: seen, through: nil, userID: userID) { try await writer.write(ByteBuffer(string: $0)) }
-                }
-                if !ended {
-                    loop: for await item in client.items {
-                        switch item {
-                        case .heartbeat:
-                            try await writer.write(Self.ping)
-                        case .shutdown(let retry):
-                            try await writer.write(ByteBuffer(string: DatastarSSE.retry(milliseconds: retry)))
-                            break loop
-                        case .event(let rendered):
-                            if let seen = last, rendered.groupVersion <= seen { continue }
-                            if let seen = last, rendered.groupVersion > seen + 1 {
-                                (last, ended) = try await replay(group, after: seen, through: rendered.groupVersion - 1, userID: userID) {
-                                    try await writer.write(ByteBuffer(string: $0))
-                                }
-                                if ended { break loop }
-                            }
-                            try await writer.write(rendered.bytes)
-                            last = rendered.groupVersion
-                            if Self.ends(rendered.event, for: userID) { break loop }
-                        }
-                    }
-                }
-            } catch {
-                // The client went away (write failed) or JetStream failed mid-replay: end the stream.
-                logger.debug("stream ended", metadata: ["group_id": "\(group)", "error": "\(error)"])
-            }
-            client.close()
-            await fanout.leave(group, client)
-            release()
-            if client.wasTooSlow {
-                logger.info("slow client disconnected", metadata: ["group_id": "\(group)", "user_id": "\(userID)"])
-                return
-            }
-            try? await writer.finish(nil)
-        }
-        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache",
-                                               .xAccelBuffering: "no"], body: body)
+        return stream
     }
+
+    /// Replays the group's events after `after` (through `through`) from JetStream into the stream,
+    /// off the event loop, then hands it back to live delivery.
+    private func catchUp(_ stream: LiveStream, _ group: GroupID, after: Int64, through: Int64?) {
+        Task {
+            do {
+                let (last, ended) = try await replay(group, after: after, through: through, userID: stream.userID) {
+                    try await stream.connection.writeReplayed($0)
+                }
+                stream.caughtUp(last: last, ended: ended)
+            } catch {
+                logger.debug("stream ended: replay failed", metadata: ["group_id": "\(group)", "error": "\(error)"])
+                stream.catchUpFailed()
+            }
+        }
+    }
+
+    /// The first line of every stream: the client's reconnection delay.
+    static let retryLine = ByteBuffer(string: DatastarSSE.retry(milliseconds: DatastarSSE.defaultRetryMilliseconds))
 
     /// The heartbeat comment, encoded once (heartbeats come from GroupFanout's one ticker).
     static let ping = ByteBuffer(string: DatastarSSE.comment("ping"))
-
-    private func release() {
-        let (remaining, _) = active.count.wrappingSubtract(1, ordering: .relaxed)
-        active.gauge.record(remaining)
-    }
 
     /// A member's stream ends with their removal or the group's deletion.
     static func ends(_ event: TodoEvent, for userID: String) -> Bool {
@@ -154,7 +148,7 @@ public struct EventStreamRoute: Sendable {
     /// Sends the group's events after `version` (through `limit`, if given) from JetStream, in order.
     /// Returns the last version sent and whether the stream must end.
     private func replay(_ group: GroupID, after version: Int64, through limit: Int64?, userID: String,
-                        send: (String) async throws -> Void) async throws -> (Int64, Bool) {
+                        send: (ByteBuffer) async throws -> Void) async throws -> (Int64, Bool) {
         active.replays.increment()
         // Start near the first missing event when the projection knows where it is.
         let start = (try? await store.streamSequence(of: group.rawValue, version: version)).flatMap { $0 }.map { $0 + 1 } ?? 1
@@ -163,7 +157,7 @@ public struct EventStreamRoute: Sendable {
             let rendered = try RenderedEvent(json: String(decoding: message.payload, as: UTF8.self))
             if rendered.groupVersion <= last { continue }
             if let limit, rendered.groupVersion > limit { break }
-            try await send(rendered.text)
+            try await send(rendered.bytes)
             active.replayed.increment()
             last = rendered.groupVersion
             if Self.ends(rendered.event, for: userID) { return (last, true) }

@@ -3,63 +3,64 @@ import Foundation
 import Logging
 import Metrics
 import NATS
+import NIOCore
 import Sharding
 import Synchronization
 
-/// One live stream's mailbox: a bounded queue of rendered events. When it is full the client is
-/// too slow: the mailbox closes, the stream ends, and the client reconnects with Last-Event-ID and
-/// catches up from JetStream — the others never wait for it.
-public final class StreamClient: Sendable {
-    public enum Item: Sendable {
-        case event(RenderedEvent)
-        case heartbeat
-        /// The server is shutting down: send this reconnection delay and end the stream.
-        case shutdown(retryMilliseconds: Int)
-    }
+/// One NATS subscription per group per process, shared by every local stream of that group. Each
+/// event is decoded and rendered (and encoded to bytes) once, then written to every stream by its
+/// connection's event loop.
+public actor GroupFanout {
+    /// A group's local streams, kept per event loop so that one event costs one task per loop,
+    /// not one per stream: each loop then writes to its own connections. `slot` is a stream's
+    /// index in its list (swap-remove on leave).
+    struct Streams {
+        var lists: [(loop: any EventLoop, streams: ContiguousArray<LiveStream>)] = []
 
-    public let userID: String
-    public let items: AsyncStream<Item>
-    private let continuation: AsyncStream<Item>.Continuation
-    private let overflowed = Atomic<Bool>(false)
-    /// Cuts the connection: a write to a client that does not read would otherwise wait forever.
-    private let disconnect: @Sendable () -> Void
+        var count: Int { lists.reduce(0) { $0 + $1.streams.count } }
 
-    public init(userID: String, capacity: Int, disconnect: @escaping @Sendable () -> Void = {}) {
-        self.userID = userID
-        self.disconnect = disconnect
-        (items, continuation) = AsyncStream.makeStream(of: Item.self, bufferingPolicy: .bufferingOldest(capacity))
-    }
+        mutating func add(_ stream: LiveStream) {
+            let index = lists.firstIndex { $0.loop === stream.eventLoop } ?? {
+                lists.append((stream.eventLoop, []))
+                return lists.count - 1
+            }()
+            stream.slot = lists[index].streams.count
+            lists[index].streams.append(stream)
+        }
 
-    /// False when the client was too slow and has been cut off.
-    @discardableResult
-    public func offer(_ item: Item) -> Bool {
-        switch continuation.yield(item) {
-        case .enqueued: return true
-        case .dropped:
-            if !overflowed.exchange(true, ordering: .relaxed) {
-                continuation.finish()
-                disconnect()
+        /// Returns whether no stream is left.
+        mutating func remove(_ stream: LiveStream) -> Bool {
+            if let index = lists.firstIndex(where: { $0.loop === stream.eventLoop }),
+               lists[index].streams.indices.contains(stream.slot), lists[index].streams[stream.slot] === stream {
+                let slot = stream.slot
+                lists[index].streams.swapAt(slot, lists[index].streams.count - 1)
+                lists[index].streams[slot].slot = slot
+                lists[index].streams.removeLast()
+                stream.slot = -1
             }
-            return false
-        case .terminated: return false
-        @unknown default: return false
+            return lists.allSatisfy { $0.streams.isEmpty }
         }
     }
 
-    public var wasTooSlow: Bool { overflowed.load(ordering: .relaxed) }
-
-    public func close() { continuation.finish() }
-}
-
-/// One NATS subscription per group per process, shared by every local client of that group. Each
-/// event is decoded and rendered once, then offered to every client's mailbox.
-public actor GroupFanout {
     final class Channel: Sendable {
-        let clients = Mutex<[ObjectIdentifier: StreamClient]>([:])
+        let streams = Mutex(Streams())
         let ready: Task<NATSSubscription, any Error>
 
         init(ready: Task<NATSSubscription, any Error>) {
             self.ready = ready
+        }
+
+        /// Runs `body` for every stream, on each stream's event loop (one task per loop); returns
+        /// how many streams there were.
+        @discardableResult
+        func forEach(_ body: @escaping @Sendable (LiveStream) -> Void) -> Int {
+            let lists = streams.withLock { $0.lists }
+            var count = 0
+            for (loop, streams) in lists where !streams.isEmpty {
+                count += streams.count
+                loop.execute { for stream in streams { body(stream) } }
+            }
+            return count
         }
     }
 
@@ -68,7 +69,6 @@ public actor GroupFanout {
     private var channels: [String: Channel] = [:]
     private let subscribedGroups = Gauge(label: "sse_subscribed_groups")
     private let fannedOut = Counter(label: "sse_events_fanned_out_total")
-    private let slowDropped = Counter(label: "sse_slow_clients_dropped_total")
     private let undecodable = Counter(label: "sse_undecodable_events_total")
 
     private let heartbeatInterval: Duration
@@ -80,9 +80,9 @@ public actor GroupFanout {
         self.logger = logger
     }
 
-    /// Adds the client to its group's channel; returns once the group's subscription is registered
+    /// Adds the stream to its group's channel; returns once the group's subscription is registered
     /// with the server, so nothing published afterwards can be missed.
-    public func join(_ group: GroupID, _ client: StreamClient) async throws {
+    func join(_ group: GroupID, _ stream: LiveStream) async throws {
         startHeartbeats()
         let channel: Channel
         if let existing = channels[group.rawValue] {
@@ -97,7 +97,7 @@ public actor GroupFanout {
             })
             channels[group.rawValue] = channel
             subscribedGroups.record(channels.count)
-            let fannedOut = self.fannedOut, slowDropped = self.slowDropped, undecodable = self.undecodable, logger = self.logger
+            let fannedOut = self.fannedOut, undecodable = self.undecodable, logger = self.logger
             Task {
                 guard let subscription = try? await channel.ready.value else { return }
                 for await message in subscription {
@@ -107,31 +107,23 @@ public actor GroupFanout {
                         logger.warning("undecodable event", metadata: ["subject": "\(message.subject)"])
                         continue
                     }
-                    let clients = channel.clients.withLock { Array($0.values) }
-                    for client in clients where !client.offer(.event(rendered)) {
-                        if client.wasTooSlow { slowDropped.increment() }
-                    }
-                    fannedOut.increment(by: clients.count)
+                    fannedOut.increment(by: channel.forEach { $0.deliver(rendered) })
                 }
             }
         }
-        channel.clients.withLock { $0[ObjectIdentifier(client)] = client }
+        channel.streams.withLock { $0.add(stream) }
         do {
             _ = try await channel.ready.value
         } catch {
-            await leave(group, client)
+            await leave(group, stream)
             throw error
         }
     }
 
-    /// Removes the client; the last one out unsubscribes the group.
-    public func leave(_ group: GroupID, _ client: StreamClient) async {
+    /// Removes the stream; the last one out unsubscribes the group.
+    func leave(_ group: GroupID, _ stream: LiveStream) async {
         guard let channel = channels[group.rawValue] else { return }
-        let empty = channel.clients.withLock { clients in
-            clients[ObjectIdentifier(client)] = nil
-            return clients.isEmpty
-        }
-        guard empty else { return }
+        guard channel.streams.withLock({ $0.remove(stream) }) else { return }
         channels[group.rawValue] = nil
         subscribedGroups.record(channels.count)
         if let subscription = try? await channel.ready.value { await subscription.unsubscribe() }
@@ -144,21 +136,18 @@ public actor GroupFanout {
     /// than arriving at once. Returns how many streams were told.
     @discardableResult
     public func drain() -> Int {
-        var count = 0
-        for channel in channels.values {
-            for client in channel.clients.withLock({ Array($0.values) }) {
-                client.offer(.shutdown(retryMilliseconds: Int.random(in: 1000...5000)))
-                count += 1
+        channels.values.reduce(0) { count, channel in
+            count + channel.forEach { stream in
+                stream.shutdown(retryLine: ByteBuffer(string: DatastarSSE.retry(milliseconds: Int.random(in: 1000...5000))))
             }
         }
-        return count
     }
 
-    /// Offers every client a heartbeat (written as a comment, so a vanished client is noticed at
-    /// the write and proxies keep the connection open).
+    /// Writes a heartbeat comment to every stream (so a vanished client is noticed at the write
+    /// and proxies keep the connection open).
     private func beat() {
         for channel in channels.values {
-            for client in channel.clients.withLock({ Array($0.values) }) { client.offer(.heartbeat) }
+            channel.forEach { $0.heartbeat(EventStreamRoute.ping) }
         }
     }
 

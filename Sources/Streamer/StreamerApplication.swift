@@ -30,8 +30,6 @@ public struct StreamerApplication {
         OperationalRoutes.add(to: router, checks: checks, registry: registry)
         StreamerRoutes.addReadRoutes(to: router, store: store, tokens: tokens)
         UIRoutes.add(to: router, store: store, tokens: tokens, commandAPI: configuration.commandAPIURL)
-        let events = self.events
-        router.get("/events") { request, context in try await events.respond(request, context) }
         self.router = router
     }
 
@@ -42,7 +40,14 @@ public struct StreamerApplication {
 
     public func application(configuration: StreamerConfiguration, logger: Logger) -> some ApplicationProtocol {
         HTTPServer.application(router: router, listen: configuration.listen, serverName: "streamer",
-                               maxConnections: configuration.maxConnections, logger: logger)
+                               maxConnections: configuration.maxConnections, server: server, logger: logger)
+    }
+
+    /// HTTP/1 with `GET /events` served in each connection's pipeline (`SSEConnectionHandler`);
+    /// tests that run the router on a live server pass this as its `server`.
+    public var server: HTTPServerBuilder {
+        let events = self.events
+        return .http1(configuration: .init(additionalChannelHandlers: [SSEConnectionHandler(opener: events)]))
     }
 }
 

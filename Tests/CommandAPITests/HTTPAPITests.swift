@@ -117,7 +117,7 @@ struct LimitTests {
     }
 
     @Test func loopbackSpellingsOnlyInDevelopment() {
-        typealias CORS = CORSMiddleware<APIRequestContext>
+        typealias CORS = CORSPolicy
         #expect(CORS.origins(uiOrigin: "http://localhost:8081", development: true)
                 == ["http://localhost:8081", "http://127.0.0.1:8081", "http://[::1]:8081"])
         #expect(CORS.origins(uiOrigin: "http://localhost:8081", development: false) == ["http://localhost:8081"])

@@ -37,7 +37,7 @@ struct StreamerIntegrationTests {
             let streamer = await StreamerApplication(configuration: configuration, pool: pool, nats: nats, checks: [],
                                                      registry: PrometheusCollectorRegistry(), logger: Logger(label: "streamer-test"))
             let events = streamer.events
-            try await Application(router: streamer.router).test(.live) { client in
+            try await Application(router: streamer.router, server: streamer.server).test(.live) { client in
                 try await body(api, client, client.port ?? 0, nats, events)
             }
         }

@@ -1,0 +1,149 @@
+import HTTPAPI
+import HTTPTypes
+import NIOCore
+import NIOEmbedded
+import NIOHTTPTypes
+import Synchronization
+import Testing
+@testable import Streamer
+
+/// The pipeline handler that serves `GET /events` below the router: what it takes, what it
+/// passes on, and that HTTP/1.1 pipelining stays in order around a stream.
+@Suite("SSE connection handler")
+struct SSEConnectionHandlerTests {
+    /// Refuses every stream with 403, or opens a stream the test can drive.
+    final class Opener: SSEStreamOpener {
+        let refuse: Bool
+        let opened = Mutex<LiveStream?>(nil)
+        init(refuse: Bool) { self.refuse = refuse }
+
+        func open(_ request: HTTPRequest, on connection: SSEConnectionHandler) async throws -> LiveStream {
+            if refuse { throw APIError.forbidden("not a member of this group") }
+            let stream = LiveStream(connection: connection, userID: "u", capacity: 4, resumeAfter: nil,
+                                    catchUp: { _, _, _ in }, onEnd: { _, _ in })
+            opened.withLock { $0 = stream }
+            return stream
+        }
+
+        func responseHeaders(for request: HTTPRequest) -> HTTPFields { [.vary: "Origin"] }
+    }
+
+    static func get(_ path: String) -> HTTPRequestPart {
+        .head(HTTPRequest(method: .get, scheme: "http", authority: "streamer", path: path))
+    }
+
+    static func channel(_ opener: Opener) async throws -> NIOAsyncTestingChannel {
+        let channel = NIOAsyncTestingChannel()
+        try await channel.pipeline.addHandler(SSEConnectionHandler(opener: opener))
+        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8081)) // active, like an accepted connection
+        return channel
+    }
+
+    /// The next part the handler writes. The testing loop runs scheduled work only when told to,
+    /// and the handler comes back to it from the opening task, so this runs it while waiting.
+    static func written(_ channel: NIOAsyncTestingChannel) async throws -> HTTPResponsePart? {
+        for _ in 0..<500 {
+            await channel.testingEventLoop.run()
+            if let part = try await channel.readOutbound(as: HTTPResponsePart.self) { return part }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return nil
+    }
+
+    /// The next request part the handler passes on to the router, likewise.
+    static func passed(_ channel: NIOAsyncTestingChannel) async throws -> HTTPRequestPart? {
+        for _ in 0..<500 {
+            await channel.testingEventLoop.run()
+            if let part = try await channel.readInbound(as: HTTPRequestPart.self) { return part }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return nil
+    }
+
+    static func text(_ part: HTTPResponsePart?) -> String? {
+        guard case .body(let buffer) = part else { return nil }
+        return String(buffer: buffer)
+    }
+
+    @Test func streamRequestsAreRecognisedByMethodAndExactPath() {
+        func isStream(_ method: HTTPRequest.Method, _ path: String) -> Bool {
+            SSEConnectionHandler.isStreamRequest(HTTPRequest(method: method, scheme: "http", authority: "s", path: path))
+        }
+        #expect(isStream(.get, "/events"))
+        #expect(isStream(.get, "/events?group_id=g"))
+        #expect(!isStream(.post, "/events?group_id=g"))
+        #expect(!isStream(.get, "/eventsource"))
+        #expect(!isStream(.get, "/api/v1/groups/g/events"))
+    }
+
+    @Test func aRefusalIsAJSONErrorAfterEarlierResponsesAndLaterRequestsPassOn() async throws {
+        let channel = try await Self.channel(Opener(refuse: true))
+        // A request for the router, then a pipelined stream request behind it.
+        try await channel.writeInbound(Self.get("/api/v1/groups"))
+        try await channel.writeInbound(HTTPRequestPart.end(nil))
+        try await channel.writeInbound(Self.get("/events?group_id=g"))
+        try await channel.writeInbound(HTTPRequestPart.end(nil))
+        #expect(try await channel.readInbound(as: HTTPRequestPart.self) == Self.get("/api/v1/groups"))
+        #expect(try await channel.readInbound(as: HTTPRequestPart.self) == .end(nil))
+        #expect(try await channel.readInbound(as: HTTPRequestPart.self) == nil, "the stream request is not the router's")
+
+        // Nothing is written for the stream request while the first response is unfinished.
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(try await channel.readOutbound(as: HTTPResponsePart.self) == nil)
+        try await channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+        try await channel.writeOutbound(HTTPResponsePart.end(nil))
+        #expect(try await Self.written(channel) == .head(HTTPResponse(status: .ok)))
+        #expect(try await Self.written(channel) == .end(nil))
+
+        guard case .head(let head) = try await Self.written(channel) else {
+            Issue.record("a response head"); return
+        }
+        #expect(head.status == .forbidden)
+        #expect(head.headerFields[.contentType] == "application/json; charset=utf-8")
+        #expect(head.headerFields[.vary] == "Origin")
+        let body = Self.text(try await Self.written(channel))
+        #expect(body == #"{"error":"not a member of this group"}"#)
+        #expect(head.headerFields[.contentLength] == String(body?.utf8.count ?? -1))
+        #expect(try await Self.written(channel) == .end(nil))
+
+        try await channel.writeInbound(Self.get("/healthz"))
+        #expect(try await channel.readInbound(as: HTTPRequestPart.self) == Self.get("/healthz"))
+    }
+
+    @Test func aStreamIsWrittenByItsLoopAndRequestsBehindItWaitForItsEnd() async throws {
+        let opener = Opener(refuse: false)
+        let channel = try await Self.channel(opener)
+        try await channel.writeInbound(Self.get("/events?group_id=g"))
+        try await channel.writeInbound(HTTPRequestPart.end(nil))
+        guard case .head(let head) = try await Self.written(channel) else {
+            Issue.record("a response head"); return
+        }
+        #expect(head.status == .ok)
+        #expect(head.headerFields[.contentType] == "text/event-stream")
+        #expect(Self.text(try await Self.written(channel)) == "retry: 1000\n\n")
+        let stream = try #require(opener.opened.withLock { $0 })
+
+        // A request pipelined behind the stream is held.
+        try await channel.writeInbound(Self.get("/healthz"))
+        try await channel.writeInbound(HTTPRequestPart.end(nil))
+        #expect(try await channel.readInbound(as: HTTPRequestPart.self) == nil)
+
+        // Live events are written by the loop, once each, in order.
+        let event = LiveStreamStateTests.event(1)
+        try await channel.testingEventLoop.executeInContext {
+            stream.deliver(event)
+            stream.deliver(event)
+        }
+        #expect(Self.text(try await Self.written(channel)) == event.text)
+        #expect(try await channel.readOutbound(as: HTTPResponsePart.self) == nil)
+
+        // Shutdown: a reconnection hint, the final chunk, then the held request goes to the router.
+        try await channel.testingEventLoop.executeInContext {
+            stream.shutdown(retryLine: ByteBuffer(string: "retry: 3000\n\n"))
+        }
+        #expect(Self.text(try await Self.written(channel)) == "retry: 3000\n\n")
+        #expect(try await Self.written(channel) == .end(nil))
+        #expect(try await Self.passed(channel) == Self.get("/healthz"))
+        #expect(try await Self.passed(channel) == .end(nil))
+    }
+}
