@@ -341,20 +341,50 @@ final class SSEProbe: ChannelInboundHandler, @unchecked Sendable {
                     status.succeed(code)
                 }
             }
-            for byte in bytes[start...] {
-                if capturing != nil { capture(byte) }
-                if byte == Self.marker[matched] {
+            if captureCommandIDs {
+                for byte in bytes[start...] {
+                    if capturing != nil { capture(byte) }
+                    if match(byte) {
+                        arrivals.append(now)
+                        capturing = []
+                        capturedAt = now
+                    }
+                }
+                return
+            }
+            // The fast path (no capture): a tight loop over locals. The probe is the measuring
+            // instrument and shares the cores with the streamer, so it must cost little per byte.
+            let marker = Self.marker
+            let first = marker[0]
+            var matched = self.matched
+            for index in start..<bytes.count {
+                let byte = bytes[index]
+                if byte == marker[matched] {
                     matched += 1
-                    if matched == Self.marker.count {
+                    if matched == marker.count {
                         arrivals.append(now)
                         matched = 0
-                        if captureCommandIDs { capturing = []; capturedAt = now }
                     }
                 } else {
-                    matched = byte == Self.marker[0] ? 1 : 0
+                    matched = byte == first ? 1 : 0
                 }
             }
+            self.matched = matched
         }
+    }
+
+    /// Advances the marker match by one byte; true when the marker is complete.
+    private func match(_ byte: UInt8) -> Bool {
+        if byte == Self.marker[matched] {
+            matched += 1
+            if matched == Self.marker.count {
+                matched = 0
+                return true
+            }
+        } else {
+            matched = byte == Self.marker[0] ? 1 : 0
+        }
+        return false
     }
 
     func channelInactive(context: ChannelHandlerContext) {

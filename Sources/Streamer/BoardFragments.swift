@@ -74,12 +74,18 @@ public enum BoardFragments {
 
 /// One domain event, rendered once for every client of its group: the `todo-event` with the event
 /// JSON, then the Datastar patches that bring a board up to date.
-public struct RenderedEvent: Sendable {
+public struct RenderedEvent: Sendable, Equatable {
     public let groupVersion: Int64
     public let event: TodoEvent
     public let text: String
     /// `text` encoded once; every client's write shares this storage.
     public let bytes: ByteBuffer
+    /// `bytes` as one HTTP/1.1 chunk, framed once for every stream (see `HTTPChunk`).
+    public let chunk: ByteBuffer
+
+    public static func == (lhs: RenderedEvent, rhs: RenderedEvent) -> Bool {
+        lhs.groupVersion == rhs.groupVersion && lhs.bytes == rhs.bytes
+    }
 
     public init(event: TodoEvent, json: String) {
         groupVersion = event.groupVersion
@@ -104,6 +110,7 @@ public struct RenderedEvent: Sendable {
         }
         self.text = text
         bytes = ByteBuffer(string: text)
+        chunk = HTTPChunk.frame(bytes)
     }
 
     public init(json: String) throws {

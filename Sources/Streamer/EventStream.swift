@@ -135,10 +135,10 @@ public struct EventStreamRoute: SSEStreamOpener {
     }
 
     /// The first line of every stream: the client's reconnection delay.
-    static let retryLine = ByteBuffer(string: DatastarSSE.retry(milliseconds: DatastarSSE.defaultRetryMilliseconds))
+    static let retryLine = StreamBytes(DatastarSSE.retry(milliseconds: DatastarSSE.defaultRetryMilliseconds))
 
     /// The heartbeat comment, encoded once (heartbeats come from GroupFanout's one ticker).
-    static let ping = ByteBuffer(string: DatastarSSE.comment("ping"))
+    static let ping = StreamBytes(DatastarSSE.comment("ping"))
 
     /// A member's stream ends with their removal or the group's deletion.
     static func ends(_ event: TodoEvent, for userID: String) -> Bool {

@@ -138,7 +138,7 @@ public actor GroupFanout {
     public func drain() -> Int {
         channels.values.reduce(0) { count, channel in
             count + channel.forEach { stream in
-                stream.shutdown(retryLine: ByteBuffer(string: DatastarSSE.retry(milliseconds: Int.random(in: 1000...5000))))
+                stream.shutdown(retryLine: StreamBytes(DatastarSSE.retry(milliseconds: Int.random(in: 1000...5000))))
             }
         }
     }

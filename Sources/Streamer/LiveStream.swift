@@ -29,7 +29,7 @@ final class LiveStream: @unchecked Sendable {
     private let resumeAfter: Int64?
     private var over = false
     /// A shutdown that came before the response head: sent as soon as the stream starts.
-    private var pendingShutdown: ByteBuffer?
+    private var pendingShutdown: StreamBytes?
     private let catchUp: @Sendable (LiveStream, _ after: Int64, _ through: Int64?) -> Void
     private let onEnd: @Sendable (LiveStream, End) -> Void
     /// Its place in the fan-out's list for its event loop (owned by GroupFanout, under its lock).
@@ -54,7 +54,7 @@ final class LiveStream: @unchecked Sendable {
 
     /// The response head is written: writes the `retry:` line, then replays what the client
     /// missed or writes what arrived meanwhile, and goes live.
-    func start(retryLine: ByteBuffer) {
+    func start(retryLine: StreamBytes) {
         eventLoop.assertInEventLoop()
         guard !over else { return }
         if let shutdownLine = pendingShutdown {
@@ -74,11 +74,11 @@ final class LiveStream: @unchecked Sendable {
         switch state.deliver(event, writable: connection.isWritable) {
         case .ignore:
             return
-        case .write(let bytes):
-            connection.write(bytes)
+        case .write(let event):
+            connection.write(StreamBytes(event))
             connection.flush()
-        case .writeAndEnd(let bytes):
-            connection.write(bytes)
+        case .writeAndEnd(let event):
+            connection.write(StreamBytes(event))
             end(.finished)
         case .catchUp(let after, let through):
             catchUp(self, after, through)
@@ -89,7 +89,7 @@ final class LiveStream: @unchecked Sendable {
 
     /// The process-wide heartbeat: a comment, so a vanished client is noticed and proxies keep
     /// the connection open.
-    func heartbeat(_ ping: ByteBuffer) {
+    func heartbeat(_ ping: StreamBytes) {
         eventLoop.assertInEventLoop()
         guard state.wantsHeartbeat(writable: connection.isWritable) else { return }
         connection.write(ping)
@@ -97,7 +97,7 @@ final class LiveStream: @unchecked Sendable {
     }
 
     /// Graceful shutdown: tell the client when to reconnect, then end.
-    func shutdown(retryLine: ByteBuffer) {
+    func shutdown(retryLine: StreamBytes) {
         eventLoop.assertInEventLoop()
         guard !over else { return }
         if state.phase == .waiting {
@@ -137,7 +137,7 @@ final class LiveStream: @unchecked Sendable {
     private func perform(_ steps: [LiveStreamState.Step]) {
         for step in steps {
             switch step {
-            case .write(let bytes): connection.write(bytes)
+            case .write(let event): connection.write(StreamBytes(event))
             case .catchUp(let after, let through): catchUp(self, after, through)
             case .end: end(.finished)
             case .drop: end(.tooSlow)

@@ -1,5 +1,4 @@
 import Contracts
-import NIOCore
 
 /// What one SSE stream does with each thing that happens to it, without doing it: no I/O, no
 /// clock, no locks. `LiveStream` owns one, calls it on its connection's event loop, and carries out
@@ -26,9 +25,9 @@ struct LiveStreamState {
     /// What to do with one delivered event.
     enum Delivery: Equatable {
         case ignore
-        case write(ByteBuffer)
+        case write(RenderedEvent)
         /// Write it, then end the stream (the member was removed or the group deleted).
-        case writeAndEnd(ByteBuffer)
+        case writeAndEnd(RenderedEvent)
         /// Replay the group's events after `after` (through `through`, if given) from JetStream,
         /// then call `caughtUp`.
         case catchUp(after: Int64, through: Int64?)
@@ -38,7 +37,7 @@ struct LiveStreamState {
 
     /// One step of a sequence of work (start, or the end of a catch-up).
     enum Step: Equatable {
-        case write(ByteBuffer)
+        case write(RenderedEvent)
         case catchUp(after: Int64, through: Int64?)
         case end
         case drop
@@ -140,9 +139,9 @@ struct LiveStreamState {
         last = version
         if EventStreamRoute.ends(event.event, for: userID) {
             phase = .ended
-            return .writeAndEnd(event.bytes)
+            return .writeAndEnd(event)
         }
-        return .write(event.bytes)
+        return .write(event)
     }
 
     /// Applies the held events in order; stops at the first that needs a catch-up (it and the rest
@@ -155,10 +154,10 @@ struct LiveStreamState {
             switch apply(event) {
             case .ignore, .drop:
                 continue
-            case .write(let bytes):
-                steps.append(.write(bytes))
-            case .writeAndEnd(let bytes):
-                steps.append(.write(bytes))
+            case .write(let event):
+                steps.append(.write(event))
+            case .writeAndEnd(let event):
+                steps.append(.write(event))
                 steps.append(.end)
                 return steps
             case .catchUp(let after, let through):

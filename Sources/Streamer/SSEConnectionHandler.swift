@@ -1,6 +1,7 @@
 import HTTPAPI
 import HTTPTypes
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 
 /// Opens a stream for a `GET /events` request: authentication, membership, admission, joining the
@@ -50,6 +51,12 @@ final class SSEConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler,
     private let opener: any SSEStreamOpener
     private var state = State.passing
     private var context: ChannelHandlerContext?
+    private var channel: (any Channel)?
+    /// The HTTP/1 response encoder's context, when the pipeline has one (Hummingbird's does): a
+    /// stream's body bytes are written from there, already chunk-framed, which skips two handlers,
+    /// two boxings and a chunk-header allocation per write. The response head and end still go
+    /// through the encoder, which frames the response as chunked (HTTP/1.1, no content length).
+    private var encoder: ChannelHandlerContext?
     /// Requests passed to Hummingbird whose responses have not ended.
     private var unfinishedResponses = 0
     private var heldParts: [HTTPRequestPart] = []
@@ -67,11 +74,14 @@ final class SSEConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler,
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        channel = context.channel
         eventLoop = context.eventLoop
+        encoder = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        encoder = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -179,14 +189,18 @@ final class SSEConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler,
 
     // MARK: What the stream writes with (on the event loop)
 
-    var isWritable: Bool { context?.channel.isWritable ?? false }
+    var isWritable: Bool { channel?.isWritable ?? false }
 
-    func write(_ bytes: ByteBuffer) {
-        context?.write(wrapOutboundOut(.body(bytes)), promise: nil)
+    func write(_ bytes: StreamBytes) {
+        if let encoder {
+            encoder.write(NIOAny(IOData.byteBuffer(bytes.chunk)), promise: nil)
+        } else {
+            context?.write(wrapOutboundOut(.body(bytes.body)), promise: nil)
+        }
     }
 
     func flush() {
-        context?.flush()
+        (encoder ?? context)?.flush()
     }
 
     func close() {

@@ -35,19 +35,13 @@ struct LiveStreamStateTests {
     /// The versions an action list writes, in order.
     static func versions(_ steps: [LiveStreamState.Step]) -> [Int64] {
         steps.compactMap { step -> Int64? in
-            guard case .write(let bytes) = step else { return nil }
-            return Self.version(of: bytes)
+            guard case .write(let event) = step else { return nil }
+            return event.groupVersion
         }
     }
 
-    static func version(of bytes: ByteBuffer) -> Int64? {
-        let text = String(buffer: bytes)
-        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("id: ") }) else { return nil }
-        return Int64(line.dropFirst(4))
-    }
-
     static func written(_ delivery: LiveStreamState.Delivery) -> Int64? {
-        if case .write(let bytes) = delivery { return version(of: bytes) }
+        if case .write(let event) = delivery { return event.groupVersion }
         return nil
     }
 

@@ -2,7 +2,9 @@ import HTTPAPI
 import HTTPTypes
 import NIOCore
 import NIOEmbedded
+import NIOHTTP1
 import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
 import Synchronization
 import Testing
 @testable import Streamer
@@ -139,11 +141,71 @@ struct SSEConnectionHandlerTests {
 
         // Shutdown: a reconnection hint, the final chunk, then the held request goes to the router.
         try await channel.testingEventLoop.executeInContext {
-            stream.shutdown(retryLine: ByteBuffer(string: "retry: 3000\n\n"))
+            stream.shutdown(retryLine: StreamBytes("retry: 3000\n\n"))
         }
         #expect(Self.text(try await Self.written(channel)) == "retry: 3000\n\n")
         #expect(try await Self.written(channel) == .end(nil))
         #expect(try await Self.passed(channel) == Self.get("/healthz"))
         #expect(try await Self.passed(channel) == .end(nil))
+    }
+}
+
+/// With Hummingbird's HTTP/1 encoder in the pipeline, stream bytes are written below it, already
+/// framed: the wire must still be one well-formed chunked response.
+@Suite("SSE connection handler on the HTTP/1 encoder")
+struct SSEConnectionHandlerWireTests {
+    @Test func theStreamIsOneWellFormedChunkedResponse() async throws {
+        let opener = SSEConnectionHandlerTests.Opener(refuse: false)
+        let channel = NIOAsyncTestingChannel()
+        try await channel.pipeline.addHandlers([HTTPResponseEncoder(), HTTP1ToHTTPServerCodec(secure: false),
+                                                SSEConnectionHandler(opener: opener)])
+        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8081))
+        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/events?group_id=g")
+        head.headers.add(name: "host", value: "streamer")
+        try await channel.writeInbound(HTTPServerRequestPart.head(head))
+        try await channel.writeInbound(HTTPServerRequestPart.end(nil))
+
+        var wire = ""
+        func read() async throws {
+            for _ in 0..<500 {
+                await channel.testingEventLoop.run()
+                while let data = try await channel.readOutbound(as: IOData.self) {
+                    guard case .byteBuffer(let buffer) = data else { Issue.record("a file region"); return }
+                    wire += String(buffer: buffer)
+                }
+                if opener.opened.withLock({ $0 }) != nil, wire.contains("retry: 1000") { return }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        try await read()
+        let stream = try #require(opener.opened.withLock { $0 })
+        let event = LiveStreamStateTests.event(1)
+        try await channel.testingEventLoop.executeInContext {
+            stream.deliver(event)
+            stream.shutdown(retryLine: StreamBytes("retry: 3000\n\n"))
+        }
+        while let data = try await channel.readOutbound(as: IOData.self) {
+            if case .byteBuffer(let buffer) = data { wire += String(buffer: buffer) }
+        }
+
+        let parts = wire.components(separatedBy: "\r\n\r\n")
+        #expect(parts.first?.hasPrefix("HTTP/1.1 200 OK") == true)
+        #expect(parts.first?.lowercased().contains("transfer-encoding: chunked") == true)
+        // Decode the chunked body and compare it with what the stream wrote.
+        var body = Substring(wire[wire.range(of: "\r\n\r\n")!.upperBound...])
+        var decoded = ""
+        var complete = false
+        while let lineEnd = body.range(of: "\r\n") {
+            let size = Int(body[..<lineEnd.lowerBound], radix: 16) ?? -1
+            body = body[lineEnd.upperBound...]
+            if size == 0 { complete = body == "\r\n"; break }
+            guard size > 0, body.utf8.count >= size + 2 else { break }
+            let chunkEnd = body.utf8.index(body.startIndex, offsetBy: size)
+            decoded += body[..<chunkEnd]
+            #expect(body[chunkEnd...].hasPrefix("\r\n"))
+            body = body[body.utf8.index(chunkEnd, offsetBy: 2)...]
+        }
+        #expect(decoded == "retry: 1000\n\n" + event.text + "retry: 3000\n\n")
+        #expect(complete, "ends with the last chunk")
     }
 }
