@@ -105,7 +105,8 @@ struct StreamerBench: AsyncParsableCommand {
         report.notes = [
             "The streamer is the release binary in its own process with its default settings (SSE_MAX_STREAMS \(cap)); the clients are raw HTTP/1.1 sockets on one event-loop thread of the bench process, sharing the machine's 2 cores with the streamer and nats-server.",
             "Each event is a todo.created event published to JetStream on the group's event subject; a delivery is timed from just before the publish to the moment its `todo-event` bytes arrive at a client. Events are published 300 ms apart.",
-            "Resident memory is VmRSS from /proc (kernel socket buffers are not in it): everything the process allocates per stream — NIO channel and HTTP handlers, the connection's task, the response body, the mailbox. Heartbeats come from one ticker per process, not a task per stream.",
+            "Resident memory is VmRSS from /proc (kernel socket buffers are not in it): everything the process allocates per stream — NIO channel and HTTP/1 handlers, Hummingbird's connection task (waiting for the next request), the stream's `SSEConnectionHandler` and `LiveStream`. Streams are served in the connection pipeline and written by their event loop; heartbeats come from one ticker per process.",
+            "The clients' thread (one event loop reading every socket) competes with the streamer's two event loops for the 2 cores during a fan-out; on loopback, each write also runs the receiving socket's TCP path in the streamer's context.",
         ]
         clients.closeAll()
         try await loop.shutdownGracefully()
