@@ -31,6 +31,7 @@ let package = Package(
             pkgConfig: "libnats",
             providers: [.apt(["libnats-dev"])]
         ),
+        .systemLibrary(name: "CEpoll"),
         .systemLibrary(
             name: "CLibPQ",
             pkgConfig: "libpq",
@@ -158,7 +159,7 @@ let package = Package(
         .executableTarget(
             name: "Bench",
             dependencies: [
-                "NATS", "Postgres", "RawNATSBench", "Contracts", "Sharding", "Migrations", "ServiceSupport",
+                "NATS", "Postgres", "RawNATSBench", "CEpoll", "Contracts", "Sharding", "Migrations", "ServiceSupport",
                 "DomainEngine", "DataSink", "CommandAPI", "HTTPAPI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

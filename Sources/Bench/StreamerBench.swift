@@ -65,9 +65,7 @@ struct StreamerBench: AsyncParsableCommand {
         try await Task.sleep(for: .seconds(1))
         let baseline = try residentKilobytes(of: server.processIdentifier)
 
-        let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let clients = SSEClients(group: loop, host: host, port: port, path: "/events?group_id=\(group.rawValue)",
-                                 token: token, expectedEvents: events * 2)
+        let clients = EpollSSEClients(port: port, path: "/events?group_id=\(group.rawValue)", token: token)
         var report = Report(title: "streamer benchmark", header: ["measurement", "value", "unit", "note"])
         let subject = GroupSubject.event(group)
         var version: Int64 = 0
@@ -103,13 +101,12 @@ struct StreamerBench: AsyncParsableCommand {
         report.rows.append(["fan-out to \(held) subscribers, p50 / p99", "\(ms(second.milliseconds(at: 50))) / \(ms(second.milliseconds(at: 99)))", "ms", "max \(ms(second.maxMilliseconds)) ms"])
 
         report.notes = [
-            "The streamer is the release binary in its own process with its default settings (SSE_MAX_STREAMS \(cap)); the clients are raw HTTP/1.1 sockets on one event-loop thread of the bench process, sharing the machine's 2 cores with the streamer and nats-server.",
+            "The streamer is the release binary in its own process with its default settings (SSE_MAX_STREAMS \(cap)); the clients are plain HTTP/1.1 sockets read by one thread of the bench process (epoll and read(2), `EpollSSEClients`), sharing the machine's 2 cores with the streamer and nats-server.",
             "Each event is a todo.created event published to JetStream on the group's event subject; a delivery is timed from just before the publish to the moment its `todo-event` bytes arrive at a client. Events are published 300 ms apart.",
             "Resident memory is VmRSS from /proc (kernel socket buffers are not in it): everything the process allocates per stream — NIO channel and HTTP/1 handlers, Hummingbird's connection task (waiting for the next request), the stream's `SSEConnectionHandler` and `LiveStream`. Streams are served in the connection pipeline and written by their event loop; heartbeats come from one ticker per process.",
-            "The clients' thread (one event loop reading every socket) competes with the streamer's two event loops for the 2 cores during a fan-out; on loopback, each write also runs the receiving socket's TCP path in the streamer's context.",
+            "The clients' thread competes with the streamer's two event loops for the 2 cores during a fan-out; on loopback, each write also runs the receiving socket's TCP path in the streamer's context.",
         ]
         clients.closeAll()
-        try await loop.shutdownGracefully()
         print(report.markdown())
         print("written to \(try report.write(to: output, name: "streamer"))")
         await nats.drain()
@@ -117,7 +114,7 @@ struct StreamerBench: AsyncParsableCommand {
     }
 
     /// Publishes `events` events, 300 ms apart, and returns every client's delay for each.
-    private func fanOut(_ clients: SSEClients, count: Int, nats: NATSConnection, subject: GroupSubject, group: GroupID,
+    private func fanOut(_ clients: EpollSSEClients, count: Int, nats: NATSConnection, subject: GroupSubject, group: GroupID,
                         userID: UUID, version: inout Int64) async throws -> LatencyHistogram {
         let startIndex = Int(version)
         var sent: [UInt64] = []

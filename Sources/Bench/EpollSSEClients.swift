@@ -1,0 +1,174 @@
+import ArgumentParser
+import Foundation
+import Synchronization
+import CEpoll
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The streamer bench's clients: plain sockets read by one thread with epoll and read(2).
+///
+/// The clients share the machine's 2 cores with the streamer, so what they cost per event shows up
+/// as fan-out latency. A NIO channel per socket cost the reader more CPU per event than either of
+/// the streamer's event loops; this reader does a read and a byte scan per socket. Each client
+/// records when the bytes of its n-th `todo-event` arrived (events arrive in order, exactly once).
+final class EpollSSEClients: @unchecked Sendable {
+    private struct Client {
+        let fd: Int32
+        let eventsBefore: Int
+        var status = 0
+        var head: [UInt8] = []
+        var matched = 0
+        var arrivals: [UInt64] = []
+        var closed = false
+    }
+
+    private static let marker = Array("event: todo-event".utf8)
+    private let port: UInt16
+    private let request: [UInt8]
+    private let epoll: Int32
+    private let clients = Mutex<[Client]>([])
+    private let running = Atomic<Bool>(true)
+    private var reader: Thread?
+
+    init(port: Int, path: String, token: String) {
+        self.port = UInt16(port)
+        request = Array(SSEClients.request(host: "127.0.0.1", port: port, path: path, token: token).utf8)
+        epoll = epoll_create1(0)
+        let thread = Thread { [self] in readLoop() }
+        thread.name = "sse-reader"
+        thread.start()
+        reader = thread
+    }
+
+    /// Open streams (status 200).
+    var count: Int { clients.withLock { $0.filter { $0.status == 200 && !$0.closed }.count } }
+
+    /// Opens `count` more streams, at most 200 waiting for their status at a time (the listen
+    /// backlog is 1024). Returns how many were refused (status other than 200).
+    func open(_ count: Int, eventsBefore: Int) async throws -> (opened: Int, refused: Int) {
+        let first = clients.withLock { $0.count }
+        let started = Date()
+        for index in 0..<count {
+            while clients.withLock({ $0[first...].filter { $0.status == 0 && !$0.closed }.count }) >= 200 {
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            let fd = try connectAndSend()
+            let slot = clients.withLock { clients in
+                clients.append(Client(fd: fd, eventsBefore: eventsBefore))
+                return clients.count - 1
+            }
+            var event = epoll_event()
+            event.events = EPOLLIN.rawValue
+            event.data.u64 = UInt64(slot)
+            guard epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) == 0 else { throw ValidationError("epoll_ctl: errno \(errno)") }
+            if (index + 1) % 2500 == 0 { print("  \(first + index + 1) streams opening (\(String(format: "%.1f", Date().timeIntervalSince(started))) s)") }
+        }
+        while clients.withLock({ $0[first...].contains { $0.status == 0 && !$0.closed } }) {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let refused = clients.withLock { $0[first...].filter { $0.status != 200 }.count }
+        return (count - refused, refused)
+    }
+
+    /// Every open client's arrival times (with the events published before it opened), once each
+    /// has seen every event up to `events`.
+    func arrivals(waitingFor events: Int, timeout: Duration) async throws -> [(Int, [UInt64])] {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let (complete, all, closed) = clients.withLock { clients -> (Bool, [(Int, [UInt64])], Int) in
+                let open = clients.filter { $0.status == 200 }
+                let done = open.allSatisfy { $0.arrivals.count >= events - $0.eventsBefore }
+                return (done, done ? open.map { ($0.eventsBefore, $0.arrivals) } : [], open.filter(\.closed).count)
+            }
+            if complete { return all }
+            guard ContinuousClock.now < deadline else {
+                throw ValidationError("not every stream received \(events) events within \(timeout) (\(closed) closed by the server)")
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    func closeAll() {
+        running.store(false, ordering: .relaxed)
+        clients.withLock { clients in
+            for client in clients where !client.closed { Glibc.close(client.fd) }
+            clients.removeAll()
+        }
+    }
+
+    private func connectAndSend() throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ValidationError("socket: errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { Glibc.close(fd); throw ValidationError("connect: errno \(errno)") }
+        let sent = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        guard sent == request.count else { Glibc.close(fd); throw ValidationError("send: errno \(errno)") }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        return fd
+    }
+
+    private func readLoop() {
+        var events = [epoll_event](repeating: epoll_event(), count: 1024)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
+        defer { buffer.deallocate() }
+        let marker = Self.marker
+        while running.load(ordering: .relaxed) {
+            let ready = epoll_wait(epoll, &events, Int32(events.count), 100)
+            guard ready > 0 else { continue }
+            clients.withLock { clients in
+                for event in events[0..<Int(ready)] {
+                    let slot = Int(event.data.u64)
+                    guard slot < clients.count, !clients[slot].closed else { continue }
+                    while true {
+                        let count = read(clients[slot].fd, buffer.baseAddress, buffer.count)
+                        if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
+                        let now = DispatchTime.now().uptimeNanoseconds
+                        if count <= 0 {
+                            clients[slot].closed = true
+                            _ = epoll_ctl(epoll, EPOLL_CTL_DEL, clients[slot].fd, nil)
+                            Glibc.close(clients[slot].fd)
+                            break
+                        }
+                        var start = 0
+                        if clients[slot].status == 0 {
+                            let take = min(count, 12 - clients[slot].head.count)
+                            clients[slot].head.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<take]))
+                            start = take
+                            if clients[slot].head.count == 12 {
+                                let head = clients[slot].head
+                                let code = head.starts(with: Array("HTTP/1.1 ".utf8)) ? Int(String(decoding: head.suffix(3), as: UTF8.self)) ?? -1 : -1
+                                clients[slot].status = code
+                            }
+                        }
+                        var matched = clients[slot].matched
+                        for index in start..<count {
+                            let byte = buffer[index]
+                            if byte == marker[matched] {
+                                matched += 1
+                                if matched == marker.count {
+                                    clients[slot].arrivals.append(now)
+                                    matched = 0
+                                }
+                            } else {
+                                matched = byte == marker[0] ? 1 : 0
+                            }
+                        }
+                        clients[slot].matched = matched
+                    }
+                }
+            }
+        }
+    }
+
+    deinit {
+        running.store(false, ordering: .relaxed)
+        Glibc.close(epoll)
+    }
+}
