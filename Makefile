@@ -157,7 +157,11 @@ bench: deps build-release ## Benchmarks (release build, servers of their own); w
 	if [ $$status = 0 ]; then .build/release/todo-bench streamer --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
 	$(BENCH_ENV) scripts/infra.sh stop; exit $$status
 
-bench-e2e: deps build-release ## End-to-end load benchmark on the whole system (release, own stack); writes bench/results/<date>-e2e.md
+bench-e2e: deps build-release ## End-to-end load benchmark on the whole system (release, own fresh stack); writes bench/results/<date>-e2e.md
+	@# A fresh stack every run: tables and streams left by earlier runs make Postgres slower per command.
+	-@RUNTIME_DIR=.runtime/bench-stack scripts/services.sh stop 2>/dev/null
+	-@RUNTIME_DIR=.runtime/bench-stack NATS_PORT=26222 NATS_MONITOR_PORT=26822 PG_PORT=26432 scripts/infra.sh stop 2>/dev/null
+	rm -rf .runtime/bench-stack
 	STACK=bench scripts/e2e-stack.sh bash -c '.build/release/todo-bench e2e --command-api "$$COMMAND_API_URL" \
 		--streamer "$$STREAMER_URL" --nats-url "$$NATS_URL" --database-url "$$DATABASE_URL" --pid-directory "$$RUNTIME_DIR/pids" $(E2E_ARGS)'
 
