@@ -54,11 +54,11 @@ final class HTTPLoadConnection: @unchecked Sendable {
         }
         let promise = channel.eventLoop.makePromise(of: Reply.self)
         let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)
-        let channel = self.channel, handler = self.handler
+        let channel = self.channel, handler = self.handler, body = buffer
         channel.eventLoop.execute {
             handler.pending = promise
             channel.write(HTTPClientRequestPart.head(head), promise: nil)
-            if let buffer { channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil) }
+            if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil) }
             channel.writeAndFlush(HTTPClientRequestPart.end(nil)).whenFailure { promise.fail($0) }
         }
         return try await promise.futureResult.get()

@@ -62,6 +62,17 @@ public actor GroupFanout {
             }
             return count
         }
+
+        /// The same, returning once every loop has run `body` for its streams.
+        func forEachAndWait(_ body: @escaping @Sendable (LiveStream) -> Void) async -> Int {
+            let lists = streams.withLock { $0.lists }
+            var count = 0
+            for (loop, streams) in lists where !streams.isEmpty {
+                count += streams.count
+                try? await loop.submit { for stream in streams { body(stream) } }.get()
+            }
+            return count
+        }
     }
 
     private let connection: NATSConnection
@@ -133,14 +144,17 @@ public actor GroupFanout {
 
     /// Ends every stream of the process (graceful shutdown): each client is told to reconnect
     /// after a random 1–5 s, so a fleet of browsers spreads over the remaining replicas rather
-    /// than arriving at once. Returns how many streams were told.
+    /// than arriving at once. Returns how many streams were told, once every hint is written (so
+    /// the HTTP server's shutdown, which closes idle connections, comes after them).
     @discardableResult
-    public func drain() -> Int {
-        channels.values.reduce(0) { count, channel in
-            count + channel.forEach { stream in
+    public func drain() async -> Int {
+        var count = 0
+        for channel in channels.values {
+            count += await channel.forEachAndWait { stream in
                 stream.shutdown(retryLine: StreamBytes(DatastarSSE.retry(milliseconds: Int.random(in: 1000...5000))))
             }
         }
+        return count
     }
 
     /// Writes a heartbeat comment to every stream (so a vanished client is noticed at the write
