@@ -58,13 +58,13 @@ struct E2EBench: AsyncParsableCommand {
         let sessions = try await registerUsers(pool: pool, tag: tag)
         let groupIDs = try await createGroups(pool: pool, sessions: sessions)
         print("setup: \(sessions.count) users, \(groupIDs.count) groups with two members each (\(String(format: "%.1f", (ContinuousClock.now - setupStart).seconds)) s)")
-        let sse = SSEClients(group: loop, host: stream.host, port: stream.port, path: "", token: "", expectedEvents: 0, captureCommandIDs: true)
+        let sse = SSEClients(group: loop, host: stream.host, port: stream.port)
         let requests = (0..<listeners).map { index in
             let group = index % groupIDs.count
             return SSEClients.request(host: stream.host, port: stream.port, path: "/events?group_id=\(groupIDs[group])",
                                       token: sessions[(group + 1) % sessions.count].token)
         }
-        let opened = try await sse.open(requests, eventsBefore: 0)
+        let opened = try await sse.open(requests)
         guard opened.refused == 0 else { throw ValidationError("\(opened.refused) SSE listeners refused") }
         print("listeners: \(listeners) SSE streams open")
 

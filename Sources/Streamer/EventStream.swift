@@ -38,6 +38,12 @@ public struct EventStreamRoute: SSEStreamOpener {
         let replayed = Counter(label: "sse_replayed_events_total")
         let refused = Counter(label: "sse_refused_over_cap_total")
         let slowDropped = Counter(label: "sse_slow_clients_dropped_total")
+
+        /// Frees an admitted stream's slot.
+        func release() {
+            let (remaining, _) = count.wrappingSubtract(1, ordering: .relaxed)
+            gauge.record(remaining)
+        }
     }
 
     public init(store: ReadStore, fanout: GroupFanout, jetStream: JetStream, tokens: AccessTokens,
@@ -104,15 +110,13 @@ public struct EventStreamRoute: SSEStreamOpener {
                 }
                 Task {
                     await fanout.leave(group, stream)
-                    let (remaining, _) = active.count.wrappingSubtract(1, ordering: .relaxed)
-                    active.gauge.record(remaining)
+                    active.release()
                 }
             })
         do {
             try await fanout.join(group, stream) // leaves again if it fails
         } catch {
-            let (remaining, _) = active.count.wrappingSubtract(1, ordering: .relaxed)
-            active.gauge.record(remaining)
+            active.release()
             throw APIError.unavailable("live updates are unavailable (message bus)")
         }
         return stream

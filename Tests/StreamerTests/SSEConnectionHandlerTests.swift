@@ -44,19 +44,18 @@ struct SSEConnectionHandlerTests {
     /// The next part the handler writes. The testing loop runs scheduled work only when told to,
     /// and the handler comes back to it from the opening task, so this runs it while waiting.
     static func written(_ channel: NIOAsyncTestingChannel) async throws -> HTTPResponsePart? {
-        for _ in 0..<500 {
-            await channel.testingEventLoop.run()
-            if let part = try await channel.readOutbound(as: HTTPResponsePart.self) { return part }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return nil
+        try await next(channel) { try await channel.readOutbound(as: HTTPResponsePart.self) }
     }
 
     /// The next request part the handler passes on to the router, likewise.
     static func passed(_ channel: NIOAsyncTestingChannel) async throws -> HTTPRequestPart? {
+        try await next(channel) { try await channel.readInbound(as: HTTPRequestPart.self) }
+    }
+
+    private static func next<Part>(_ channel: NIOAsyncTestingChannel, _ read: () async throws -> Part?) async throws -> Part? {
         for _ in 0..<500 {
             await channel.testingEventLoop.run()
-            if let part = try await channel.readInbound(as: HTTPRequestPart.self) { return part }
+            if let part = try await read() { return part }
             try await Task.sleep(for: .milliseconds(10))
         }
         return nil
@@ -157,8 +156,10 @@ struct SSEConnectionHandlerWireTests {
     @Test func theStreamIsOneWellFormedChunkedResponse() async throws {
         let opener = SSEConnectionHandlerTests.Opener(refuse: false)
         let channel = NIOAsyncTestingChannel()
-        try await channel.pipeline.addHandlers([HTTPResponseEncoder(), HTTP1ToHTTPServerCodec(secure: false),
-                                                SSEConnectionHandler(opener: opener)])
+        try await channel.testingEventLoop.executeInContext {
+            try channel.pipeline.syncOperations.addHandlers([HTTPResponseEncoder(), HTTP1ToHTTPServerCodec(secure: false),
+                                                             SSEConnectionHandler(opener: opener)])
+        }
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8081))
         var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/events?group_id=g")
         head.headers.add(name: "host", value: "streamer")

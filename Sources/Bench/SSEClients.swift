@@ -1,0 +1,164 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// The e2e bench's SSE listeners: one NIO channel each, on the load generator's event loop. Each
+/// picks the command id out of every `todo-event` it receives, with the arrival time, so the bench
+/// can time POST → event on another member's stream.
+final class SSEClients: @unchecked Sendable {
+    private let group: EventLoopGroup
+    private let host: String
+    private let port: Int
+    private var probes: [(channel: Channel, probe: SSEProbe)] = []
+
+    init(group: EventLoopGroup, host: String, port: Int) {
+        self.group = group
+        self.host = host
+        self.port = port
+    }
+
+    static func request(host: String, port: Int, path: String, token: String) -> String {
+        "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nAuthorization: Bearer \(token)\r\nAccept: text/event-stream\r\n\r\n"
+    }
+
+    /// Command ids and arrival times every stream received since the last call.
+    func drainReceived() async throws -> [(commandID: String, at: UInt64)] {
+        var all: [(commandID: String, at: UInt64)] = []
+        for (channel, probe) in probes {
+            all += try await channel.eventLoop.submit { probe.drainReceived() }.get()
+        }
+        return all
+    }
+
+    /// Opens one stream per request (each its own path and token), at most 200 connecting at a
+    /// time. Returns how many were refused (status other than 200).
+    func open(_ requests: [String]) async throws -> (opened: Int, refused: Int) {
+        var refused = 0
+        var next = 0
+        let started = Date()
+        try await withThrowingTaskGroup(of: (Channel, SSEProbe, Int).self) { tasks in
+            func add() {
+                let probe = SSEProbe(request: requests[next], eventLoop: group.next())
+                let bootstrap = ClientBootstrap(group: group).channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(probe) }
+                }
+                let (host, port) = (self.host, self.port)
+                tasks.addTask {
+                    let channel = try await bootstrap.connect(host: host, port: port).get()
+                    let status = try await probe.status.futureResult.get()
+                    return (channel, probe, status)
+                }
+            }
+            while next < min(requests.count, 200) { add(); next += 1 }
+            while let (channel, probe, status) = try await tasks.next() {
+                if status == 200 { probes.append((channel, probe)) } else { refused += 1; channel.close(promise: nil) }
+                if next < requests.count { add(); next += 1 }
+                let done = probes.count + refused
+                if done % 2500 == 0 { print("  \(probes.count) streams open (\(String(format: "%.1f", Date().timeIntervalSince(started))) s)") }
+            }
+        }
+        return (requests.count - refused, refused)
+    }
+
+    func closeAll() {
+        for (channel, _) in probes { channel.close(promise: nil) }
+        probes.removeAll()
+    }
+}
+
+/// One SSE listener connection: sends the request, reports the status, and records the command id
+/// of each `todo-event` (the marker is matched across reads) with the time its bytes arrived.
+final class SSEProbe: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    private static let marker = Array("event: todo-event".utf8)
+    private static let statusPrefix = Array("HTTP/1.1 ".utf8)
+    private static let commandKey = Array(#""command_id":""#.utf8)
+
+    let status: EventLoopPromise<Int>
+    private let request: String
+    private var head: [UInt8] = []
+    private var statusKnown = false
+    private var matched = 0
+    private var received: [(commandID: String, at: UInt64)] = []
+    private var capturing: [UInt8]?
+    private var capturedAt: UInt64 = 0
+
+    init(request: String, eventLoop: EventLoop) {
+        self.request = request
+        status = eventLoop.makePromise()
+    }
+
+    /// Takes what was received so far (the probe keeps recording).
+    func drainReceived() -> [(commandID: String, at: UInt64)] {
+        defer { received.removeAll(keepingCapacity: true) }
+        return received
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: request)), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let buffer = unwrapInboundIn(data)
+        buffer.withUnsafeReadableBytes { bytes in
+            var start = 0
+            if !statusKnown {
+                let take = min(bytes.count, 12 - head.count)
+                head.append(contentsOf: bytes.prefix(take))
+                start = take
+                if head.count == 12 {
+                    statusKnown = true
+                    let code = head.starts(with: Self.statusPrefix) ? Int(String(decoding: head.suffix(3), as: UTF8.self)) ?? 0 : 0
+                    status.succeed(code)
+                }
+            }
+            for byte in bytes[start...] {
+                if capturing != nil { capture(byte) }
+                if match(byte) {
+                    capturing = []
+                    capturedAt = now
+                }
+            }
+        }
+    }
+
+    /// Advances the marker match by one byte; true when the marker is complete.
+    private func match(_ byte: UInt8) -> Bool {
+        if byte == Self.marker[matched] {
+            matched += 1
+            if matched == Self.marker.count {
+                matched = 0
+                return true
+            }
+        } else {
+            matched = byte == Self.marker[0] ? 1 : 0
+        }
+        return false
+    }
+
+    /// The todo-event's lines up to the blank line that ends it: pick the command id out of its JSON.
+    private func capture(_ byte: UInt8) {
+        capturing!.append(byte)
+        let count = capturing!.count
+        let newline = UInt8(ascii: "\n")
+        guard byte == newline, (count >= 2 && capturing![count - 2] == newline) || count > 65_536 else { return }
+        let bytes = capturing!
+        capturing = nil
+        guard let range = bytes.firstRange(of: Self.commandKey) else { return }
+        let rest = bytes[range.upperBound...]
+        if let end = rest.firstIndex(of: UInt8(ascii: "\"")) {
+            received.append((String(decoding: rest[..<end], as: UTF8.self), capturedAt))
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !statusKnown { statusKnown = true; status.succeed(0) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if !statusKnown { statusKnown = true; status.fail(error) }
+        context.close(promise: nil)
+    }
+}
