@@ -12,7 +12,10 @@ public struct DataSinkConfiguration: Sendable, Equatable {
     public var batchSize = 2000
     /// Longest wait to fill a batch before writing what arrived.
     public var batchWait: Duration = .milliseconds(50)
-    public var ackWait: Duration = .seconds(60)
+    /// How long a fetched event may stay unacknowledged before the server delivers it again: after
+    /// a crash, the events the dead sink held (its batch and the prefetched one) wait this long.
+    /// A batch being retried (Postgres down) is kept in progress, so this only bounds one write.
+    public var ackWait: Duration = .seconds(10)
     /// Transactions a batch is split into, by group, written in parallel (one connection each).
     /// Groups never span two of them, so they take no lock the other needs.
     public var writers = 2
@@ -27,6 +30,6 @@ public struct DataSinkConfiguration: Sendable, Equatable {
         batchWait = .milliseconds(try environment.integer("SINK_BATCH_WAIT_MS", default: 50, range: 1...10_000))
         writers = try environment.integer("SINK_WRITERS", default: writers, range: 1...16)
         poolSize = try environment.integer("SINK_DB_POOL", default: max(poolSize, writers), range: 1...100)
-        ackWait = .seconds(try environment.integer("SINK_ACK_WAIT_SECONDS", default: 60, range: 1...3600))
+        ackWait = .seconds(try environment.integer("SINK_ACK_WAIT_SECONDS", default: 10, range: 1...3600))
     }
 }
