@@ -78,8 +78,10 @@ public final class CommandProcessor: Sendable {
         let group = groupSubject.groupID
 
         for _ in 0..<Self.maxConflictRetries {
-            let (loaded, fresh, epoch) = try await state(of: group)
-            var state = loaded
+            // Checked out of the cache: put back below once it is up to date; on any error it is
+            // left out, and the group's next command reloads it from the log.
+            let (loaded, fresh, epoch) = try await checkOutState(of: group)
+            var state = consume loaded
             do {
                 if fresh || epoch != delivery.epoch || delivery.redelivered {
                     // This process may have missed some of the group's commands (they went to
@@ -94,16 +96,16 @@ public final class CommandProcessor: Sendable {
                         guard let earlier = logged.command, !state.decidedCommands.contains(earlier.commandID) else { continue }
                         if !fresh { throw StaleState() } // our cache may just not know another replica decided it
                         catchUps.increment()
-                        _ = try await decide(earlier, sequence: logged.sequence, group: group, state: &state, epoch: delivery.epoch)
+                        _ = try await decide(earlier, sequence: logged.sequence, group: group, state: &state)
                     }
                 }
-                return .decided(try await decide(command, sequence: delivery.streamSequence, group: group, state: &state,
-                                                 epoch: delivery.epoch))
+                let outcome = try await decide(command, sequence: delivery.streamSequence, group: group, state: &state)
+                cache.put(state, epoch: delivery.epoch)
+                return .decided(outcome)
             } catch is StaleState {
-                cache.invalidate(group.rawValue)
+                continue
             } catch EventStoreError.sequenceConflict {
                 conflicts.increment()
-                cache.invalidate(group.rawValue)
                 logger.debug("sequence conflict, deciding again", metadata: [
                     "group.id": "\(group)", "command.id": "\(command.commandID)"])
             }
@@ -113,23 +115,21 @@ public final class CommandProcessor: Sendable {
 
     private struct StaleState: Error {}
 
-    /// Decides one command against `state` and appends its outcome; updates `state` and the cache.
+    /// Decides one command against `state` and appends its outcome; updates `state`.
     /// Returns the stored event's type, or nil when the command already had its outcome.
-    private func decide(_ command: TodoCommand, sequence: UInt64, group: GroupID, state: inout GroupState,
-                        epoch: UInt64) async throws -> EventType? {
+    private func decide(_ command: TodoCommand, sequence: UInt64, group: GroupID,
+                        state: inout GroupState) async throws -> EventType? {
         switch Decider.decide(state, command, now: now()) {
         case .alreadyDecided:
             duplicates.increment()
             state.lastCommandSequence = max(state.lastCommandSequence, sequence)
-            cache.put(state, epoch: epoch)
             return nil
         case .emit(var event):
             event.commandSequence = sequence
             switch try await store.append(event, to: group, expectedLastSequence: state.lastSequence) {
             case .stored(let stored):
-                state = Decider.evolve(state, event)
+                Decider.apply(event, to: &state)
                 state.lastSequence = stored
-                cache.put(state, epoch: epoch)
                 decided.increment()
                 if event.eventType == .commandRejected {
                     Counter(label: "engine_rejections_total", dimensions: [("code", event.code ?? "unknown")]).increment()
@@ -149,14 +149,15 @@ public final class CommandProcessor: Sendable {
         cache.invalidate(group)
     }
 
-    /// The group's state, whether it was just loaded, and the epoch it was last verified in.
-    func state(of group: GroupID) async throws -> (GroupState, fresh: Bool, epoch: UInt64) {
-        if let (cached, epoch) = cache.get(group.rawValue) { return (cached, false, epoch) }
+    /// The group's state (taken out of the cache, or rebuilt from its events), whether it was
+    /// just loaded, and the epoch it was last verified in.
+    func checkOutState(of group: GroupID) async throws -> (GroupState, fresh: Bool, epoch: UInt64) {
+        if let (cached, epoch) = cache.checkOut(group.rawValue) { return (cached, false, epoch) }
         loads.increment()
         var state = GroupState(groupID: group.rawValue)
         let history = try await store.history(of: group)
         for stored in history.events {
-            state = Decider.evolve(state, stored.event)
+            Decider.apply(stored.event, to: &state)
         }
         state.lastSequence = history.lastSequence
         return (state, true, 0)

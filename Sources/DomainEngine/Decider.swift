@@ -158,6 +158,13 @@ public enum Decider {
     /// Folds one event into the state (the only way state changes).
     public static func evolve(_ state: GroupState, _ event: TodoEvent) -> GroupState {
         var state = state
+        apply(event, to: &state)
+        return state
+    }
+
+    /// `evolve` in place: the engine owns its group states, and changing them in place costs the
+    /// event's own changes, never a copy of the whole state.
+    public static func apply(_ event: TodoEvent, to state: inout GroupState) {
         state.version = max(state.version, event.groupVersion)
         state.decidedCommands.insert(event.commandID)
         if let sequence = event.commandSequence { state.lastCommandSequence = max(state.lastCommandSequence, sequence) }
@@ -183,7 +190,6 @@ public enum Decider {
         case .commandRejected:
             break
         }
-        return state
     }
 
     /// Just after the last todo of a column (positions are free-form numbers; clients may insert

@@ -52,8 +52,9 @@ public final class DomainEngineService: Service {
         let giveUps = try await MaxDeliveriesWatcher(connection: connection, stream: Streams.commands,
                                                      durable: configuration.durable, deadLetters: deadLetters, logger: logger)
         logger.info("domain-engine consuming", metadata: ["consumer": "\(configuration.durable)"])
+        // Prefetching keeps order: batches are still handled one after the other, in fetch order.
         let loop = ConsumerLoop(consumer: consumer, batchSize: configuration.batchSize, expires: .seconds(1),
-                                lagMetric: "engine_consumer_pending", logger: logger)
+                                prefetch: true, lagMetric: "engine_consumer_pending", logger: logger)
         await loop.run { batch in
             batchSizes.record(batch.count)
             await process(batch)

@@ -2,6 +2,10 @@ import Synchronization
 
 /// A bounded least-recently-used cache of group states. When full, the oldest tenth is evicted
 /// at once (so eviction stays cheap); an evicted group is simply rebuilt from its events.
+///
+/// A state is checked out while a command of its group is decided and put back afterwards, so
+/// the processor holds the only reference and changes it in place: a state the cache still
+/// shared would be copied whole (its todos and every decided command id) on each change.
 public final class GroupStateCache: Sendable {
     private struct Entry {
         var state: GroupState
@@ -22,12 +26,11 @@ public final class GroupStateCache: Sendable {
         self.capacity = max(1, capacity)
     }
 
-    public func get(_ groupID: String) -> (state: GroupState, epoch: UInt64)? {
+    /// Removes the group's state and hands it over (nil when it is not cached). Whoever checks a
+    /// state out puts it back once it is up to date, or not at all when it may be stale.
+    public func checkOut(_ groupID: String) -> (state: GroupState, epoch: UInt64)? {
         storage.withLock { storage in
-            storage.clock += 1
-            guard var entry = storage.entries[groupID] else { return nil }
-            entry.lastUse = storage.clock
-            storage.entries[groupID] = entry
+            guard let entry = storage.entries.removeValue(forKey: groupID) else { return nil }
             return (entry.state, entry.epoch)
         }
     }

@@ -14,7 +14,11 @@ final class InMemoryEventStore: EventStore {
         var events: [String: [StoredEvent]] = [:]
         var eventIDs: [String: UInt64] = [:]
         var commands: [String: [LoggedCommand]] = [:]
+        /// The next append stores its event, then fails as if its acknowledgement was lost.
+        var loseNextAcknowledgement = false
     }
+
+    struct LostAcknowledgement: Error {}
 
     let state = Mutex(State())
 
@@ -46,6 +50,10 @@ final class InMemoryEventStore: EventStore {
             state.sequence += 1
             state.events[group.rawValue, default: []].append(StoredEvent(event: event, sequence: state.sequence))
             state.eventIDs[event.eventID] = state.sequence
+            if state.loseNextAcknowledgement {
+                state.loseNextAcknowledgement = false
+                throw LostAcknowledgement()
+            }
             return .stored(sequence: state.sequence)
         }
     }
@@ -129,6 +137,26 @@ struct CommandProcessorTests {
         // Remove the log: a lookup now would find nothing, so a pass shows none was needed.
         store.state.withLock { $0.commands[group] = [] }
         #expect(try await processor.handle(delivery(create, sequence: createSeq)) == .decided(.todoCreated))
+    }
+
+    @Test func anAppendWhoseAcknowledgementWasLostIsNotDecidedTwice() async throws {
+        let processor = processor()
+        let join = addOwner()
+        let create = command("c1", .createTodo, todo: "t") { $0.title = "first" }
+        let update = command("c2", .updateTodo, todo: "t") { $0.title = "second" }
+        let joinSeq = store.log(join), createSeq = store.log(create), updateSeq = store.log(update)
+        #expect(try await processor.handle(delivery(join, sequence: joinSeq)) == .decided(.memberAdded))
+        store.state.withLock { $0.loseNextAcknowledgement = true }
+        await #expect(throws: InMemoryEventStore.LostAcknowledgement.self) {
+            try await processor.handle(delivery(create, sequence: createSeq))
+        }
+        // The retry finds the stored outcome; the next command builds on it.
+        #expect(try await processor.handle(delivery(create, sequence: createSeq, redelivered: true)) == .decided(nil))
+        #expect(try await processor.handle(delivery(update, sequence: updateSeq)) == .decided(.todoUpdated))
+        let events = store.events(group)
+        #expect(events.map(\.eventType) == [.memberAdded, .todoCreated, .todoUpdated])
+        #expect(events.map(\.groupVersion) == [1, 2, 3])
+        #expect(events.last?.version == 2)
     }
 
     @Test func aConflictReloadsAndDecidesAgain() async throws {
