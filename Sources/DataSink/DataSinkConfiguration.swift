@@ -8,8 +8,10 @@ public struct DataSinkConfiguration: Sendable, Equatable {
     /// The durable consumer on EVENTS that every sink replica shares.
     public var durable = "data-sink"
     /// Most events fetched at once (a full batch when catching up; under live load, what arrived
-    /// within `batchWait`).
-    public var batchSize = 2000
+    /// within `batchWait`). Large batches make catching up cheaper: each transaction writes a
+    /// group's offset and a todo's row once, however many of their events it holds (catch-up
+    /// measured 19–20k events/s with 2,000, 26k with 10,000).
+    public var batchSize = 10_000
     /// Longest wait to fill a batch before writing what arrived.
     public var batchWait: Duration = .milliseconds(50)
     /// How long a fetched event may stay unacknowledged before the server delivers it again: after
@@ -26,7 +28,7 @@ public struct DataSinkConfiguration: Sendable, Equatable {
         shared = try SharedSettings(environment: environment)
         healthListen = try environment.address("DATA_SINK_HEALTH_ADDR", default: "127.0.0.1:8083")
         if let durable = environment["SINK_DURABLE"], !durable.isEmpty { self.durable = durable }
-        batchSize = try environment.integer("SINK_BATCH_SIZE", default: batchSize, range: 1...10_000)
+        batchSize = try environment.integer("SINK_BATCH_SIZE", default: batchSize, range: 1...50_000)
         batchWait = .milliseconds(try environment.integer("SINK_BATCH_WAIT_MS", default: 50, range: 1...10_000))
         writers = try environment.integer("SINK_WRITERS", default: writers, range: 1...16)
         poolSize = try environment.integer("SINK_DB_POOL", default: max(poolSize, writers), range: 1...100)
