@@ -74,7 +74,7 @@ public struct CommandIntake: Sendable {
             }
             ids = Self.derivedIDs(user: user.userID, key: key, todoID: command.todoID)
         } else {
-            ids = (UUID().uuidString.lowercased(), command.todoID ?? UUID().uuidString.lowercased())
+            ids = (Identifiers.newID(), command.todoID ?? Identifiers.newID())
         }
 
         let message = command.message(commandID: ids.command, todoID: ids.todo,

@@ -33,7 +33,7 @@ public struct GroupStore: Sendable {
 
     /// Creates a group owned by `actor`; returns its id.
     public func createGroup(name: String, actor: Actor) async throws -> GroupID {
-        let id = try GroupID(UUID().uuidString.lowercased())
+        let id = try GroupID(Identifiers.newID())
         try await pool.withConnection { connection in
             try connection.transaction { connection in
                 _ = try connection.query("INSERT INTO groups (group_id, name, created_by) VALUES ($1, $2, $3)",
@@ -149,7 +149,7 @@ public struct GroupStore: Sendable {
     static func enqueue(_ action: CommandAction, group: GroupID, actor: Actor, member: (id: UUID, name: String)?,
                         role: GroupRole?, on connection: PostgresConnection) throws {
         let command = TodoCommand(
-            commandID: UUID().uuidString.lowercased(), action: action, groupID: group.rawValue, actorUserID: actor.id,
+            commandID: Identifiers.newID(), action: action, groupID: group.rawValue, actorUserID: actor.id,
             actorName: actor.username, issuedAt: Date(), memberUserID: member.map { $0.id.uuidString.lowercased() },
             memberUsername: member?.name, role: role)
         let payload = command.jsonBytes()

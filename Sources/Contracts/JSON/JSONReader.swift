@@ -60,6 +60,26 @@ struct JSONReader {
         }
     }
 
+    /// Walks an array: `element` is called for each element and must read or skip it.
+    mutating func readArray(_ element: (inout JSONReader) throws(MessageJSONError) -> Void) throws(MessageJSONError) {
+        try expect(.openBracket, "expected an array")
+        if consume(.closeBracket) { return }
+        while true {
+            try element(&self)
+            if consume(.comma) { continue }
+            try expect(.closeBracket, "expected ',' or ']' in an array")
+            return
+        }
+    }
+
+    /// The first byte of the next value (after whitespace), if any.
+    var nextByte: UInt8? {
+        mutating get {
+            skipWhitespace()
+            return peekByte
+        }
+    }
+
     /// `null` (consumed, returns true) or any other value (left in place, returns false).
     mutating func consumeNull() throws(MessageJSONError) -> Bool {
         skipWhitespace()
@@ -142,15 +162,9 @@ struct JSONReader {
     }
 
     mutating func readStringArray() throws(MessageJSONError) -> [String] {
-        try expect(.openBracket, "expected an array")
         var strings: [String] = []
-        if consume(.closeBracket) { return strings }
-        while true {
-            strings.append(try readString())
-            if consume(.comma) { continue }
-            try expect(.closeBracket, "expected ',' or ']' in an array")
-            return strings
-        }
+        try readArray { reader throws(MessageJSONError) in strings.append(try reader.readString()) }
+        return strings
     }
 
     /// A string naming one case of `T`.
@@ -182,14 +196,7 @@ struct JSONReader {
         case .openBrace:
             try readObject { reader, _ throws(MessageJSONError) in try reader.skipValue(depth: depth + 1) }
         case .openBracket:
-            try expect(.openBracket, "expected an array")
-            if consume(.closeBracket) { return }
-            while true {
-                try skipValue(depth: depth + 1)
-                if consume(.comma) { continue }
-                try expect(.closeBracket, "expected ',' or ']' in an array")
-                return
-            }
+            try readArray { reader throws(MessageJSONError) in try reader.skipValue(depth: depth + 1) }
         case UInt8(ascii: "t"): try literal("true")
         case UInt8(ascii: "f"): try literal("false")
         case UInt8(ascii: "n"): try literal("null")
