@@ -9,9 +9,10 @@ public struct MessageJSONError: Error, CustomStringConvertible, Equatable, Senda
     public var description: String { "\(message) (at byte \(offset))" }
 }
 
-/// A strict reader of one JSON document (RFC 8259), for the bus messages: the caller walks the
-/// document it expects (an object, its keys, typed values) and the reader checks the syntax as it
-/// goes, skipping values it is not asked for. No intermediate tree is built, so decoding a
+/// A strict reader of one JSON document (RFC 8259), for the bus messages (and, through
+/// `JSONValue`, HTTP request bodies): the caller walks the document it expects (an object, its
+/// keys, typed values) and the reader checks the syntax as it goes, skipping values it is not
+/// asked for. No intermediate tree is built, so decoding a
 /// message costs about one pass over its bytes; `JSONDecoder` costs ten times that here.
 ///
 /// Invalid UTF-8, control characters in strings, bad escapes, leading zeros, trailing data and
