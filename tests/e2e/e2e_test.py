@@ -150,9 +150,13 @@ class Stream:
                         self.events.put({"event": "retry", "data": [value], "id": None})
                     elif field in ("event", "id"):
                         event[field] = value
-        except (OSError, http.client.HTTPException):
+        except (OSError, http.client.HTTPException, AttributeError, ValueError):
+            # The stream ended. (http.client raises AttributeError or ValueError when the
+            # response is closed from the test's thread during a read, or the server dies
+            # mid-chunk.)
             pass
-        self.closed.set()
+        finally:
+            self.closed.set()
 
     def next(self, predicate, seconds=10):
         deadline = time.monotonic() + seconds
