@@ -7,11 +7,13 @@ public struct DomainEngineConfiguration: Sendable, Equatable {
     public var healthListen: ListenAddress
     /// The durable consumer on COMMANDS that every engine replica shares.
     public var durable = "domain-engine"
-    /// Messages per fetch.
-    public var batchSize = 512
+    /// Messages per fetch. Under live load a fetch returns what is there; when catching up, a
+    /// larger batch holds more groups to work on at once (catch-up: ~18.4k cmd/s with 512 and
+    /// 512 groups at a time, ~20.9k with 2,048 and 2,048, in alternating runs).
+    public var batchSize = 2048
     /// Groups of one batch worked on at the same time (each group strictly in order). Work is
     /// mostly waiting for JetStream acknowledgements, so many groups in flight keep it busy.
-    public var groupConcurrency = 512
+    public var groupConcurrency = 2048
     /// Group states kept in memory; others are rebuilt from their events on demand.
     public var cacheCapacity = 10_000
     /// Unacknowledged time before the server redelivers a command held by an engine that died.
