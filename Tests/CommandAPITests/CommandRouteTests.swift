@@ -137,6 +137,9 @@ struct CommandRouteTests {
             (alice, #"{"action":"create-todo","group_id":"team-1","title":"x","assignee":"carol"}"#, .badRequest, "assignee"),
             (alice, #"{"action":"create-todo","group_id":"nope","title":"x"}"#, .notFound, "does not exist"),
             (bob, #"{"action":"create-todo","group_id":"team-1","title":"x"}"#, .forbidden, "not a member"),
+            (alice, #"{"action":"create-todo","group_id":"team-1","title":"x","title":"y"}"#, .badRequest, "appears twice"),
+            (alice, #"{"action":"create-todo","group_id":"team-1","title":"x",}"#, .badRequest, "not valid JSON"),
+            (alice, #"["create-todo"]"#, .badRequest, "must be a JSON object"),
         ]
         try await Application(router: fixture.router).test(.router) { client in
             for (headers, body, status, message) in cases {

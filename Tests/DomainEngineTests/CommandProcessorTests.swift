@@ -91,12 +91,25 @@ struct CommandProcessorTests {
         command("c0", .addMember) { $0.memberUserID = "u1"; $0.memberUsername = "olivia"; $0.role = .owner }
     }
 
-    @Test func earlierCommandsOfTheGroupAreDecidedFirstFromTheLog() async throws {
-        let processor = processor()
+    /// Three commands logged in order: the owner joins, creates todo `t`, updates it.
+    struct JoinCreateUpdate {
+        let join: TodoCommand, create: TodoCommand, update: TodoCommand
+        let joinSeq: UInt64, createSeq: UInt64, updateSeq: UInt64
+    }
+
+    func logJoinCreateUpdate() -> JoinCreateUpdate {
         let join = addOwner()
         let create = command("c1", .createTodo, todo: "t") { $0.title = "first" }
         let update = command("c2", .updateTodo, todo: "t") { $0.title = "second" }
-        let joinSeq = store.log(join), createSeq = store.log(create), updateSeq = store.log(update)
+        return JoinCreateUpdate(join: join, create: create, update: update,
+                                joinSeq: store.log(join), createSeq: store.log(create), updateSeq: store.log(update))
+    }
+
+    @Test func earlierCommandsOfTheGroupAreDecidedFirstFromTheLog() async throws {
+        let processor = processor()
+        let log = logJoinCreateUpdate()
+        let (join, create, update) = (log.join, log.create, log.update)
+        let (joinSeq, createSeq, updateSeq) = (log.joinSeq, log.createSeq, log.updateSeq)
 
         // The update arrives first (the others went to another replica, or to one that died):
         // the two earlier commands are decided from the log, in order, before it.
@@ -141,18 +154,15 @@ struct CommandProcessorTests {
 
     @Test func anAppendWhoseAcknowledgementWasLostIsNotDecidedTwice() async throws {
         let processor = processor()
-        let join = addOwner()
-        let create = command("c1", .createTodo, todo: "t") { $0.title = "first" }
-        let update = command("c2", .updateTodo, todo: "t") { $0.title = "second" }
-        let joinSeq = store.log(join), createSeq = store.log(create), updateSeq = store.log(update)
-        #expect(try await processor.handle(delivery(join, sequence: joinSeq)) == .decided(.memberAdded))
+        let log = logJoinCreateUpdate()
+        #expect(try await processor.handle(delivery(log.join, sequence: log.joinSeq)) == .decided(.memberAdded))
         store.state.withLock { $0.loseNextAcknowledgement = true }
         await #expect(throws: InMemoryEventStore.LostAcknowledgement.self) {
-            try await processor.handle(delivery(create, sequence: createSeq))
+            try await processor.handle(delivery(log.create, sequence: log.createSeq))
         }
         // The retry finds the stored outcome; the next command builds on it.
-        #expect(try await processor.handle(delivery(create, sequence: createSeq, redelivered: true)) == .decided(nil))
-        #expect(try await processor.handle(delivery(update, sequence: updateSeq)) == .decided(.todoUpdated))
+        #expect(try await processor.handle(delivery(log.create, sequence: log.createSeq, redelivered: true)) == .decided(nil))
+        #expect(try await processor.handle(delivery(log.update, sequence: log.updateSeq)) == .decided(.todoUpdated))
         let events = store.events(group)
         #expect(events.map(\.eventType) == [.memberAdded, .todoCreated, .todoUpdated])
         #expect(events.map(\.groupVersion) == [1, 2, 3])
