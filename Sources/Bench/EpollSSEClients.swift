@@ -119,16 +119,27 @@ final class EpollSSEClients: @unchecked Sendable {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
         defer { buffer.deallocate() }
         let marker = Self.marker
+        // While bytes are arriving the reader polls, sleeping briefly when nothing is ready, rather
+        // than blocking in epoll_wait: a blocked reader is woken by each socket that becomes ready,
+        // and on loopback that wake-up runs in the streamer's write(2) (a tenth of an event loop's
+        // time in a fan-out). Clients on other machines cost a server no such wake-ups.
+        var lastArrival = DispatchTime.now().uptimeNanoseconds
         while running.load(ordering: .relaxed) {
-            let ready = epoll_wait(epoll, &events, Int32(events.count), 100)
-            guard ready > 0 else { continue }
+            let polling = DispatchTime.now().uptimeNanoseconds - lastArrival < 20_000_000
+            let ready = epoll_wait(epoll, &events, Int32(events.count), polling ? 0 : 100)
+            guard ready > 0 else {
+                if polling { usleep(200) }
+                continue
+            }
+            lastArrival = DispatchTime.now().uptimeNanoseconds
             clients.withLock { clients in
                 for event in events[0..<Int(ready)] {
                     let slot = Int(event.data.u64)
                     guard slot < clients.count, !clients[slot].closed else { continue }
-                    while true {
+                    // One read per ready socket: epoll is level-triggered, so what is left is reported again.
+                    repeat {
                         let count = read(clients[slot].fd, buffer.baseAddress, buffer.count)
-                        if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
+                        if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { break }
                         let now = DispatchTime.now().uptimeNanoseconds
                         if count <= 0 {
                             clients[slot].closed = true
@@ -161,7 +172,7 @@ final class EpollSSEClients: @unchecked Sendable {
                             }
                         }
                         clients[slot].matched = matched
-                    }
+                    } while false
                 }
             }
         }
@@ -171,4 +182,36 @@ final class EpollSSEClients: @unchecked Sendable {
         running.store(false, ordering: .relaxed)
         Glibc.close(epoll)
     }
+}
+
+/// Several `EpollSSEClients`, each with its own reader thread, the streams split between them:
+/// on two cores one reader thread always shares a core with one of the streamer's two event
+/// loops, so that loop finishes its writes last; two readers spread the clients' work evenly.
+final class EpollSSEClientGroup: Sendable {
+    private let readers: [EpollSSEClients]
+
+    init(readers: Int, port: Int, path: String, token: String) {
+        self.readers = (0..<max(1, readers)).map { _ in EpollSSEClients(port: port, path: path, token: token) }
+    }
+
+    var count: Int { readers.reduce(0) { $0 + $1.count } }
+
+    func open(_ count: Int, eventsBefore: Int) async throws -> (opened: Int, refused: Int) {
+        var total = (opened: 0, refused: 0)
+        for (index, reader) in readers.enumerated() {
+            let share = count / readers.count + (index < count % readers.count ? 1 : 0)
+            let result = try await reader.open(share, eventsBefore: eventsBefore)
+            total.opened += result.opened
+            total.refused += result.refused
+        }
+        return total
+    }
+
+    func arrivals(waitingFor events: Int, timeout: Duration) async throws -> [(Int, [UInt64])] {
+        var all: [(Int, [UInt64])] = []
+        for reader in readers { all += try await reader.arrivals(waitingFor: events, timeout: timeout) }
+        return all
+    }
+
+    func closeAll() { readers.forEach { $0.closeAll() } }
 }

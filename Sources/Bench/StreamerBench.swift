@@ -28,6 +28,7 @@ struct StreamerBench: AsyncParsableCommand {
     @Option(help: "Subscribers of the first fan-out measurement.") var subscribers = 10_000
     @Option(help: "The streamer's SSE_MAX_STREAMS for the run (its default).") var cap = 15_000
     @Option(help: "Events per fan-out measurement.") var events = 30
+    @Option(help: "Threads reading the clients' sockets (each its own epoll set).") var readers = 2
     @Option var output = "bench/results"
 
     func run() async throws {
@@ -65,7 +66,7 @@ struct StreamerBench: AsyncParsableCommand {
         try await Task.sleep(for: .seconds(1))
         let baseline = try residentKilobytes(of: server.processIdentifier)
 
-        let clients = EpollSSEClients(port: port, path: "/events?group_id=\(group.rawValue)", token: token)
+        let clients = EpollSSEClientGroup(readers: readers, port: port, path: "/events?group_id=\(group.rawValue)", token: token)
         var report = Report(title: "streamer benchmark", header: ["measurement", "value", "unit", "note"])
         let subject = GroupSubject.event(group)
         var version: Int64 = 0
@@ -101,10 +102,10 @@ struct StreamerBench: AsyncParsableCommand {
         report.rows.append(["fan-out to \(held) subscribers, p50 / p99", "\(ms(second.milliseconds(at: 50))) / \(ms(second.milliseconds(at: 99)))", "ms", "max \(ms(second.maxMilliseconds)) ms"])
 
         report.notes = [
-            "The streamer is the release binary in its own process with its default settings (SSE_MAX_STREAMS \(cap)); the clients are plain HTTP/1.1 sockets read by one thread of the bench process (epoll and read(2), `EpollSSEClients`), sharing the machine's 2 cores with the streamer and nats-server.",
+            "The streamer is the release binary in its own process with its default settings (SSE_MAX_STREAMS \(cap)); the clients are plain HTTP/1.1 sockets read by \(readers) threads of the bench process (epoll and read(2), `EpollSSEClients`), sharing the machine's 2 cores with the streamer and nats-server.",
             "Each event is a todo.created event published to JetStream on the group's event subject; a delivery is timed from just before the publish to the moment its `todo-event` bytes arrive at a client. Events are published 300 ms apart.",
             "Resident memory is VmRSS from /proc (kernel socket buffers are not in it): everything the process allocates per stream — NIO channel and HTTP/1 handlers, Hummingbird's connection task (waiting for the next request), the stream's `SSEConnectionHandler` and `LiveStream`. Streams are served in the connection pipeline and written by their event loop; heartbeats come from one ticker per process.",
-            "The clients' thread competes with the streamer's two event loops for the 2 cores during a fan-out; on loopback, each write also runs the receiving socket's TCP path in the streamer's context.",
+            "The clients' reader threads compete with the streamer's two event loops for the 2 cores during a fan-out (each reader polls while bytes arrive rather than being woken by each socket); on loopback, each write also runs the receiving socket's TCP path in the streamer's context.",
         ]
         clients.closeAll()
         print(report.markdown())
@@ -114,7 +115,7 @@ struct StreamerBench: AsyncParsableCommand {
     }
 
     /// Publishes `events` events, 300 ms apart, and returns every client's delay for each.
-    private func fanOut(_ clients: EpollSSEClients, count: Int, nats: NATSConnection, subject: GroupSubject, group: GroupID,
+    private func fanOut(_ clients: EpollSSEClientGroup, count: Int, nats: NATSConnection, subject: GroupSubject, group: GroupID,
                         userID: UUID, version: inout Int64) async throws -> LatencyHistogram {
         let startIndex = Int(version)
         var sent: [UInt64] = []
