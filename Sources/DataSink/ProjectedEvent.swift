@@ -27,8 +27,9 @@ public struct ProjectedEvent: Sendable {
         public var description: String { reason }
     }
 
-    /// Writes the staging row, in `ProjectionWriter.stagingColumns` order.
-    func writeStagingRow(to row: inout CopyRowEncoder) {
+    /// Writes the staging row, in `ProjectionWriter.stagingColumns` order, each field of its
+    /// staging column's type (binary COPY).
+    func writeStagingRow(to row: inout BinaryCopyRowEncoder) {
         let e = event
         row.append(e.eventID)
         row.append(e.commandID)

@@ -3,7 +3,7 @@ import Postgres
 
 /// Writes a batch of events into the projection tables, inside the caller's transaction:
 ///
-/// 1. COPY the batch into a temporary staging table;
+/// 1. COPY the batch into a temporary staging table (binary format: the server parses no text);
 /// 2. lock the batch's groups (transaction-scoped advisory locks, in hash order): batches of one
 ///    group from several sink replicas commit one after the other;
 /// 3. one statement inserts the events (`ON CONFLICT (event_id) DO NOTHING`), then, for the
@@ -44,7 +44,7 @@ public struct ProjectionWriter: Sendable {
         CREATE TEMP TABLE IF NOT EXISTS sink_staging (
             event_id text, command_id text, group_id text, group_version bigint, stream_seq bigint, event_type text,
             todo_id text, actor_user_id text, actor_name text, payload text, occurred_at timestamptz, title text,
-            notes text, status text, position double precision, due_date date, assignee text, labels text[],
+            notes text, status text, position double precision, due_date text, assignee text, labels text[],
             created_by text, created_by_name text, created_at timestamptz, version bigint
         ) ON COMMIT DELETE ROWS
         """
@@ -55,7 +55,7 @@ public struct ProjectionWriter: Sendable {
         guard !batch.isEmpty else { return Result(inserted: 0, todosWritten: 0) }
         try connection.execute(Self.createStaging)
         try connection.execute("DELETE FROM sink_staging")
-        try connection.copy(into: "sink_staging", columns: Self.stagingColumns, rows: batch) { $0.writeStagingRow(to: &$1) }
+        try connection.copyBinary(into: "sink_staging", columns: Self.stagingColumns, rows: batch) { $0.writeStagingRow(to: &$1) }
         try connection.query("""
             SELECT pg_advisory_xact_lock(\(Self.lockNamespace), hashtext(group_id))
             FROM (SELECT DISTINCT group_id FROM sink_staging) AS groups ORDER BY hashtext(group_id)
@@ -94,7 +94,7 @@ public struct ProjectionWriter: Sendable {
                                   created_by, created_by_name, created_at, updated_by, updated_by_name, updated_at,
                                   version, group_version, deleted_at)
             SELECT l.group_id, l.todo_id, coalesce(l.title, ''), coalesce(l.notes, ''), coalesce(l.status, 'todo'),
-                   coalesce(l.position, 0), l.due_date, l.assignee, coalesce(l.labels, '{}'),
+                   coalesce(l.position, 0), l.due_date::date, l.assignee, coalesce(l.labels, '{}'),
                    coalesce(l.created_by, l.actor_user_id), coalesce(l.created_by_name, l.actor_name),
                    coalesce(l.created_at, l.occurred_at), l.actor_user_id, l.actor_name, l.occurred_at,
                    coalesce(l.version, 1), l.group_version,

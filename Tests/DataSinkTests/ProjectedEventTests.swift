@@ -18,19 +18,39 @@ struct ProjectedEventTests {
     @Test func stagingRowsMatchTheStagingColumns() throws {
         let payload = try MessageCoding.encoder().encode(event())
         let projected = try ProjectedEvent(payload: payload, streamSequence: 42)
-        var row = CopyRowEncoder()
+        var row = BinaryCopyRowEncoder()
         projected.writeStagingRow(to: &row)
         #expect(row.columns == ProjectionWriter.stagingColumns.count)
         #expect(projected.streamSequence == 42)
         #expect(projected.json == String(decoding: payload, as: UTF8.self), "the payload is stored as received")
-        let fields = row.text.split(separator: "\t", omittingEmptySubsequences: false).map { $0 == #"\N"# ? nil : String($0) }
-        let columns = Dictionary(uniqueKeysWithValues: zip(ProjectionWriter.stagingColumns, fields))
-        #expect(columns["event_id"] == "evt-c1")
-        #expect(columns["group_version"] == "7")
-        #expect(columns["stream_seq"] == "42")
-        #expect(columns["status"] == "done")
-        #expect(columns["labels"] == #"{"a"}"#)
+        let columns = Dictionary(uniqueKeysWithValues: zip(ProjectionWriter.stagingColumns, fields(of: row.bytes)))
+        #expect(columns["event_id"] == .some(Array("evt-c1".utf8)))
+        #expect(columns["group_version"] == .some([0, 0, 0, 0, 0, 0, 0, 7]), "bigint")
+        #expect(columns["stream_seq"] == .some([0, 0, 0, 0, 0, 0, 0, 42]))
+        #expect(columns["status"] == .some(Array("done".utf8)))
+        #expect(columns["payload"] == .some(Array(payload)))
+        #expect(columns["labels"] == .some([0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 25, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0x61]), "text[] {a}")
         #expect(columns["due_date"] == .some(nil), "absent fields are NULL")
+    }
+
+    /// Splits a binary COPY row's fields (each length-prefixed; −1 is NULL).
+    func fields(of row: [UInt8]) -> [[UInt8]?] {
+        func integer(at index: Int, bytes: Int) -> Int {
+            row[index..<index + bytes].reduce(0) { $0 << 8 | Int($1) }
+        }
+        var index = 0
+        var fields: [[UInt8]?] = []
+        while index < row.count {
+            let length = Int32(truncatingIfNeeded: integer(at: index, bytes: 4))
+            index += 4
+            if length < 0 {
+                fields.append(nil)
+            } else {
+                fields.append(Array(row[index..<index + Int(length)]))
+                index += Int(length)
+            }
+        }
+        return fields
     }
 
     @Test func invalidEventsAreRefused() throws {

@@ -66,6 +66,90 @@ struct PostgresIntegrationTests {
         await pool.shutdown()
     }
 
+    @Test func binaryCopyWritesEveryFieldTypeExactly() async throws {
+        let pool = try await TestInfrastructure.pool(maxConnections: 1)
+        let table = TestInfrastructure.unique("copybin")
+        try await pool.query("""
+            CREATE TABLE \(table) (id bigint PRIMARY KEY, small integer, name text, note text, tags text[], at timestamptz,
+                                  x double precision, flag boolean)
+            """)
+        struct Row { var id: Int64; var note: String?; var tags: [String]?; var at: Date?; var x: Double? }
+        let at = Date(timeIntervalSince1970: 1_795_000_000.123456)
+        func row(_ index: Int) -> Row {
+            let note: String? = index % 10 == 0 ? nil : "tab\there\nnewline\\slash é \(index)"
+            let tags: [String]?
+            switch index % 7 {
+            case 0: tags = nil
+            case 1: tags = []
+            default: tags = ["a", "b \(index % 3)", "q\"uote"]
+            }
+            let when: Date? = index % 5 == 0 ? nil : at.addingTimeInterval(Double(index))
+            let x: Double? = index % 4 == 0 ? nil : Double(index) / 4
+            return Row(id: Int64(index), note: note, tags: tags, at: when, x: x)
+        }
+        let rows = (0..<20_000).map(row)
+        let columns = ["id", "small", "name", "note", "tags", "at", "x", "flag"]
+        let copied = try await pool.withConnection { connection in
+            try connection.copyBinary(into: table, columns: columns, rows: rows) { row, encoder in
+                encoder.append(row.id)
+                encoder.append(Int32(truncatingIfNeeded: row.id % 100))
+                encoder.append("name \(row.id)")
+                encoder.append(row.note)
+                encoder.append(row.tags)
+                encoder.append(row.at)
+                encoder.append(row.x)
+                encoder.append(row.id % 2 == 0)
+            }
+        }
+        #expect(copied == 20_000)
+        let summary = try await pool.query("""
+            SELECT count(*)::int AS n, sum(id)::bigint AS total, count(note)::int AS notes, count(tags)::int AS tagged,
+                   count(at)::int AS timed, sum(small)::bigint AS smalls, count(*) FILTER (WHERE flag)::int AS flagged
+            FROM \(table)
+            """)[0]
+        #expect(try summary.decode(Int.self, "n") == 20_000)
+        #expect(try summary.decode(Int64.self, "total") == Int64(19_999 * 20_000 / 2))
+        #expect(try summary.decode(Int.self, "notes") == 18_000)
+        #expect(try summary.decode(Int.self, "tagged") == rows.filter { $0.tags != nil }.count)
+        #expect(try summary.decode(Int.self, "timed") == 16_000)
+        #expect(try summary.decode(Int64.self, "smalls") == Int64(200 * (0..<100).reduce(0, +)))
+        #expect(try summary.decode(Int.self, "flagged") == 10_000)
+        for id in [Int64(7), 8, 10, 21] {
+            let row = try await pool.query("SELECT name, note, tags, at, x FROM \(table) WHERE id = $1", id)[0]
+            let expected = rows[Int(id)]
+            #expect(try row.decode(String.self, "name") == "name \(id)")
+            #expect(try row.decode(String?.self, "note") == expected.note)
+            #expect(try row.decode([String]?.self, "tags") == expected.tags)
+            #expect(try row.decode(Date?.self, "at") == expected.at, "microseconds kept")
+            #expect(try row.decode(Double?.self, "x") == expected.x)
+        }
+        #expect(try await pool.query("SELECT array_length(tags, 1) AS n FROM \(table) WHERE id = 8")[0].decode(Int?.self, "n") == nil,
+                "an empty array stays empty")
+
+        // A bad row aborts the whole COPY: nothing of it is kept, and the connection stays usable.
+        await #expect(throws: PostgresError.self) {
+            try await pool.withConnection { connection in
+                try connection.copyBinary(into: table, columns: ["id", "name"], rows: [Int64(200_000), 1]) { id, encoder in
+                    encoder.append(id)
+                    encoder.append("duplicate key")
+                }
+            }
+        }
+        // A value of the wrong type for its column is refused by the server, not stored wrongly.
+        await #expect(throws: PostgresError.self) {
+            try await pool.withConnection { connection in
+                try connection.copyBinary(into: table, columns: ["id", "small"], rows: [Int64(300_000)]) { id, encoder in
+                    encoder.append(id)
+                    encoder.append(Int64(1)) // bigint into an integer column
+                }
+            }
+        }
+        #expect(try await pool.query("SELECT count(*)::int AS n FROM \(table) WHERE id >= 200000")[0].decode(Int.self, "n") == 0)
+        #expect(try await pool.query("SELECT 1 AS one")[0].decode(Int.self, "one") == 1)
+        try await pool.query("DROP TABLE \(table)")
+        await pool.shutdown()
+    }
+
     @Test func typedValuesRoundTrip() async throws {
         let pool = try await TestInfrastructure.pool(maxConnections: 1)
         let id = UUID()
