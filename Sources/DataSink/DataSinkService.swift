@@ -61,8 +61,10 @@ public final class DataSinkService: Service {
     /// is stopping while Postgres is still failing (the server redelivers later).
     func write(_ batch: [JetStreamMessage]) async {
         let start = ContinuousClock.now
-        // Split by group into `writers` parts, decoded and written in parallel.
-        let parts = configuration.writers
+        // Split by group into `writers` parts, decoded and written in parallel. A small batch (the
+        // live rate: whatever arrived within `batchWait`) is one transaction: each transaction has
+        // a fixed cost in Postgres that a few dozen events do not pay back.
+        let parts = batch.count >= Self.parallelBatchSize ? configuration.writers : 1
         var partitions = [[JetStreamMessage]](repeating: [], count: parts)
         for message in batch {
             partitions[parts == 1 ? 0 : Self.partition(of: message.subject, parts: parts)].append(message)
@@ -109,6 +111,9 @@ public final class DataSinkService: Service {
         }
         return handled
     }
+
+    /// The smallest batch split over parallel writers.
+    static let parallelBatchSize = 1000
 
     /// Which part a message belongs to: by its group (the subject's last token), so one group's
     /// events always go to the same transaction.

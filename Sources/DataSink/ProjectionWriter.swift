@@ -49,19 +49,22 @@ public struct ProjectionWriter: Sendable {
         ) ON COMMIT DELETE ROWS
         """
 
+    static let lockSQL = """
+        SELECT pg_advisory_xact_lock(\(lockNamespace), hashtext(group_id))
+        FROM (SELECT DISTINCT group_id FROM sink_staging) AS groups ORDER BY hashtext(group_id)
+        """
+
     /// Must run inside a transaction (the staging rows vanish at commit).
     @discardableResult
     public func apply(_ batch: [ProjectedEvent], on connection: PostgresConnection) throws -> Result {
         guard !batch.isEmpty else { return Result(inserted: 0, todosWritten: 0) }
-        try connection.execute(Self.createStaging)
-        try connection.execute("DELETE FROM sink_staging")
+        try connection.execute(Self.createStaging + "; DELETE FROM sink_staging")
         try connection.copyBinary(into: "sink_staging", columns: Self.stagingColumns, rows: batch) { $0.writeStagingRow(to: &$1) }
-        try connection.query("""
-            SELECT pg_advisory_xact_lock(\(Self.lockNamespace), hashtext(group_id))
-            FROM (SELECT DISTINCT group_id FROM sink_staging) AS groups ORDER BY hashtext(group_id)
-            """)
-        let counts = try connection.query(applySQL)
-        try connection.query(offsetSQL)
+        // Prepared once per connection: planning these statements cost as much as running them
+        // on a small (live-rate) batch.
+        try connection.queryPrepared(Self.lockSQL)
+        let counts = try connection.queryPrepared(applySQL)
+        try connection.queryPrepared(offsetSQL)
         var result = Result(inserted: try counts[0].decode(Int.self, "inserted"), todosWritten: try counts[0].decode(Int.self, "todos"))
         if batch.contains(where: { $0.event.eventType == .groupDeleted }) {
             let tombstoned = try connection.query("""

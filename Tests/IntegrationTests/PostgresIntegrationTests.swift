@@ -150,6 +150,33 @@ struct PostgresIntegrationTests {
         await pool.shutdown()
     }
 
+    @Test func preparedStatementsArePreparedOncePerConnectionAndFollowATableSwap() async throws {
+        let pool = try await TestInfrastructure.pool(maxConnections: 1)
+        let table = TestInfrastructure.unique("prepared")
+        try await pool.query("CREATE TABLE \(table) (id bigint PRIMARY KEY, name text)")
+        try await pool.query("INSERT INTO \(table) VALUES (1, 'one'), (2, 'two')")
+        try await pool.withConnection { connection in
+            let sql = "SELECT name FROM \(table) WHERE id = $1"
+            #expect(try connection.queryPrepared(sql, [Int64(1)])[0].decode(String.self, "name") == "one")
+            #expect(try connection.queryPrepared(sql, [Int64(2)])[0].decode(String.self, "name") == "two")
+            let prepared = try connection.query("SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement = $1", [sql])
+            #expect(try prepared[0].decode(Int.self, "n") == 1, "prepared once, then reused")
+            // Another table swapped in under the same name (as a projection rebuild does) is what
+            // the next execution reads.
+            try connection.execute("""
+                ALTER TABLE \(table) RENAME TO \(table)_old;
+                CREATE TABLE \(table) (id bigint PRIMARY KEY, name text);
+                INSERT INTO \(table) VALUES (1, 'new one')
+                """)
+            #expect(try connection.queryPrepared(sql, [Int64(1)])[0].decode(String.self, "name") == "new one")
+            // A statement that cannot be prepared is an error, and the connection stays usable.
+            #expect(throws: PostgresError.self) { try connection.queryPrepared("SELECT * FROM \(table)_missing") }
+            #expect(try connection.queryPrepared(sql, [Int64(2)]).isEmpty)
+        }
+        try await pool.query("DROP TABLE \(table), \(table)_old")
+        await pool.shutdown()
+    }
+
     @Test func typedValuesRoundTrip() async throws {
         let pool = try await TestInfrastructure.pool(maxConnections: 1)
         let id = UUID()
