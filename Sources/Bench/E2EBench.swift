@@ -33,7 +33,7 @@ struct E2EBench: AsyncParsableCommand {
     @Option(help: "SSE listeners, spread over the groups.") var listeners = 2000
     @Option(help: "Open-loop rate, commands per second.") var rate = 2000
     @Option(help: "Seconds of the open-loop phase.") var seconds = 60
-    @Option(help: "Connections of the closed-loop phase (0 skips it).") var peakConnections = 64
+    @Option(help: "Connections of the closed-loop phase (0 skips it). Fewer than ~256 leave the peak unmeasured: each command waits for its JetStream acknowledgement, so the rate is bounded by connections ÷ latency.") var peakConnections = 256
     @Option(help: "Seconds of the closed-loop phase.") var peakSeconds = 30
     @Option(help: "Groups whose events are polled through the read API.") var probeGroups = 8
     @Option(help: "Where the services' and servers' pid files are (for CPU per process).") var pidDirectory: String?
