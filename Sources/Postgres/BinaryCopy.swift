@@ -28,36 +28,30 @@ extension String: PostgresBinaryCopyEncodable {
     }
 }
 
+/// A fixed-size field: its byte count, then the value in network byte order.
+func appendFixedWidthField(_ value: some FixedWidthInteger, to buffer: inout [UInt8]) {
+    appendBigEndian(Int32(value.bitWidth / 8), to: &buffer)
+    appendBigEndian(value, to: &buffer)
+}
+
 /// `bigint`.
 extension Int64: PostgresBinaryCopyEncodable {
-    public func writeCopyBinary(to buffer: inout [UInt8]) {
-        appendBigEndian(Int32(8), to: &buffer)
-        appendBigEndian(self, to: &buffer)
-    }
+    public func writeCopyBinary(to buffer: inout [UInt8]) { appendFixedWidthField(self, to: &buffer) }
 }
 
 /// `integer`.
 extension Int32: PostgresBinaryCopyEncodable {
-    public func writeCopyBinary(to buffer: inout [UInt8]) {
-        appendBigEndian(Int32(4), to: &buffer)
-        appendBigEndian(self, to: &buffer)
-    }
+    public func writeCopyBinary(to buffer: inout [UInt8]) { appendFixedWidthField(self, to: &buffer) }
 }
 
 /// `double precision`: the IEEE 754 bits.
 extension Double: PostgresBinaryCopyEncodable {
-    public func writeCopyBinary(to buffer: inout [UInt8]) {
-        appendBigEndian(Int32(8), to: &buffer)
-        appendBigEndian(bitPattern, to: &buffer)
-    }
+    public func writeCopyBinary(to buffer: inout [UInt8]) { appendFixedWidthField(bitPattern, to: &buffer) }
 }
 
 /// `boolean`: one byte.
 extension Bool: PostgresBinaryCopyEncodable {
-    public func writeCopyBinary(to buffer: inout [UInt8]) {
-        appendBigEndian(Int32(1), to: &buffer)
-        buffer.append(self ? 1 : 0)
-    }
+    public func writeCopyBinary(to buffer: inout [UInt8]) { appendFixedWidthField(UInt8(self ? 1 : 0), to: &buffer) }
 }
 
 /// `timestamptz`: microseconds since 2000-01-01 00:00:00 UTC, rounded as the text form rounds.
@@ -67,8 +61,7 @@ extension Date: PostgresBinaryCopyEncodable {
 
     public func writeCopyBinary(to buffer: inout [UInt8]) {
         let micros = Int64((timeIntervalSince1970 * 1_000_000).rounded()) - Self.postgresEpochMicroseconds
-        appendBigEndian(Int32(8), to: &buffer)
-        appendBigEndian(micros, to: &buffer)
+        appendFixedWidthField(micros, to: &buffer)
     }
 }
 
