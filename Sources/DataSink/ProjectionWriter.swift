@@ -20,8 +20,14 @@ import Postgres
 public struct ProjectionWriter: Sendable {
     public let tables: ProjectionTables
 
+    /// The statements for `tables`, built once: they are prepared per connection and found by their text.
+    let applySQL: String
+    let offsetSQL: String
+
     public init(tables: ProjectionTables = .live) {
         self.tables = tables
+        applySQL = Self.applySQL(tables)
+        offsetSQL = Self.offsetSQL(tables)
     }
 
     public struct Result: Sendable, Equatable {
@@ -77,7 +83,7 @@ public struct ProjectionWriter: Sendable {
         return result
     }
 
-    var applySQL: String {
+    static func applySQL(_ tables: ProjectionTables) -> String {
         """
         WITH inserted AS (
             INSERT INTO \(tables.events) (event_id, command_id, group_id, group_version, stream_seq, event_type, todo_id,
@@ -125,7 +131,7 @@ public struct ProjectionWriter: Sendable {
     /// is answered from the staging rows alone; otherwise the stored events are walked (by index).
     /// Every lookup in the events table goes through its (group_id, group_version) index, so the
     /// cost follows the batch, never the table's size.
-    var offsetSQL: String {
+    static func offsetSQL(_ tables: ProjectionTables) -> String {
         """
         WITH batch AS (
             SELECT s.group_id, min(s.group_version) AS low, max(s.group_version) AS high,

@@ -54,25 +54,25 @@ public actor GroupFanout {
         /// how many streams there were.
         @discardableResult
         func forEach(_ body: @escaping @Sendable (LiveStream) -> Void) -> Int {
-            dispatch(body).count
+            // `execute`, not `submit`: this runs for every event, and nobody waits for it.
+            var count = 0
+            for (loop, streams) in streams.withLock({ $0.lists }) where !streams.isEmpty {
+                count += streams.count
+                loop.execute { for stream in streams { body(stream) } }
+            }
+            return count
         }
 
         /// The same, returning once every loop has run `body` for its streams.
         func forEachAndWait(_ body: @escaping @Sendable (LiveStream) -> Void) async -> Int {
-            let (count, done) = dispatch(body)
-            for future in done { try? await future.get() }
-            return count
-        }
-
-        private func dispatch(_ body: @escaping @Sendable (LiveStream) -> Void) -> (count: Int, done: [EventLoopFuture<Void>]) {
-            let lists = streams.withLock { $0.lists }
             var count = 0
             var done: [EventLoopFuture<Void>] = []
-            for (loop, streams) in lists where !streams.isEmpty {
+            for (loop, streams) in streams.withLock({ $0.lists }) where !streams.isEmpty {
                 count += streams.count
                 done.append(loop.submit { for stream in streams { body(stream) } })
             }
-            return (count, done)
+            for future in done { try? await future.get() }
+            return count
         }
     }
 
