@@ -18,6 +18,13 @@ final class BlockingExecutor: Sendable {
         try await pool.runToCompletion(body)
     }
 
+    /// Queues `body` and returns at once, without waiting for it to run: on a one-thread executor,
+    /// bodies run in the order they were submitted. `body` is called with `false`, instead of
+    /// running, when the executor is shut down.
+    func submit(_ body: @escaping @Sendable (_ running: Bool) -> Void) {
+        pool.submit { state in body(state == .active) }
+    }
+
     func shutdown() async {
         try? await pool.shutdownGracefully()
     }

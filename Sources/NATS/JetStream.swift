@@ -14,7 +14,7 @@ public struct JetStream: Sendable {
     public func publish(_ message: OutgoingMessage) async throws -> PublishAck {
         await connection.publishPermits.acquire()
         let slot = AckSlot()
-        await submit([message]) { _, result in slot.deliver(result) }
+        submit([message]) { _, result in slot.deliver(result) }
         return try await slot.value()
     }
 
@@ -35,8 +35,8 @@ public struct JetStream: Sendable {
             let end = min(start + chunkSize, messages.count)
             await connection.publishPermits.acquire(end - start)
             let offset = start
-            // Awaited before the next chunk: chunks reach the server in order.
-            await submit(Array(messages[start..<end])) { index, result in
+            // Chunks reach the server in order: the publishing thread runs submissions in order.
+            submit(Array(messages[start..<end])) { index, result in
                 collector.set(offset + index, result)
             }
             start = end
@@ -45,45 +45,46 @@ public struct JetStream: Sendable {
     }
 
     /// Hands messages to libnats on the connection's single publishing thread, so submissions keep
-    /// their order. The caller holds one permit per message; `completion` runs exactly once per
-    /// message, on a libnats thread or here on failure.
+    /// their order, and returns without waiting for that thread: the caller waits only for the
+    /// acknowledgements (one hand-over between threads per publish fewer). The caller holds one
+    /// permit per message; `completion` runs exactly once per message, on a libnats thread or on
+    /// the publishing thread on failure.
     private func submit(_ messages: [OutgoingMessage],
-                        completion: @escaping @Sendable (Int, Result<PublishAck, NATSError>) -> Void) async {
+                        completion: @escaping @Sendable (Int, Result<PublishAck, NATSError>) -> Void) {
         let connection = self.connection
         let ackWait = connection.options.publishAckTimeout.milliseconds
-        do {
-            try await connection.publisher.run {
-                var options = jsPubOptions()
-                jsPubOptions_Init(&options)
-                options.MaxWait = ackWait
-                for (index, outgoing) in messages.enumerated() {
-                    let message: OpaquePointer
-                    do {
-                        message = try connection.makeMessage(subject: outgoing.subject, payload: outgoing.payload,
-                                                             headers: outgoing.headers)
-                    } catch {
-                        connection.publishPermits.release()
-                        completion(index, .failure(error as? NATSError ?? NATSError(
-                            kind: .other, operation: "publish to \(outgoing.subject)", message: "\(error)")))
-                        continue
-                    }
-                    connection.publishRegistry.register(message) { completion(index, $0) }
-                    var owned: OpaquePointer? = message
-                    let status = js_PublishMsgAsync(connection.jetStreamContext, &owned, &options)
-                    if status != NATS_OK {
-                        // libnats did not take the message: it is still ours and no callback will come.
-                        connection.publishRegistry.complete(
-                            message, with: .failure(NATSError(status: status, operation: "publish to \(outgoing.subject)")))
-                        natsMsg_Destroy(owned)
-                    }
+        connection.publisher.submit { running in
+            guard running else {
+                // The publishing thread is shut down: the connection is closed.
+                for index in messages.indices {
+                    connection.publishPermits.release()
+                    completion(index, .failure(NATSError(kind: .connectionClosed, operation: "publish",
+                                                         message: "the connection is closed")))
                 }
+                return
             }
-        } catch {
-            // The publishing thread is shut down: the connection is closed.
-            for index in messages.indices {
-                connection.publishPermits.release()
-                completion(index, .failure(NATSError(kind: .connectionClosed, operation: "publish",
-                                                     message: "the connection is closed")))
+            var options = jsPubOptions()
+            jsPubOptions_Init(&options)
+            options.MaxWait = ackWait
+            for (index, outgoing) in messages.enumerated() {
+                let message: OpaquePointer
+                do throws(NATSError) {
+                    message = try connection.makeMessage(subject: outgoing.subject, payload: outgoing.payload,
+                                                         headers: outgoing.headers)
+                } catch {
+                    connection.publishPermits.release()
+                    completion(index, .failure(error))
+                    continue
+                }
+                connection.publishRegistry.register(message) { completion(index, $0) }
+                var owned: OpaquePointer? = message
+                let status = js_PublishMsgAsync(connection.jetStreamContext, &owned, &options)
+                if status != NATS_OK {
+                    // libnats did not take the message: it is still ours and no callback will come.
+                    connection.publishRegistry.complete(
+                        message, with: .failure(NATSError(status: status, operation: "publish to \(outgoing.subject)")))
+                    natsMsg_Destroy(owned)
+                }
             }
         }
     }
