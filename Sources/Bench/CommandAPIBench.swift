@@ -26,11 +26,11 @@ struct CommandAPIBench: AsyncParsableCommand {
         try? await nats.jetStream.deleteStream(Streams.commands)
         try await PipelineStreams.ensureAll(nats.jetStream, replicas: 1)
 
-        var report = Report(title: "command-api benchmark", header: ["measurement", "rate", "unit", "p50", "p99", "vs raw publish"])
+        var report = Report(title: "command-api benchmark", header: ["measurement", "rate", "unit", "p50", "p99", "vs raw publish", "command-api CPU per request"])
 
         // Raw libnats async publish of command-sized messages, in this run.
         let raw = try await RawLimits.publish(natsURL: natsURL)
-        report.rows.append(["JetStream async publish, raw libnats (300 B)", String(format: "%.0f", raw), "msg/s", "", "", "100%"])
+        report.rows.append(["JetStream async publish, raw libnats (300 B)", String(format: "%.0f", raw), "msg/s", "", "", "100%", ""])
         print("raw publish: \(Int(raw)) msg/s")
 
         // command-api as its own process.
@@ -65,16 +65,20 @@ struct CommandAPIBench: AsyncParsableCommand {
 
         for connectionCount in connections {
             let before = try await nats.jetStream.streamInfo(Streams.commands).messages
+            let cpuBefore = ProcessCPU.seconds(of: server.processIdentifier)
             let result = try runWrk(url: "\(base)/api/v1/command", script: script.path, connections: connectionCount, token: token)
+            let cpuPerRequest = (ProcessCPU.seconds(of: server.processIdentifier) - cpuBefore) / Double(max(1, result.requests)) * 1e6
             let after = try await nats.jetStream.streamInfo(Streams.commands).messages
             let stored = Int(after - before)
-            print("c=\(connectionCount): \(Int(result.rate)) req/s, non-2xx \(result.non2xx), stored \(stored), p50 \(result.p50), p99 \(result.p99)")
+            print("c=\(connectionCount): \(Int(result.rate)) req/s, non-2xx \(result.non2xx), stored \(stored), p50 \(result.p50), p99 \(result.p99), "
+                  + "command-api CPU \(Int(cpuPerRequest)) µs/request")
             // wrk counts completed requests; up to one request per connection was still in flight at the end.
             guard result.non2xx == 0, stored >= result.requests, stored <= result.requests + connectionCount else {
                 throw ValidationError("c=\(connectionCount): \(result.non2xx) non-2xx answers, \(stored) stored for \(result.requests) requests")
             }
             report.rows.append(["POST /api/v1/command → 202, \(connectionCount) keep-alive connections", String(format: "%.0f", result.rate),
-                                "cmd/s", result.p50, result.p99, String(format: "%.0f%%", result.rate / raw * 100)])
+                                "cmd/s", result.p50, result.p99, String(format: "%.0f%%", result.rate / raw * 100),
+                                String(format: "%.0f µs", cpuPerRequest)])
         }
         report.notes = [
             "command-api is the release binary in its own process: JWT check, validation, membership check (cached 1 s), JetStream publish and wait for its ack per request.",

@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 import HTTPAPI
 
@@ -84,6 +85,6 @@ public struct AuthService: Sendable {
     private func response(for user: UserRecord, refreshToken: String) async throws -> AuthResponse {
         let access = try await tokens.issue(for: AuthenticatedUser(userID: user.userID, username: user.username))
         return AuthResponse(token: access, accessToken: access, refreshToken: refreshToken, tokenType: "Bearer",
-                            expiresIn: tokens.lifetimeSeconds, userID: user.userID.uuidString.lowercased(), username: user.username)
+                            expiresIn: tokens.lifetimeSeconds, userID: user.userID.lowercasedString, username: user.username)
     }
 }

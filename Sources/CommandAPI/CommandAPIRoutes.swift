@@ -118,10 +118,10 @@ public enum CommandAPIRoutes {
                                         limits: CommandAPILimits) {
         router.post("/api/v1/command") { request, context in
             let user = try await tokens.authenticate(request)
-            try limits.check(limits.commandsPerUser, user.userID.uuidString)
+            try limits.check(limits.commandsPerUser, user.id)
             let body = try await request.collectLimitedBody(context: context)
             let accepted = try await intake.accept(body: Data(buffer: body), idempotencyKey: request.headers[.idempotencyKey], user: user)
-            return try JSONBody.response(accepted, status: .accepted)
+            return JSONBody.response(json: accepted.jsonBytes(), status: .accepted)
         }
         router.get("/api/v1/commands/:id") { request, context in
             let user = try await tokens.authenticate(request)

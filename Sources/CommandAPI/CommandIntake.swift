@@ -15,6 +15,17 @@ public struct AcceptedCommand: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case status, commandID = "command_id", todoID = "todo_id", shard
     }
+
+    /// The same bytes as `JSONBody.response(_:)` makes of it (sorted keys), without `JSONEncoder`
+    /// (4% of command-api's CPU when it was).
+    public func jsonBytes() -> [UInt8] {
+        var writer = JSONObjectWriter(capacity: 128)
+        writer.field("command_id", commandID)
+        writer.field("shard", shard)
+        writer.field("status", status)
+        writer.field("todo_id", todoID)
+        return writer.finish()
+    }
 }
 
 /// `GET /api/v1/commands/{id}`'s answer.
@@ -78,7 +89,7 @@ public struct CommandIntake: Sendable {
         }
 
         let message = command.message(commandID: ids.command, todoID: ids.todo,
-                                      actor: (user.userID.uuidString.lowercased(), user.username), issuedAt: now)
+                                      actor: (user.id, user.username), issuedAt: now)
         let subject = GroupSubject.command(command.groupID)
         do {
             _ = try await publisher.publish(subject: subject.subject, payload: message.jsonData(),
@@ -110,7 +121,7 @@ public struct CommandIntake: Sendable {
             // Not decided yet (or never accepted: ids are random, so "pending" reveals nothing).
             return CommandStatus(commandID: commandID, status: "pending", code: nil, reason: nil, groupVersion: nil)
         }
-        guard outcome.actorUserID == user.userID.uuidString.lowercased() else {
+        guard outcome.actorUserID == user.id else {
             throw APIError.notFound("no command \(commandID) of yours")
         }
         return CommandStatus(commandID: commandID, status: outcome.rejected ? "rejected" : "applied", code: outcome.code,
@@ -120,12 +131,12 @@ public struct CommandIntake: Sendable {
     /// Deterministic ids for an idempotent request: UUID-shaped SHA-256 of user and key.
     static func derivedIDs(user: UUID, key: String, todoID: String?) -> (command: String, todo: String) {
         func uuid(_ label: String) -> String {
-            var bytes = Array(SHA256.hash(data: Data("\(label)\n\(user.uuidString.lowercased())\n\(key)".utf8)).prefix(16))
+            var bytes = Array(SHA256.hash(data: Data("\(label)\n\(user.lowercasedString)\n\(key)".utf8)).prefix(16))
             bytes[6] = (bytes[6] & 0x0F) | 0x80 // version 8: custom
             bytes[8] = (bytes[8] & 0x3F) | 0x80 // RFC 4122 variant
             let u = UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
                                 bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
-            return u.uuidString.lowercased()
+            return u.lowercasedString
         }
         return (uuid("command"), todoID ?? uuid("todo"))
     }

@@ -128,7 +128,7 @@ public enum CommandValidation {
             if required { throw FieldError(field: "title", "is required") }
             return nil
         }
-        let title = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        let title = raw.trimmingWhitespace()
         guard !title.isEmpty else { throw FieldError(field: "title", "must not be empty") }
         guard title.count <= maxTitle else { throw FieldError(field: "title", "must be at most \(maxTitle) characters") }
         return title
@@ -171,7 +171,7 @@ public enum CommandValidation {
         guard raw.count <= maxLabels else { throw FieldError(field: "labels", "at most \(maxLabels) labels are allowed") }
         var labels: [String] = []
         for label in raw {
-            let trimmed = label.trimmingCharacters(in: .whitespacesAndNewlines)
+            let trimmed = label.trimmingWhitespace()
             guard !trimmed.isEmpty, trimmed.count <= maxLabel else {
                 throw FieldError(field: "labels", "each label must be 1–\(maxLabel) characters")
             }
@@ -205,12 +205,29 @@ public enum CommandValidation {
 /// case-insensitively.
 public enum Username {
     public static func normalize(_ raw: String) -> String {
-        raw.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        raw.trimmingWhitespace().lowercased()
     }
 
     public static func isValid(_ name: String) -> Bool {
         (3...32).contains(name.utf8.count) && name.utf8.allSatisfy { byte in
             (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F || byte == 0x2E || byte == 0x2D
         }
+    }
+}
+
+extension String {
+    /// `trimmingCharacters(in: .whitespacesAndNewlines)` without Foundation's `CharacterSet` (the
+    /// same set: Unicode's White_Space property plus U+200B, checked over every scalar by a test),
+    /// and without a copy when there is nothing to trim, as for almost every title (it was 2.5% of
+    /// command-api's CPU).
+    func trimmingWhitespace() -> String {
+        func isSpace(_ scalar: Unicode.Scalar) -> Bool { scalar.properties.isWhitespace || scalar.value == 0x200B }
+        let scalars = unicodeScalars
+        guard let first = scalars.first, let last = scalars.last, isSpace(first) || isSpace(last) else { return self }
+        var start = scalars.startIndex
+        var end = scalars.endIndex
+        while start < end, isSpace(scalars[start]) { start = scalars.index(after: start) }
+        while end > start, isSpace(scalars[scalars.index(before: end)]) { end = scalars.index(before: end) }
+        return String(scalars[start..<end])
     }
 }

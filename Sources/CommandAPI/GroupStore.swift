@@ -26,7 +26,7 @@ public struct GroupStore: Sendable {
             self.username = username
         }
 
-        var id: String { userID.uuidString.lowercased() }
+        var id: String { userID.lowercasedString }
     }
 
     public static let nameLength = 1...100
@@ -150,7 +150,7 @@ public struct GroupStore: Sendable {
                         role: GroupRole?, on connection: PostgresConnection) throws {
         let command = TodoCommand(
             commandID: Identifiers.newID(), action: action, groupID: group.rawValue, actorUserID: actor.id,
-            actorName: actor.username, issuedAt: Date(), memberUserID: member.map { $0.id.uuidString.lowercased() },
+            actorName: actor.username, issuedAt: Date(), memberUserID: member.map { $0.id.lowercasedString },
             memberUsername: member?.name, role: role)
         let payload = command.jsonBytes()
         _ = try connection.query("""

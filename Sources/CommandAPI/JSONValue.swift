@@ -46,6 +46,7 @@ public struct FieldError: Error, Equatable, CustomStringConvertible {
 /// is an unknown field.
 struct FieldReader {
     private let object: [String: JSONValue]
+    /// The names read that the object has (a subset of its keys).
     private var read: Set<String> = []
 
     init(_ object: [String: JSONValue]) {
@@ -54,9 +55,9 @@ struct FieldReader {
 
     /// nil when absent or null.
     mutating func value(_ name: String) -> JSONValue? {
+        guard let value = object[name] else { return nil }
         read.insert(name)
-        guard let value = object[name], value != .null else { return nil }
-        return value
+        return value == .null ? nil : value
     }
 
     mutating func string(_ name: String) throws(FieldError) -> String? {
@@ -91,6 +92,7 @@ struct FieldReader {
 
     /// Fails on the first field (in name order, so the message is stable) that was never read.
     func rejectUnknown(context: String) throws(FieldError) {
+        guard read.count < object.count else { return }
         if let unknown = object.keys.filter({ !read.contains($0) }).sorted().first {
             throw FieldError(field: unknown, "unknown field for \(context)")
         }

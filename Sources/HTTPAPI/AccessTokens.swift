@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 import Hummingbird
 import JWTKit
@@ -7,10 +8,13 @@ import Synchronization
 public struct AuthenticatedUser: Sendable, Equatable {
     public let userID: UUID
     public let username: String
+    /// `userID` as text (lowercase, as stored and sent on the bus), made once per verified token.
+    public let id: String
 
     public init(userID: UUID, username: String) {
         self.userID = userID
         self.username = username
+        id = userID.lowercasedString
     }
 }
 
@@ -54,9 +58,9 @@ public struct AccessTokens: Sendable {
     public func issue(for user: AuthenticatedUser, now: Date = Date()) async throws -> String {
         let now = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down)) // NumericDate: whole seconds
         let claims = AccessTokenClaims(
-            sub: SubjectClaim(value: user.userID.uuidString.lowercased()), username: user.username,
+            sub: SubjectClaim(value: user.userID.lowercasedString), username: user.username,
             iat: IssuedAtClaim(value: now), exp: ExpirationClaim(value: now.addingTimeInterval(TimeInterval(lifetimeSeconds))),
-            jti: IDClaim(value: UUID().uuidString.lowercased()))
+            jti: IDClaim(value: UUID().lowercasedString))
         return try await keys.sign(claims, header: ["typ": "JWT"])
     }
 

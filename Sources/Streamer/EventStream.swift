@@ -100,7 +100,7 @@ public struct EventStreamRoute: SSEStreamOpener {
 
         let fanout = self.fanout, active = self.active, logger = self.logger
         let stream = LiveStream(
-            connection: connection, userID: user.userID.uuidString.lowercased(), capacity: configuration.clientBufferEvents,
+            connection: connection, userID: user.id, capacity: configuration.clientBufferEvents,
             resumeAfter: lastSeen,
             catchUp: { [self] stream, after, through in catchUp(stream, group, after: after, through: through) },
             onEnd: { stream, end in

@@ -84,7 +84,7 @@ public struct ReadStore: Sendable {
                 WHERE m.group_id = $1
                 ORDER BY CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, u.username
                 """, group).map { row in
-                Member(userID: try row.decode(UUID.self, "user_id").uuidString.lowercased(),
+                Member(userID: try row.decode(UUID.self, "user_id").lowercasedString,
                        username: try row.decode(String.self, "username"), role: try row.decode(String.self, "role"))
             }
         }

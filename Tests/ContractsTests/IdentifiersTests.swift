@@ -24,4 +24,13 @@ struct IdentifiersTests {
         let id = Identifiers.newID()
         #expect(id == id.lowercased() && UUID(uuidString: id) != nil)
     }
+
+    @Test func lowercasedTextEqualsFoundationsForm() {
+        var uuids = (0..<2000).map { _ in UUID() } + (0..<100).map { _ in Identifiers.uuidV7() }
+        uuids.append(UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
+        uuids.append(UUID(uuid: (255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255)))
+        for uuid in uuids {
+            #expect(uuid.lowercasedString == uuid.uuidString.lowercased())
+        }
+    }
 }

@@ -2,19 +2,20 @@ import Foundation
 
 /// Writes one flat JSON object the way `MessageCoding.encoder()` does (keys as given, which the
 /// caller passes in sorted order; nil fields left out; `/` not escaped; numbers as Swift prints
-/// them, an integral double without `.0`), byte for byte, straight into a byte array.
-struct JSONObjectWriter {
+/// them, an integral double without `.0`), byte for byte, straight into a byte array. Public for
+/// the other hot paths that answer with a small fixed object (command-api's 202).
+public struct JSONObjectWriter {
     private(set) var bytes: [UInt8]
     private var empty = true
 
-    init(capacity: Int = 512) {
+    public init(capacity: Int = 512) {
         bytes = []
         bytes.reserveCapacity(capacity)
         bytes.append(.openBrace)
     }
 
     /// The finished object.
-    mutating func finish() -> [UInt8] {
+    public mutating func finish() -> [UInt8] {
         bytes.append(.closeBrace)
         return bytes
     }
@@ -28,23 +29,23 @@ struct JSONObjectWriter {
         bytes.append(.colon)
     }
 
-    mutating func field(_ name: StaticString, _ value: String?) {
+    public mutating func field(_ name: StaticString, _ value: String?) {
         guard let value else { return }
         key(name)
         appendString(value)
     }
 
-    mutating func field<T: RawRepresentable<String>>(_ name: StaticString, _ value: T?) {
+    public mutating func field<T: RawRepresentable<String>>(_ name: StaticString, _ value: T?) {
         field(name, value?.rawValue)
     }
 
-    mutating func field<T: BinaryInteger>(_ name: StaticString, _ value: T?) {
+    public mutating func field<T: BinaryInteger>(_ name: StaticString, _ value: T?) {
         guard let value else { return }
         key(name)
         bytes.append(contentsOf: String(value).utf8)
     }
 
-    mutating func field(_ name: StaticString, _ value: Double?) {
+    public mutating func field(_ name: StaticString, _ value: Double?) {
         guard let value else { return }
         key(name)
         // As JSONEncoder: Swift's shortest round-trip text, without a trailing ".0".
@@ -53,7 +54,7 @@ struct JSONObjectWriter {
         bytes.append(contentsOf: text.utf8)
     }
 
-    mutating func field(_ name: StaticString, _ value: Date?) {
+    public mutating func field(_ name: StaticString, _ value: Date?) {
         guard let value else { return }
         key(name)
         bytes.append(.quote)
@@ -61,7 +62,7 @@ struct JSONObjectWriter {
         bytes.append(.quote)
     }
 
-    mutating func field(_ name: StaticString, _ values: [String]?) {
+    public mutating func field(_ name: StaticString, _ values: [String]?) {
         guard let values else { return }
         key(name)
         bytes.append(.openBracket)

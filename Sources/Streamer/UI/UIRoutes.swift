@@ -47,18 +47,18 @@ public enum UIRoutes {
                 todos += page.todos
             }
             let members = try await store.members(of: group.groupID)
-            return fragment(UIFragments.workspace(.init(group: group, viewer: user.userID.uuidString.lowercased(), role: role,
+            return fragment(UIFragments.workspace(.init(group: group, viewer: user.id, role: role,
                                                         todos: todos, members: members, groupVersion: version)))
         }
         router.get("/ui/members") { request, _ in
             let (user, group, role) = try await member(request, store: store, tokens: tokens)
             return fragment(UIFragments.membersPanel(try await store.members(of: group.groupID),
-                                                     viewer: user.userID.uuidString.lowercased(), role: role))
+                                                     viewer: user.id, role: role))
         }
         router.get("/ui/settings") { request, _ in
             let (user, group, role) = try await member(request, store: store, tokens: tokens)
             return fragment(UIFragments.settings(group: group, members: try await store.members(of: group.groupID),
-                                                 viewer: user.userID.uuidString.lowercased(), role: role))
+                                                 viewer: user.id, role: role))
         }
     }
 
