@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Sharding
 
@@ -127,6 +128,40 @@ struct SubjectTests {
     @Test func rejectsAShardThatDoesNotMatchTheGroup() {
         #expect(throws: SubjectParseError.shardMismatch(subject: "app.event.1.group.123456789", expected: 294, found: 1)) {
             try GroupSubject(parsing: "app.event.1.group.123456789")
+        }
+    }
+
+    /// The parser before it became a one-pass scan: split on dots, compare and convert the tokens.
+    static func referenceParse(_ subject: String) -> Result<GroupSubject, SubjectParseError> {
+        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
+        guard tokens.count == 5, tokens[0] == "app", tokens[3] == "group",
+              let kind = SubjectKind(rawValue: String(tokens[1])),
+              let shard = Int(tokens[2]), String(shard) == tokens[2], (0..<Shard.count).contains(shard)
+        else { return .failure(.malformed(subject)) }
+        let groupID: GroupID
+        do { groupID = try GroupID(String(tokens[4])) } catch { return .failure(.invalidGroupID(error)) }
+        guard groupID.shard == shard else { return .failure(.shardMismatch(subject: subject, expected: groupID.shard, found: shard)) }
+        return .success(GroupSubject(kind, groupID: groupID))
+    }
+
+    @Test func parsesExactlyAsTheSplittingParserDid() throws {
+        var generator = SystemRandomNumberGenerator()
+        let pieces = ["app", "command", "event", "group", ".", "0", "00", "7", "294", "1023", "1024", "-1", "+5", "x", "é", " ", "*",
+                      "123456789", "g-1", "", "..", "app.command.", ".group."]
+        var subjects: [String] = []
+        for index in 0..<3000 {
+            let group = try GroupID(index % 3 == 0 ? "grp-\(index)" : "123456789")
+            let valid = GroupSubject(index % 2 == 0 ? .command : .event, groupID: group).subject
+            // Valid subjects, their shard token changed, and random concatenations of pieces.
+            subjects.append(valid)
+            subjects.append(valid.replacingOccurrences(of: ".\(group.shard).", with: ".\(Int.random(in: 0...1100, using: &generator)).") )
+            subjects.append((0..<Int.random(in: 1...9, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }.joined())
+            subjects.append("app.event.\(pieces.randomElement(using: &generator)!).group.\(pieces.randomElement(using: &generator)!)")
+        }
+        for subject in subjects {
+            let parsed: Result<GroupSubject, SubjectParseError>
+            do { parsed = .success(try GroupSubject(parsing: subject)) } catch { parsed = .failure(error) }
+            #expect(parsed == Self.referenceParse(subject), "\(subject.debugDescription)")
         }
     }
 }
