@@ -33,11 +33,14 @@ public final class JetStreamMessage: Sendable {
     private let message: SendablePointer
     private let cache = Mutex(Cache())
     private let executor: BlockingExecutor
+    /// Kept alive while this message is: acknowledging goes through it.
+    private let subscription: PullConsumer.Subscription
 
     /// Takes ownership of `message`.
-    init(_ message: OpaquePointer, executor: BlockingExecutor) {
+    init(_ message: OpaquePointer, executor: BlockingExecutor, subscription: PullConsumer.Subscription) {
         self.message = SendablePointer(message)
         self.executor = executor
+        self.subscription = subscription
     }
 
     public var subject: String { String(optionalCString: natsMsg_GetSubject(message.pointer)) ?? "" }

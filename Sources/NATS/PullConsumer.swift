@@ -10,13 +10,29 @@ public final class PullConsumer: Sendable {
     public let stream: String
     public let durable: String
     private let connection: NATSConnection
-    private let subscription: Mutex<SendablePointer?>
+    private let subscription: Mutex<Subscription?>
 
     fileprivate init(connection: NATSConnection, stream: String, durable: String, subscription: OpaquePointer) {
         self.connection = connection
         self.stream = stream
         self.durable = durable
-        self.subscription = Mutex(SendablePointer(subscription))
+        self.subscription = Mutex(Subscription(subscription))
+    }
+
+    /// Owns the libnats subscription. libnats' acknowledgements reach the subscription through
+    /// each message (`msg->sub`) without holding a reference to it, so every fetched message holds
+    /// this: the subscription is freed only once the consumer is closed and the last of its
+    /// messages is gone, and acknowledging a message after `close()` cannot touch freed memory.
+    final class Subscription: Sendable {
+        let pointer: SendablePointer
+
+        init(_ pointer: OpaquePointer) {
+            self.pointer = SendablePointer(pointer)
+        }
+
+        deinit {
+            natsSubscription_Destroy(pointer.pointer)
+        }
     }
 
     /// Waits up to `expires` for up to `batch` messages; returns what arrived (possibly none).
@@ -28,7 +44,7 @@ public final class PullConsumer: Sendable {
             }
             var list = natsMsgList()
             var code = jsErrCode(rawValue: 0)
-            let status = natsSubscription_Fetch(&list, sub.pointer, Int32(batch), expires.milliseconds, &code)
+            let status = natsSubscription_Fetch(&list, sub.pointer.pointer, Int32(batch), expires.milliseconds, &code)
             defer { natsMsgList_Destroy(&list) }
             if status == NATS_TIMEOUT && list.Count == 0 { return [] }
             if status != NATS_OK && list.Count == 0 {
@@ -40,7 +56,7 @@ public final class PullConsumer: Sendable {
                 guard let raw = list.Msgs[index] else { continue }
                 // Take ownership so natsMsgList_Destroy frees only the array.
                 list.Msgs[index] = nil
-                messages.append(JetStreamMessage(raw, executor: executor))
+                messages.append(JetStreamMessage(raw, executor: executor, subscription: sub))
             }
             return messages
         }
@@ -51,24 +67,23 @@ public final class PullConsumer: Sendable {
         try await connection.jetStream.consumerInfo(stream: stream, durable: durable)
     }
 
-    /// Stops fetching; the durable consumer stays on the server.
+    /// Stops fetching; the durable consumer stays on the server. Messages fetched before can still
+    /// be acknowledged.
     public func close() async {
-        guard let sub = subscription.withLock({ pointer -> SendablePointer? in
-            defer { pointer = nil }
-            return pointer
+        guard let sub = subscription.withLock({ current -> Subscription? in
+            defer { current = nil }
+            return current
         }) else { return }
         _ = try? await connection.executor.run {
             // The durable was created by `ensureConsumer`, not by this subscription, so
             // unsubscribing only removes our interest; the consumer and its position stay.
-            natsSubscription_Unsubscribe(sub.pointer)
-            natsSubscription_Destroy(sub.pointer)
+            natsSubscription_Unsubscribe(sub.pointer.pointer)
         }
     }
 
     deinit {
         if let sub = subscription.withLock({ $0 }) {
-            natsSubscription_Unsubscribe(sub.pointer)
-            natsSubscription_Destroy(sub.pointer)
+            natsSubscription_Unsubscribe(sub.pointer.pointer)
         }
     }
 }

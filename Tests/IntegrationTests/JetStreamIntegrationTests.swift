@@ -157,6 +157,29 @@ struct JetStreamIntegrationTests {
         #expect(ContinuousClock.now - drainStart < .seconds(10), "drain completes instead of running into its timeout")
     }
 
+    @Test func messagesFetchedBeforeCloseCanStillBeAcknowledged() async throws {
+        // libnats acknowledges through the message's subscription without a reference to it; the
+        // wrapper keeps the subscription alive for its messages, so closing first is safe.
+        let connection = try await TestInfrastructure.nats()
+        let stream = try await ScratchStream(connection)
+        for index in 1...3 {
+            _ = try await connection.jetStream.publish(stream.subject("late"), Data("m\(index)".utf8))
+        }
+        var consumer: PullConsumer? = try await connection.jetStream.pullConsumer(
+            stream: stream.name, config: ConsumerConfig(durable: "closer", ackWait: .seconds(30)))
+        let messages = try await consumer!.fetch(batch: 3, expires: .seconds(2))
+        #expect(messages.count == 3)
+        await consumer!.close()
+        consumer = nil
+        try await messages.ackAll()
+        try await connection.ping()
+        #expect(try await stream.ackFloor(of: "closer", reaching: 3) == 3)
+        let info = try await connection.jetStream.consumerInfo(stream: stream.name, durable: "closer")
+        #expect(info.ackPending == 0)
+        await stream.delete()
+        await connection.drain()
+    }
+
     @Test func cleanupFromACancelledTaskStillRuns() async throws {
         // A consumer loop stopped by cancellation closes its subscription on the way out; that
         // work must run even though its task is cancelled, or the connection can never drain.
