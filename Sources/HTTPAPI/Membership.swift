@@ -12,7 +12,7 @@ public enum MembershipCheck: Sendable, Equatable {
 extension PostgresConnection {
     /// The user's role in a live (not deleted) group.
     public func membership(of user: UUID, in group: String) throws -> MembershipCheck {
-        let rows = try query("""
+        let rows = try queryPrepared("""
             SELECT m.role FROM groups g LEFT JOIN group_members m ON m.group_id = g.group_id AND m.user_id = $2
             WHERE g.group_id = $1 AND g.deleted_at IS NULL
             """, group, user)

@@ -65,7 +65,8 @@ public final class PostgresConnection: @unchecked Sendable {
     /// calls skip the server's parsing and planning (Postgres re-plans it by itself when a table it
     /// uses changes). For statements run often whose planning is much of their cost, such as the
     /// data sink's per-batch statements (planning them took about as long as running them on a
-    /// live-rate batch of 30 events).
+    /// live-rate batch of 30 events), and the membership check and the streamer's reads that
+    /// every request makes.
     @discardableResult
     public func queryPrepared(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws(PostgresError) -> PostgresRows {
         let handle = try liveHandle(sql)
@@ -82,6 +83,12 @@ public final class PostgresConnection: @unchecked Sendable {
             PQexecPrepared(handle, name, Int32(texts.count), values, nil, nil, 0)
         }
         return try consume(result, sql: sql)
+    }
+
+    /// Variadic convenience for `queryPrepared(_:_:)`.
+    @discardableResult
+    public func queryPrepared(_ sql: String, _ first: any PostgresEncodable, _ rest: any PostgresEncodable...) throws(PostgresError) -> PostgresRows {
+        try queryPrepared(sql, [first] + rest)
     }
 
     /// Variadic convenience: `try connection.query("SELECT $1::int", 1)`.

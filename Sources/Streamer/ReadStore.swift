@@ -135,7 +135,7 @@ public struct ReadStore: Sendable {
         try await pool.withConnection { connection in
             try connection.transaction(isolation: .repeatableRead) { connection in
                 let start = cursor ?? TodoCursor(rank: -1, position: -Double.greatestFiniteMagnitude, todoID: "")
-                let rows = try connection.query("""
+                let rows = try connection.queryPrepared("""
                     SELECT todo_id, title, notes, status, position, due_date::text AS due_date, assignee, labels,
                            created_by, created_by_name, version,
                            CASE status WHEN 'todo' THEN 0 WHEN 'in_progress' THEN 1 ELSE 2 END AS rank
@@ -160,7 +160,7 @@ public struct ReadStore: Sendable {
                     todos.append(todo)
                     last = TodoCursor(rank: try row.decode(Int.self, "rank"), position: todo.position, todoID: todo.todoID)
                 }
-                let offsetRow = try connection.query(
+                let offsetRow = try connection.queryPrepared(
                     "SELECT group_version, stream_seq FROM group_projection_offsets WHERE group_id = $1", group).first
                 let offset = Offset(groupVersion: try offsetRow?.decode(Int64.self, "group_version") ?? 0,
                                     streamSequence: try offsetRow?.decode(Int64.self, "stream_seq") ?? 0)
@@ -172,7 +172,7 @@ public struct ReadStore: Sendable {
     /// The group's events after `version`, as stored (the event JSON of the bus), oldest first.
     public func events(of group: String, after version: Int64, limit: Int) async throws -> [(version: Int64, json: String)] {
         try await pool.withConnection { connection in
-            try connection.query("""
+            try connection.queryPrepared("""
                 SELECT group_version, payload::text AS payload FROM todo_events
                 WHERE group_id = $1 AND group_version > $2 ORDER BY group_version LIMIT $3
                 """, group, version, limit).map { (try $0.decode(Int64.self, "group_version"), try $0.decode(String.self, "payload")) }
@@ -182,7 +182,7 @@ public struct ReadStore: Sendable {
     /// The EVENTS stream sequence of the group's event at `version`, when the sink has it.
     public func streamSequence(of group: String, version: Int64) async throws -> UInt64? {
         try await pool.withConnection { connection in
-            try connection.query("SELECT stream_seq FROM todo_events WHERE group_id = $1 AND group_version = $2", group, version)
+            try connection.queryPrepared("SELECT stream_seq FROM todo_events WHERE group_id = $1 AND group_version = $2", group, version)
                 .first.map { UInt64(try $0.decode(Int64.self, "stream_seq")) }
         }
     }
