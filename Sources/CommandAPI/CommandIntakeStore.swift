@@ -51,7 +51,7 @@ public struct PostgresCommandIntakeStore: CommandIntakeStore {
 
     public func isMember(username: String, of group: String) async throws -> Bool {
         try await pool.withConnection { connection in
-            !(try connection.query("""
+            !(try connection.queryPrepared("""
                 SELECT 1 FROM group_members m JOIN users u ON u.user_id = m.user_id
                 WHERE m.group_id = $1 AND lower(u.username) = lower($2)
                 """, group, username)).isEmpty
@@ -60,7 +60,7 @@ public struct PostgresCommandIntakeStore: CommandIntakeStore {
 
     public func idempotentResult(user: UUID, key: String) async throws -> IdempotentResult? {
         try await pool.withConnection { connection in
-            try connection.query("""
+            try connection.queryPrepared("""
                 SELECT request_hash, command_id, todo_id, shard FROM idempotency_keys
                 WHERE user_id = $1 AND key = $2 AND created_at > now() - interval '24 hours'
                 """, user, key).first.map { row in
@@ -73,7 +73,7 @@ public struct PostgresCommandIntakeStore: CommandIntakeStore {
     public func storeIdempotentResult(user: UUID, key: String, result: IdempotentResult) async throws {
         try await pool.withConnection { connection in
             // A key older than the 24 h it is promised for may be reused for a new request.
-            _ = try connection.query("""
+            _ = try connection.queryPrepared("""
                 INSERT INTO idempotency_keys (user_id, key, request_hash, command_id, todo_id, shard) VALUES ($1, $2, $3, $4, $5, $6)
                 ON CONFLICT (user_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, command_id = EXCLUDED.command_id,
                     todo_id = EXCLUDED.todo_id, shard = EXCLUDED.shard, created_at = now()
@@ -84,7 +84,7 @@ public struct PostgresCommandIntakeStore: CommandIntakeStore {
 
     public func outcome(commandID: String) async throws -> CommandOutcome? {
         try await pool.withConnection { connection in
-            try connection.query("""
+            try connection.queryPrepared("""
                 SELECT actor_user_id, event_type, group_version, payload->>'code' AS code, payload->>'reason' AS reason
                 FROM todo_events WHERE event_id = $1
                 """, EventID.derive(fromCommandID: commandID)).first.map { row in
