@@ -91,7 +91,7 @@ public struct RenderedEvent: Sendable, Equatable {
         groupVersion = event.groupVersion
         self.event = event
         let id = String(event.groupVersion)
-        var text = DatastarSSE.event("todo-event", id: id, data: json.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
+        var text = DatastarSSE.event("todo-event", id: id, data: DatastarSSE.lines(of: json))
         switch event.eventType {
         case .todoCreated, .todoUpdated, .todoMoved:
             if let card = BoardFragments.Card(event) {

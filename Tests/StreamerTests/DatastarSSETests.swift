@@ -62,4 +62,21 @@ struct DatastarSSETests {
         let text = DatastarSSE.patchElements("<b>a\r\nb</b>")
         #expect(text == "event: datastar-patch-elements\ndata: elements <b>a\ndata: elements b</b>\n\n")
     }
+
+    @Test func linesEndOnlyWhereSSELinesEnd() {
+        #expect(DatastarSSE.lines(of: "a\r\nb\rc\nd") == ["a", "b", "c", "d"])
+        #expect(DatastarSSE.lines(of: "a\n\nb\n") == ["a", "", "b", ""])
+        #expect(DatastarSSE.lines(of: "\r\n") == ["", ""])
+        #expect(DatastarSSE.lines(of: "\r\r\n") == ["", "", ""])
+        #expect(DatastarSSE.lines(of: "") == [""])
+        // Other Unicode line separators are content to SSE: kept, not split on.
+        #expect(DatastarSSE.lines(of: "é\u{2028}ü\u{85}x\u{0B}y") == ["é\u{2028}ü\u{85}x\u{0B}y"])
+        // Multi-byte characters on both sides of a break survive intact.
+        #expect(DatastarSSE.lines(of: "日本\n語👍🏽") == ["日本", "語👍🏽"])
+    }
+
+    @Test func aTodoEventWithABreakInItsJSONStaysOneEvent() throws {
+        let text = DatastarSSE.event("todo-event", id: "3", data: DatastarSSE.lines(of: "{\"a\":\r\n1}"))
+        #expect(text == "event: todo-event\nid: 3\ndata: {\"a\":\ndata: 1}\n\n")
+    }
 }
