@@ -80,7 +80,7 @@ public enum CommandAPIRoutes {
         routes.post { request, context in
             let actor = try await actor(request, tokens)
             var fields = try await object(request, context)
-            let name = try field { try fields.requiredString("name") }.trimmingCharacters(in: .whitespacesAndNewlines)
+            let name = try field { try fields.requiredString("name") }.trimmingWhitespace()
             try field { try fields.rejectUnknown(context: "a group") }
             guard GroupStore.nameLength.contains(name.count) else { throw APIError.badRequest("name: must be 1–100 characters") }
             let id = try await groups.createGroup(name: name, actor: actor)

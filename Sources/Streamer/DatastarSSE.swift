@@ -65,8 +65,8 @@ public enum DatastarSSE {
     /// break inside a data field would end it), and nowhere else. One pass over the UTF-8 bytes:
     /// splitting by `Character` walked grapheme clusters and was a third of the streamer's CPU.
     public static func lines(of text: String) -> [String] {
-        var text = text
-        return text.withUTF8 { bytes in
+        var utf8 = text
+        return utf8.withUTF8 { bytes in
             let (lf, cr) = (UInt8(ascii: "\n"), UInt8(ascii: "\r"))
             var lines: [String] = []
             var start = 0
@@ -80,6 +80,8 @@ public enum DatastarSSE {
                 }
                 index += 1
             }
+            // No break at all (an event's JSON, a one-line fragment): the text itself, not a copy.
+            if start == 0 { return [text] }
             lines.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<bytes.count]), as: UTF8.self))
             return lines
         }
