@@ -129,29 +129,37 @@ public struct ProjectionWriter: Sendable {
     /// right after it (the first stored version whose successor is missing), if the next version
     /// is stored at all. The common case, a batch holding a group's next versions without a gap,
     /// is answered from the staging rows alone; otherwise the stored events are walked (by index).
-    /// Every lookup in the events table goes through its (group_id, group_version) index, so the
-    /// cost follows the batch, never the table's size.
+    ///
+    /// Every lookup in the events and offsets tables is a scalar subquery on a unique key, run per
+    /// group of the batch, so it can only be an index probe and the cost follows the batch, never
+    /// the tables' size. (With `EXISTS` and a join, the planner could hash the whole events table
+    /// and scan every offset instead; the staging table has no statistics, and the plan, prepared
+    /// once, kept whichever choice suited the first batch: see the integration test
+    /// `perBatchStatementsLookUpByIndexWhateverTheFirstBatchWas`.)
     static func offsetSQL(_ tables: ProjectionTables) -> String {
         """
-        WITH batch AS (
-            SELECT s.group_id, min(s.group_version) AS low, max(s.group_version) AS high,
-                   count(DISTINCT s.group_version) AS versions, coalesce(max(o.group_version), 0) AS current
-            FROM sink_staging AS s LEFT JOIN \(tables.offsets) AS o USING (group_id)
-            GROUP BY s.group_id
+        WITH staged AS (
+            SELECT group_id, min(group_version) AS low, max(group_version) AS high,
+                   count(DISTINCT group_version) AS versions
+            FROM sink_staging
+            GROUP BY group_id
+        ), batch AS (
+            SELECT s.*, coalesce((SELECT o.group_version FROM \(tables.offsets) AS o WHERE o.group_id = s.group_id), 0) AS current
+            FROM staged AS s
         ), ends AS (
             SELECT b.group_id,
                    CASE WHEN b.low = b.current + 1 AND b.high - b.low + 1 = b.versions
-                             AND NOT EXISTS (SELECT 1 FROM \(tables.events) AS n
-                                             WHERE n.group_id = b.group_id AND n.group_version = b.high + 1)
+                             AND (SELECT 1 FROM \(tables.events) AS n
+                                  WHERE n.group_id = b.group_id AND n.group_version = b.high + 1) IS NULL
                         THEN b.high
                         ELSE (SELECT min(e.group_version) FROM \(tables.events) AS e
                               WHERE e.group_id = b.group_id AND e.group_version > b.current
-                                AND NOT EXISTS (SELECT 1 FROM \(tables.events) AS n
-                                                WHERE n.group_id = e.group_id AND n.group_version = e.group_version + 1))
+                                AND (SELECT 1 FROM \(tables.events) AS n
+                                     WHERE n.group_id = e.group_id AND n.group_version = e.group_version + 1) IS NULL)
                    END AS reached
             FROM batch AS b
             WHERE b.low = b.current + 1
-               OR EXISTS (SELECT 1 FROM \(tables.events) AS f WHERE f.group_id = b.group_id AND f.group_version = b.current + 1)
+               OR (SELECT 1 FROM \(tables.events) AS f WHERE f.group_id = b.group_id AND f.group_version = b.current + 1) IS NOT NULL
         )
         INSERT INTO \(tables.offsets) AS o (group_id, group_version, stream_seq, updated_at)
         SELECT ends.group_id, ends.reached,
