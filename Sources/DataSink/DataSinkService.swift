@@ -51,8 +51,12 @@ public final class DataSinkService: Service {
         let consumer = try await jetStream.pullConsumer(stream: Streams.events, config: consumerConfig)
         logger.info("data-sink consuming", metadata: ["consumer": "\(configuration.durable)"])
         // Prefetching is safe here: batches may commit in any order (the writer is version-guarded).
+        // A batch stays open for `batchWait` to gather what arrives meanwhile: each batch is a
+        // transaction, and fetches return as soon as anything is there (at 500 events/s, ~5 per
+        // fetch: ~100 transactions a second instead of 20).
         let loop = ConsumerLoop(consumer: consumer, batchSize: configuration.batchSize, expires: configuration.batchWait,
-                                prefetch: true, lagMetric: "sink_consumer_pending", logger: logger)
+                                prefetch: true, gatherWindow: configuration.batchWait, lagMetric: "sink_consumer_pending",
+                                logger: logger)
         await loop.run { await write($0) }
         logger.info("data-sink stopped")
     }

@@ -36,19 +36,47 @@ public final class PullConsumer: Sendable {
     }
 
     /// Waits up to `expires` for up to `batch` messages; returns what arrived (possibly none).
+    ///
+    /// It returns as soon as anything is there: libnats first asks for what is available now, and
+    /// waits only when that is nothing.
     public func fetch(batch: Int, expires: Duration = .seconds(1)) async throws -> [JetStreamMessage] {
+        try await fetch(operation: "fetch from \(stream)/\(durable)") { list, sub, code in
+            natsSubscription_Fetch(&list, sub, Int32(batch), expires.milliseconds, &code)
+        }
+    }
+
+    /// Up to `batch` of the messages available right now, without waiting for more: one round trip
+    /// to the server, whose answer is awaited at most `answerWithin`. When nothing at all is
+    /// available, libnats 3.4 waits out `answerWithin`, so keep it short; an answer arriving later
+    /// is not lost (the next fetch takes it).
+    public func fetchAvailable(batch: Int, answerWithin: Duration = .seconds(1)) async throws -> [JetStreamMessage] {
+        try await fetch(operation: "fetch available from \(stream)/\(durable)") { list, sub, code in
+            var request = jsFetchRequest()
+            jsFetchRequest_Init(&request)
+            request.Batch = Int32(batch)
+            request.Expires = answerWithin.nanoseconds
+            request.NoWait = true
+            let status = natsSubscription_FetchRequest(&list, sub, &request)
+            // "No messages" is the server's answer to a request it cannot fill at all.
+            return status == NATS_NOT_FOUND ? NATS_TIMEOUT : status
+        }
+    }
+
+    private func fetch(operation: String,
+                       _ call: @escaping @Sendable (inout natsMsgList, OpaquePointer, inout jsErrCode) -> natsStatus)
+        async throws -> [JetStreamMessage] {
         let executor = connection.executor
         return try await executor.run { [self] in
             guard let sub = subscription.withLock({ $0 }) else {
-                throw NATSError(kind: .connectionClosed, operation: "fetch from \(durable)", message: "the consumer is closed")
+                throw NATSError(kind: .connectionClosed, operation: operation, message: "the consumer is closed")
             }
             var list = natsMsgList()
             var code = jsErrCode(rawValue: 0)
-            let status = natsSubscription_Fetch(&list, sub.pointer.pointer, Int32(batch), expires.milliseconds, &code)
+            let status = call(&list, sub.pointer.pointer, &code)
             defer { natsMsgList_Destroy(&list) }
             if status == NATS_TIMEOUT && list.Count == 0 { return [] }
             if status != NATS_OK && list.Count == 0 {
-                throw NATSError(status: status, jetStreamCode: code, operation: "fetch from \(stream)/\(durable)")
+                throw NATSError(status: status, jetStreamCode: code, operation: operation)
             }
             var messages: [JetStreamMessage] = []
             messages.reserveCapacity(Int(list.Count))

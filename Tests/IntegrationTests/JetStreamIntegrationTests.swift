@@ -1,5 +1,8 @@
 import Foundation
+import Logging
 import NATS
+import ServiceSupport
+import Synchronization
 import Testing
 
 @Suite("JetStream through the wrapper, against nats-server")
@@ -176,6 +179,60 @@ struct JetStreamIntegrationTests {
         #expect(try await stream.ackFloor(of: "closer", reaching: 3) == 3)
         let info = try await connection.jetStream.consumerInfo(stream: stream.name, durable: "closer")
         #expect(info.ackPending == 0)
+        await stream.delete()
+        await connection.drain()
+    }
+
+    @Test func fetchAvailableTakesWhatIsThereAndNothingMore() async throws {
+        let connection = try await TestInfrastructure.nats()
+        let stream = try await ScratchStream(connection)
+        let consumer = try await connection.jetStream.pullConsumer(stream: stream.name, config: ConsumerConfig(durable: "now"))
+        #expect(try await consumer.fetchAvailable(batch: 10, answerWithin: .milliseconds(100)).isEmpty,
+                "an empty stream answers with nothing")
+        for index in 1...3 { _ = try await connection.jetStream.publish(stream.subject("n"), Data("m\(index)".utf8)) }
+        let first = try await consumer.fetchAvailable(batch: 2)
+        #expect(first.map { String(decoding: $0.payload, as: UTF8.self) } == ["m1", "m2"])
+        let rest = try await consumer.fetchAvailable(batch: 10)
+        #expect(rest.map { String(decoding: $0.payload, as: UTF8.self) } == ["m3"])
+        try await (first + rest).ackAll()
+        #expect(try await consumer.fetchAvailable(batch: 10, answerWithin: .milliseconds(100)).isEmpty)
+        await consumer.close()
+        await stream.delete()
+        await connection.drain()
+    }
+
+    /// A fetch returns as soon as one message is there; a loop with a gathering window keeps the
+    /// batch open and takes what arrives meanwhile (the sink's transactions per second depend on
+    /// it). Without the window the same messages come as two batches.
+    @Test(arguments: [nil, Duration.seconds(3)])
+    func aGatheringWindowTakesWhatArrivesAfterTheFirstMessage(window: Duration?) async throws {
+        let connection = try await TestInfrastructure.nats()
+        let stream = try await ScratchStream(connection)
+        let consumer = try await connection.jetStream.pullConsumer(stream: stream.name, config: ConsumerConfig(durable: "gather"))
+        let loop = ConsumerLoop(consumer: consumer, batchSize: 100, expires: .seconds(1), gatherWindow: window,
+                                lagMetric: "test_gather_pending", logger: Logger(label: "gather"))
+        let batches = Mutex<[Int]>([])
+        let running = Task {
+            await loop.run { batch in
+                batches.withLock { $0.append(batch.count) }
+                try? await batch.ackAll()
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300)) // the loop is waiting in a fetch
+        _ = try await connection.jetStream.publish(stream.subject("e"), Data("first".utf8))
+        try await Task.sleep(for: .milliseconds(300)) // the first message has been fetched
+        for index in 1...4 { _ = try await connection.jetStream.publish(stream.subject("e"), Data("m\(index)".utf8)) }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while batches.withLock({ $0.reduce(0, +) }) < 5 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        running.cancel()
+        _ = await running.value
+        if window == nil {
+            #expect(batches.withLock { $0.count } > 1, "the later messages came in batches of their own")
+        } else {
+            #expect(batches.withLock { $0 } == [5], "the four later messages joined the open batch")
+        }
         await stream.delete()
         await connection.drain()
     }
