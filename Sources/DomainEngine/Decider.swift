@@ -81,7 +81,7 @@ public enum Decider {
 
         if command.action == .createTodo {
             if state.todos[todoID] != nil { return reject(.todoExists, "a todo with id \(todoID) already exists in this group") }
-            let title = command.title?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            let title = command.title?.trimmingWhitespace() ?? ""
             guard !title.isEmpty else { return reject(.invalidCommand, "title is required") }
             let status = command.status ?? .todo
             let todo = TodoState(
@@ -117,7 +117,7 @@ public enum Decider {
         switch command.action {
         case .updateTodo:
             if let title = command.title {
-                let trimmed = title.trimmingCharacters(in: .whitespacesAndNewlines)
+                let trimmed = title.trimmingWhitespace()
                 guard !trimmed.isEmpty else { return reject(.invalidCommand, "title cannot be empty") }
                 todo.title = trimmed
             }
