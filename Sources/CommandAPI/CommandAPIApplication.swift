@@ -13,10 +13,15 @@ public struct CommandAPIApplication {
     public let router: Router<APIRequestContext>
     public let relay: OutboxRelay
     public let passwords: PasswordHasher
+    /// Positive membership answers (nil when `MEMBERSHIP_CACHE_MS` is 0); run a
+    /// `MembershipChangeListener` on it beside the server when there are several replicas.
+    public let membershipCache: MembershipCache?
 
     /// - Parameters:
     ///   - publisher: how commands reach JetStream (a `JetStreamCommandPublisher` in production).
+    ///   - announcer: how the other replicas hear of a membership change (`NATSMembershipChangeAnnouncer`).
     public init(configuration: CommandAPIConfiguration, pool: PostgresPool, publisher: any CommandPublishing,
+                announcer: (any MembershipChangeAnnouncing)? = nil,
                 checks: [ReadinessCheck], registry: PrometheusCollectorRegistry, logger: Logger) async {
         let tokens = await AccessTokens(secret: configuration.jwtSecret, lifetime: .seconds(configuration.accessTokenSeconds))
         passwords = PasswordHasher(cost: configuration.bcryptCost)
@@ -24,9 +29,9 @@ public struct CommandAPIApplication {
                                passwords: passwords, tokens: tokens)
         relay = OutboxRelay(pool: pool, publisher: publisher, logger: logger)
         var store: any CommandIntakeStore = PostgresCommandIntakeStore(pool: pool)
-        if configuration.membershipCacheMilliseconds > 0 {
-            store = CachedCommandIntakeStore(base: store, ttl: .milliseconds(configuration.membershipCacheMilliseconds))
-        }
+        membershipCache = configuration.membershipCacheMilliseconds > 0
+            ? MembershipCache(ttl: .milliseconds(configuration.membershipCacheMilliseconds)) : nil
+        if let membershipCache { store = CachedCommandIntakeStore(base: store, cache: membershipCache) }
         let intake = CommandIntake(store: store, publisher: publisher, logger: logger)
         let limits = CommandAPILimits(configuration: configuration)
 
@@ -37,7 +42,8 @@ public struct CommandAPIApplication {
         router.add(middleware: PerIPLimitMiddleware(limits: limits))
         OperationalRoutes.add(to: router, checks: checks, registry: registry)
         CommandAPIRoutes.addAuthRoutes(to: router, auth: auth, limits: limits)
-        CommandAPIRoutes.addGroupRoutes(to: router, groups: GroupStore(pool: pool), relay: relay, tokens: tokens)
+        CommandAPIRoutes.addGroupRoutes(to: router, groups: GroupStore(pool: pool), relay: relay, tokens: tokens,
+                                        membershipCache: membershipCache, announcer: announcer)
         CommandAPIRoutes.addCommandRoutes(to: router, intake: intake, tokens: tokens, limits: limits)
         self.router = router
     }

@@ -28,9 +28,9 @@ public struct CommandAPIConfiguration: Sendable, Equatable {
     public var maxConnections: Int
     /// Postgres connections of this process.
     public var databasePoolSize: Int
-    /// How long a membership check may be answered from memory (0: always ask Postgres). The engine
-    /// re-checks membership against the group's own events, so a removed member's command accepted in
-    /// this window is still rejected there.
+    /// How long a membership check may be answered from memory (0: always ask Postgres). A change
+    /// forgets its group at once on every replica (`MembershipCache`); this only bounds a missed
+    /// announcement, and the engine re-checks membership against the group's own events anyway.
     public var membershipCacheMilliseconds: Int
 
     public init(environment: [String: String]) throws(SettingsError) {
@@ -49,6 +49,6 @@ public struct CommandAPIConfiguration: Sendable, Equatable {
         requestsPerSecondPerIP = try environment.integer("REQUEST_RATE_PER_SECOND", default: 500, range: 1...10_000_000)
         maxConnections = try environment.integer("MAX_CONNECTIONS", default: 8_192, range: 16...1_000_000)
         databasePoolSize = try environment.integer("DATABASE_POOL_SIZE", default: 16, range: 1...500)
-        membershipCacheMilliseconds = try environment.integer("MEMBERSHIP_CACHE_MS", default: 1_000, range: 0...60_000)
+        membershipCacheMilliseconds = try environment.integer("MEMBERSHIP_CACHE_MS", default: 10_000, range: 0...600_000)
     }
 }

@@ -75,7 +75,11 @@ public enum CommandAPIRoutes {
         }
     }
 
-    public static func addGroupRoutes(to router: Router<APIRequestContext>, groups: GroupStore, relay: OutboxRelay, tokens: AccessTokens) {
+    /// - Parameters:
+    ///   - membershipCache: this replica's cache of membership answers, forgotten for a group as soon as its membership changes.
+    ///   - announcer: tells the other replicas to forget it too.
+    public static func addGroupRoutes(to router: Router<APIRequestContext>, groups: GroupStore, relay: OutboxRelay, tokens: AccessTokens,
+                                      membershipCache: MembershipCache? = nil, announcer: (any MembershipChangeAnnouncing)? = nil) {
         let routes = router.group("/api/v1/groups")
         routes.post { request, context in
             let actor = try await actor(request, tokens)
@@ -87,13 +91,16 @@ public enum CommandAPIRoutes {
             await relay.relay(groupID: id.rawValue)
             return try JSONBody.response(CreatedGroup(id: id.rawValue, name: name), status: .created)
         }
-        /// A membership change: authenticate, apply (committed with its outbox row), relay, 204.
+        /// A membership change: authenticate, apply (committed with its outbox row), forget and
+        /// announce the group's cached membership answers, relay, 204.
         func change(_ apply: @escaping @Sendable (GroupStore.Actor, GroupID, Request, APIRequestContext) async throws -> Void)
             -> @Sendable (Request, APIRequestContext) async throws -> Response {
             { request, context in
                 let actor = try await actor(request, tokens)
                 let group = try groupID(context)
                 try await apply(actor, group, request, context)
+                membershipCache?.forget(group: group.rawValue)
+                await announcer?.groupChanged(group.rawValue)
                 await relay.relay(groupID: group.rawValue)
                 return Response(status: .noContent)
             }

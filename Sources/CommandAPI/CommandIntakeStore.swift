@@ -97,35 +97,22 @@ public struct PostgresCommandIntakeStore: CommandIntakeStore {
     }
 }
 
-/// Remembers positive membership answers for a short time, so a burst of commands from one member costs one
-/// query. Safe because the engine checks membership again against the group's own events.
+/// The intake store with `MembershipCache` in front of the membership check.
 public struct CachedCommandIntakeStore: CommandIntakeStore {
     let base: any CommandIntakeStore
-    let ttl: Double
-    private let cache: Cache
+    let cache: MembershipCache
 
-    private final class Cache: Sendable {
-        struct Key: Hashable { let user: UUID; let group: String }
-        let entries = Mutex<[Key: (MembershipCheck, Double)]>([:])
-    }
-
-    public init(base: any CommandIntakeStore, ttl: Duration) {
+    public init(base: any CommandIntakeStore, cache: MembershipCache) {
         self.base = base
-        self.ttl = Double(ttl.components.seconds) + Double(ttl.components.attoseconds) / 1e18
-        cache = Cache()
+        self.cache = cache
     }
 
     public func membership(of user: UUID, in group: String) async throws -> MembershipCheck {
-        let key = Cache.Key(user: user, group: group)
-        let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
-        if let (check, expires) = cache.entries.withLock({ $0[key] }), expires > now { return check }
+        let now = MembershipCache.now()
+        let lookup = cache.lookup(user: user, group: group, now: now)
+        if let check = lookup.check { return check }
         let check = try await base.membership(of: user, in: group)
-        // Only "is a member" is remembered: someone just added must not be refused from memory.
-        guard case .member = check else { return check }
-        cache.entries.withLock { entries in
-            if entries.count > 100_000 { entries.removeAll(keepingCapacity: true) }
-            entries[key] = (check, now + ttl)
-        }
+        cache.remember(check, user: user, group: group, asOf: lookup.epoch, now: now)
         return check
     }
 

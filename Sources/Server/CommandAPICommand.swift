@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NATS
 import Postgres
+import ServiceLifecycle
 import ServiceSupport
 
 /// `todo command-api`: accounts, groups and command intake over HTTP (DESIGN §5).
@@ -21,16 +22,20 @@ struct CommandAPICommand: AsyncParsableCommand {
         let pool = PostgresPool(url: configuration.shared.databaseURL, maxConnections: configuration.databasePoolSize)
         let api = await CommandAPIApplication(
             configuration: configuration, pool: pool, publisher: JetStreamCommandPublisher(connection: nats),
+            announcer: NATSMembershipChangeAnnouncer(connection: nats, logger: logger),
             checks: [
                 ReadinessCheck("nats") { (try? await nats.ping()) != nil },
                 ReadinessCheck("postgres") { await pool.isHealthy() },
             ],
             registry: registry, logger: logger)
         logger.info("command-api listening", metadata: ["address": "\(configuration.listen)"])
-        try await ServiceRunner.run(
-            name: "command-api",
-            services: [("outbox-relay", api.relay), ("command-api-http", api.application(configuration: configuration, logger: logger))],
-            logger: logger)
+        var services: [(name: String, service: any Service)] = [
+            ("outbox-relay", api.relay), ("command-api-http", api.application(configuration: configuration, logger: logger)),
+        ]
+        if let cache = api.membershipCache {
+            services.append(("membership-changes", MembershipChangeListener(connection: nats, cache: cache)))
+        }
+        try await ServiceRunner.run(name: "command-api", services: services, logger: logger)
         await nats.drain()
         await pool.shutdown()
         await api.passwords.shutdown()

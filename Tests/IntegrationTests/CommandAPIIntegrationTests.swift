@@ -11,6 +11,7 @@ import Postgres
 import Prometheus
 import ServiceSupport
 import Sharding
+import Synchronization
 import Testing
 
 /// command-api against the real test NATS and Postgres, through its HTTP routes.
@@ -19,7 +20,8 @@ struct CommandAPIHarness {
     let pool: PostgresPool
     let api: CommandAPIApplication
 
-    static func start() async throws -> CommandAPIHarness {
+    /// - Parameter environment: settings over the test defaults.
+    static func start(environment: [String: String] = [:]) async throws -> CommandAPIHarness {
         let nats = try await TestInfrastructure.nats(name: "command-api-tests")
         let pool = try await TestInfrastructure.pool(maxConnections: 8)
         try await Migrator(pool: pool, migrations: Migration.bundled()).migrate()
@@ -27,10 +29,12 @@ struct CommandAPIHarness {
         let configuration = try CommandAPIConfiguration(environment: [
             "JWT_SECRET": String(repeating: "t", count: 48), "BCRYPT_COST": "4", "AUTH_RATE_PER_MINUTE": "100000",
             "NATS_URL": TestInfrastructure.natsURL, "DATABASE_URL": TestInfrastructure.databaseURL,
-        ])
+        ].merging(environment) { $1 })
+        let logger = Logger(label: "command-api-test")
         let api = await CommandAPIApplication(configuration: configuration, pool: pool,
-                                              publisher: JetStreamCommandPublisher(connection: nats), checks: [],
-                                              registry: PrometheusCollectorRegistry(), logger: Logger(label: "command-api-test"))
+                                              publisher: JetStreamCommandPublisher(connection: nats),
+                                              announcer: NATSMembershipChangeAnnouncer(connection: nats, logger: logger), checks: [],
+                                              registry: PrometheusCollectorRegistry(), logger: logger)
         return CommandAPIHarness(nats: nats, pool: pool, api: api)
     }
 
@@ -202,6 +206,58 @@ struct CommandAPIIntegrationTests {
             ])
             #expect(relayed.first?.memberUserID == alice.userID)
         }
+    }
+
+    /// Two replicas, each remembering membership answers for ten minutes: a member removed through
+    /// one is refused (403) by the other as soon as it hears the announcement, not when its cache
+    /// expires.
+    @Test func aRemovedMemberIsRefusedByEveryReplicaAtOnce() async throws {
+        let settings = ["MEMBERSHIP_CACHE_MS": "600000"]
+        let first = try await CommandAPIHarness.start(environment: settings)
+        let second = try await CommandAPIHarness.start(environment: settings)
+        let cache = try #require(second.api.membershipCache)
+        let listener = MembershipChangeListener(connection: second.nats, cache: cache)
+        let subscription = try await listener.subscribe()
+        let listening = Task { await listener.forgetAnnounced(from: subscription) }
+        let statuses = Mutex<[HTTPResponse.Status]>([])
+        // One replica at a time (a router is not Sendable, so the two test clients cannot be nested).
+        func viaFirst<T: Sendable>(_ body: @Sendable (CommandAPIHarness.Client) async throws -> T) async throws -> T {
+            try await Application(router: first.api.router).test(.router) { try await body(CommandAPIHarness.Client(client: $0)) }
+        }
+        func viaSecond<T: Sendable>(_ body: @Sendable (CommandAPIHarness.Client) async throws -> T) async throws -> T {
+            try await Application(router: second.api.router).test(.router) { try await body(CommandAPIHarness.Client(client: $0)) }
+        }
+        do {
+            let (owner, member, group) = try await viaFirst { client in
+                let owner = try await client.register("owner")
+                let member = try await client.register("member")
+                let group = try await client.createGroup(owner)
+                #expect(try await client.call(.post, "/api/v1/groups/\(group)/members", token: owner.token,
+                                              ["username": member.username, "role": "member"]).status == .noContent)
+                return (owner, member, group)
+            }
+            let command: @Sendable () -> [String: Any] = { ["action": "create-todo", "group_id": group, "title": "hello"] }
+            #expect(try await viaSecond { try await $0.call(.post, "/api/v1/command", token: member.token, command()).status } == .accepted)
+            #expect(cache.count >= 1, "the second replica remembers the member")
+            #expect(try await viaFirst {
+                try await $0.call(.delete, "/api/v1/groups/\(group)/members/\(member.username)", token: owner.token).status
+            } == .noContent)
+            // The announcement travels over NATS: allow it a moment, far below the cache's ten minutes.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                let status = try await viaSecond { try await $0.call(.post, "/api/v1/command", token: member.token, command()).status }
+                statuses.withLock { $0.append(status) }
+                if status != .accepted { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        } catch {
+            Issue.record(error)
+        }
+        await subscription.unsubscribe()
+        await listening.value
+        await first.stop()
+        await second.stop()
+        #expect(statuses.withLock { $0.last } == .forbidden, "statuses after the removal: \(statuses.withLock { $0 })")
     }
 
     @Test func commandLandsOnTheGroupsSubjectAndRetriesAreIdempotent() async throws {
