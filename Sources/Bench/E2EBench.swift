@@ -234,8 +234,13 @@ struct E2EBench: AsyncParsableCommand {
         let cpu = ProcessCPU(pidDirectory: pidDirectory)
         let cpuBefore = cpu.snapshot()
         let start = DispatchTime.now().uptimeNanoseconds
-        let probes = ReadAPIProbes(groups: Array(groupIDs.prefix(probeGroups)), token: sessions[1 % sessions.count].token, pool: readPool)
-        let probing = Task { await probes.run() }
+        // Each probed group is read with its owner's token (the sender of its commands).
+        let probed = (0..<min(probeGroups, groupIDs.count)).map { (group: groupIDs[$0], token: sessions[$0 % sessions.count].token) }
+        let probes = ReadAPIProbes(groups: probed, pool: readPool)
+        // Where each probed group's history stands, read before anything is sent: an event the
+        // start already included would never be seen, and its group would be polled to the end.
+        let startVersions = await probes.currentVersions()
+        let probing = Task { await probes.run(from: startVersions) }
         let progress = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(5))
@@ -304,6 +309,7 @@ struct E2EBench: AsyncParsableCommand {
         result.deliveredRate = Double(received.count) / (Double(caughtUp - start) / 1e9)
         for (commandID, at) in received { if let due = result.accepted[commandID] { result.toSSE.record(nanoseconds: at &- due) } }
         for (commandID, at) in probes.seen() { if let due = result.accepted[commandID] { result.toReadAPI.record(nanoseconds: at &- due) } }
+        result.errors.merge(probes.failureKinds()) { $0 + $1 }
         print("  CPU cores: \(result.cpuSummary)")
         print("  accepted \(Int(result.acceptedRate))/s, projected \(Int(result.projectedRate))/s, delivered \(Int(result.deliveredRate))/s; "
               + "202 \(result.toAccepted.summary) ms; SSE \(result.toSSE.summary) ms; errors: \(result.errorSummary)")
@@ -362,21 +368,38 @@ struct E2EBench: AsyncParsableCommand {
 /// streamer and Postgres with reads that cannot find anything: polling 8 groups all the time was
 /// 800 reads per second, next to the 2,000 commands per second under test.
 final class ReadAPIProbes: Sendable {
-    let groups: [String]
-    let token: String
+    let groups: [(group: String, token: String)]
     let pool: HTTPLoadPool
     private let firstSeen = Mutex<[String: UInt64]>([:])
     /// Per probed group: commands sent whose event has not been seen yet.
     private let awaited: Mutex<[Int]>
 
-    init(groups: [String], token: String, pool: HTTPLoadPool) {
+    /// Answers other than 200, by status: a probe that cannot read its group measures nothing.
+    private let failures = Mutex<[Int: Int]>([:])
+
+    init(groups: [(group: String, token: String)], pool: HTTPLoadPool) {
         self.groups = groups
-        self.token = token
         self.pool = pool
         awaited = Mutex(Array(repeating: 0, count: groups.count))
     }
 
     func seen() -> [(String, UInt64)] { firstSeen.withLock { $0.map { ($0.key, $0.value) } } }
+
+    /// "HTTP 403: 12" for each status other than 200 the probes were answered.
+    func failureKinds() -> [String: Int] {
+        failures.withLock { Dictionary(uniqueKeysWithValues: $0.map { ("read API probe: HTTP \($0.key)", $0.value) }) }
+    }
+
+    private func read(_ index: Int, after: Int64) async -> [String: Any]? {
+        let (group, token) = groups[index]
+        guard let reply = try? await pool.send(.GET, "/api/v1/groups/\(group)/events?after=\(after)&limit=1000",
+                                               headers: [("Authorization", "Bearer \(token)")]) else { return nil }
+        guard reply.status == 200 else {
+            failures.withLock { $0[reply.status, default: 0] += 1 }
+            return nil
+        }
+        return reply.json
+    }
 
     /// A command is about to be sent to the group at `index` of the phase's groups.
     func willSend(toGroupAt index: Int) {
@@ -397,28 +420,34 @@ final class ReadAPIProbes: Sendable {
 
     private func isAwaiting(_ index: Int) -> Bool { awaited.withLock { $0[index] > 0 } }
 
-    func run() async {
+    /// Each group's current version (the `after` its polls start from).
+    func currentVersions() async -> [Int64] {
+        var versions: [Int64] = []
+        for index in groups.indices {
+            var after: Int64 = 0
+            while let json = await read(index, after: after), let next = (json["next_after"] as? NSNumber)?.int64Value, next > after {
+                after = next
+            }
+            versions.append(after)
+        }
+        return versions
+    }
+
+    func run(from versions: [Int64]) async {
         await withTaskGroup(of: Void.self) { tasks in
             for index in groups.indices {
-                tasks.addTask { await self.poll(index) }
+                tasks.addTask { await self.poll(index, after: versions[index]) }
             }
         }
     }
 
-    private func poll(_ index: Int) async {
-        let group = groups[index]
-        var after: Int64 = 0
-        // Start from the group's current version.
-        if let reply = try? await pool.send(.GET, "/api/v1/groups/\(group)/events?after=0&limit=1000", headers: [("Authorization", "Bearer \(token)")]) {
-            after = (reply.json["next_after"] as? NSNumber)?.int64Value ?? 0
-        }
+    private func poll(_ index: Int, after start: Int64) async {
+        var after = start
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(10))
             guard isAwaiting(index) else { continue }
-            guard let reply = try? await pool.send(.GET, "/api/v1/groups/\(group)/events?after=\(after)&limit=1000",
-                                                   headers: [("Authorization", "Bearer \(token)")]) else { continue }
+            guard let json = await read(index, after: after) else { continue }
             let now = DispatchTime.now().uptimeNanoseconds
-            let json = reply.json
             if let events = json["events"] as? [[String: Any]] {
                 let new = firstSeen.withLock { seen in
                     var new = 0
