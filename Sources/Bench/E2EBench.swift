@@ -373,10 +373,14 @@ final class ReadAPIProbes: Sendable {
     let groups: [(group: String, token: String)]
     let pool: HTTPLoadPool
     private let firstSeen = Mutex<[String: UInt64]>([:])
-    /// Per probed group: commands sent whose event has not been seen yet.
-    private let awaited: Mutex<[Int]>
-    /// Per probed group: when the current wait began (its first awaited command, or the last new event).
-    private let waitingSince: Mutex<[UInt64]>
+    private struct Wait {
+        /// Commands sent to the group whose event has not been seen yet.
+        var awaited = 0
+        /// When the current wait began: its first awaited command, or the group's last new event.
+        var since: UInt64 = 0
+    }
+    /// Per probed group.
+    private let waits: Mutex<[Wait]>
 
     /// Answers other than 200, by status: a probe that cannot read its group measures nothing.
     private let failures = Mutex<[Int: Int]>([:])
@@ -384,8 +388,7 @@ final class ReadAPIProbes: Sendable {
     init(groups: [(group: String, token: String)], pool: HTTPLoadPool) {
         self.groups = groups
         self.pool = pool
-        awaited = Mutex(Array(repeating: 0, count: groups.count))
-        waitingSince = Mutex(Array(repeating: 0, count: groups.count))
+        waits = Mutex(Array(repeating: Wait(), count: groups.count))
     }
 
     func seen() -> [(String, UInt64)] { firstSeen.withLock { $0.map { ($0.key, $0.value) } } }
@@ -410,11 +413,10 @@ final class ReadAPIProbes: Sendable {
     func willSend(toGroupAt index: Int) {
         guard index < groups.count else { return }
         let now = DispatchTime.now().uptimeNanoseconds
-        let started = awaited.withLock { awaited in
-            defer { awaited[index] += 1 }
-            return awaited[index] == 0
+        waits.withLock { waits in
+            if waits[index].awaited == 0 { waits[index].since = now }
+            waits[index].awaited += 1
         }
-        if started { waitingSince.withLock { $0[index] = now } }
     }
 
     /// That command was not accepted: no event will come for it.
@@ -423,16 +425,20 @@ final class ReadAPIProbes: Sendable {
         settle(index, 1)
     }
 
-    private func settle(_ index: Int, _ count: Int) {
-        // Never below zero: a command refused by a dropped connection may have been stored after all.
-        awaited.withLock { $0[index] = max(0, $0[index] - count) }
+    /// `count` awaited events arrived (at `now`, which starts the next wait), or one never will.
+    private func settle(_ index: Int, _ count: Int, at now: UInt64? = nil) {
+        waits.withLock { waits in
+            // Never below zero: a command refused by a dropped connection may have been stored after all.
+            waits[index].awaited = max(0, waits[index].awaited - count)
+            if let now { waits[index].since = now }
+        }
     }
 
-    private func isAwaiting(_ index: Int) -> Bool { awaited.withLock { $0[index] > 0 } }
+    private func isAwaiting(_ index: Int) -> Bool { waits.withLock { $0[index].awaited > 0 } }
 
     /// A tenth of the time waited, between 10 and 100 ms.
     private func pollInterval(_ index: Int, now: UInt64) -> UInt64 {
-        let waited = now &- waitingSince.withLock { $0[index] }
+        let waited = now &- waits.withLock { $0[index].since }
         return min(100_000_000, max(10_000_000, waited / 10))
     }
 
@@ -475,10 +481,7 @@ final class ReadAPIProbes: Sendable {
                     }
                     return new
                 }
-                if new > 0 {
-                    settle(index, new)
-                    waitingSince.withLock { $0[index] = now }
-                }
+                if new > 0 { settle(index, new, at: now) }
             }
             after = (json["next_after"] as? NSNumber)?.int64Value ?? after
         }

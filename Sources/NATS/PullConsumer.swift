@@ -40,7 +40,7 @@ public final class PullConsumer: Sendable {
     /// It returns as soon as anything is there: libnats first asks for what is available now, and
     /// waits only when that is nothing.
     public func fetch(batch: Int, expires: Duration = .seconds(1)) async throws -> [JetStreamMessage] {
-        try await fetch(operation: "fetch from \(stream)/\(durable)") { list, sub, code in
+        try await fetch(operation: { [stream, durable] in "fetch from \(stream)/\(durable)" }) { list, sub, code in
             natsSubscription_Fetch(&list, sub, Int32(batch), expires.milliseconds, &code)
         }
     }
@@ -50,7 +50,7 @@ public final class PullConsumer: Sendable {
     /// available, libnats 3.4 waits out `answerWithin`, so keep it short; an answer arriving later
     /// is not lost (the next fetch takes it).
     public func fetchAvailable(batch: Int, answerWithin: Duration = .seconds(1)) async throws -> [JetStreamMessage] {
-        try await fetch(operation: "fetch available from \(stream)/\(durable)") { list, sub, code in
+        try await fetch(operation: { [stream, durable] in "fetch available from \(stream)/\(durable)" }) { list, sub, code in
             var request = jsFetchRequest()
             jsFetchRequest_Init(&request)
             request.Batch = Int32(batch)
@@ -62,13 +62,14 @@ public final class PullConsumer: Sendable {
         }
     }
 
-    private func fetch(operation: String,
+    /// `operation` names the call in an error; it is made only then (fetches are on the hot path).
+    private func fetch(operation: @escaping @Sendable () -> String,
                        _ call: @escaping @Sendable (inout natsMsgList, OpaquePointer, inout jsErrCode) -> natsStatus)
         async throws -> [JetStreamMessage] {
         let executor = connection.executor
         return try await executor.run { [self] in
             guard let sub = subscription.withLock({ $0 }) else {
-                throw NATSError(kind: .connectionClosed, operation: operation, message: "the consumer is closed")
+                throw NATSError(kind: .connectionClosed, operation: operation(), message: "the consumer is closed")
             }
             var list = natsMsgList()
             var code = jsErrCode(rawValue: 0)
@@ -76,7 +77,7 @@ public final class PullConsumer: Sendable {
             defer { natsMsgList_Destroy(&list) }
             if status == NATS_TIMEOUT && list.Count == 0 { return [] }
             if status != NATS_OK && list.Count == 0 {
-                throw NATSError(status: status, jetStreamCode: code, operation: operation)
+                throw NATSError(status: status, jetStreamCode: code, operation: operation())
             }
             var messages: [JetStreamMessage] = []
             messages.reserveCapacity(Int(list.Count))
