@@ -11,15 +11,26 @@ import Glibc
 /// The clients share the machine's 2 cores with the streamer, so what they cost per event shows up
 /// as fan-out latency. A NIO channel per socket cost the reader more CPU per event than either of
 /// the streamer's event loops; this reader does a read and a byte scan per socket. Each client
-/// records when the bytes of its n-th `todo-event` arrived (events arrive in order, exactly once).
+/// records when the bytes of its n-th `todo-event` arrived (events arrive in order, exactly once):
+/// both when its socket received them (the kernel's receive timestamp, `SO_TIMESTAMPNS`) and when
+/// this reader read them.
 final class EpollSSEClients: @unchecked Sendable {
+    /// CLOCK_REALTIME nanoseconds (the receive timestamps' clock).
+    struct Arrival {
+        /// The bytes reached the client's socket: on loopback, the moment the streamer's write(2)
+        /// handed them to the network. 0 if the kernel gave no timestamp.
+        var received: UInt64
+        /// The reader thread read them (later when the reader is waiting for a core).
+        var read: UInt64
+    }
+
     private struct Client {
         let fd: Int32
         let eventsBefore: Int
         var status = 0
         var head: [UInt8] = []
         var matched = 0
-        var arrivals: [UInt64] = []
+        var arrivals: [Arrival] = []
         var closed = false
     }
 
@@ -29,6 +40,8 @@ final class EpollSSEClients: @unchecked Sendable {
     private let epoll: Int32
     private let clients = Mutex<[Client]>([])
     private let running = Atomic<Bool>(true)
+    /// Whether the reader runs at SCHED_IDLE (see `EpollSSEClientGroup.runWhenIdle`).
+    let runWhenIdle = Atomic<Bool>(false)
     private var reader: Thread?
 
     init(port: Int, path: String, token: String) {
@@ -73,10 +86,10 @@ final class EpollSSEClients: @unchecked Sendable {
 
     /// Every open client's arrival times (with the events published before it opened), once each
     /// has seen every event up to `events`.
-    func arrivals(waitingFor events: Int, timeout: Duration) async throws -> [(Int, [UInt64])] {
+    func arrivals(waitingFor events: Int, timeout: Duration) async throws -> [(Int, [Arrival])] {
         let deadline = ContinuousClock.now + timeout
         while true {
-            let (complete, all, closed) = clients.withLock { clients -> (Bool, [(Int, [UInt64])], Int) in
+            let (complete, all, closed) = clients.withLock { clients -> (Bool, [(Int, [Arrival])], Int) in
                 let open = clients.filter { $0.status == 200 }
                 let done = open.allSatisfy { $0.arrivals.count >= events - $0.eventsBefore }
                 return (done, done ? open.map { ($0.eventsBefore, $0.arrivals) } : [], open.filter(\.closed).count)
@@ -108,6 +121,7 @@ final class EpollSSEClients: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { Glibc.close(fd); throw ValidationError("connect: errno \(errno)") }
+        guard bench_enable_receive_timestamps(fd) == 0 else { Glibc.close(fd); throw ValidationError("SO_TIMESTAMPNS: errno \(errno)") }
         let sent = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
         guard sent == request.count else { Glibc.close(fd); throw ValidationError("send: errno \(errno)") }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -115,6 +129,7 @@ final class EpollSSEClients: @unchecked Sendable {
     }
 
     private func readLoop() {
+        var idle = false
         var events = [epoll_event](repeating: epoll_event(), count: 1024)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
         defer { buffer.deallocate() }
@@ -125,6 +140,10 @@ final class EpollSSEClients: @unchecked Sendable {
         // time in a fan-out). Clients on other machines cost a server no such wake-ups.
         var lastArrival = DispatchTime.now().uptimeNanoseconds
         while running.load(ordering: .relaxed) {
+            if idle != runWhenIdle.load(ordering: .relaxed) {
+                idle.toggle()
+                guard bench_set_idle_priority(idle ? 1 : 0) == 0 else { fatalError("sched_setscheduler: errno \(errno)") }
+            }
             let polling = DispatchTime.now().uptimeNanoseconds - lastArrival < 20_000_000
             let ready = epoll_wait(epoll, &events, Int32(events.count), polling ? 0 : 100)
             guard ready > 0 else {
@@ -138,15 +157,17 @@ final class EpollSSEClients: @unchecked Sendable {
                     guard slot < clients.count, !clients[slot].closed else { continue }
                     // One read per ready socket: epoll is level-triggered, so what is left is reported again.
                     repeat {
-                        let count = read(clients[slot].fd, buffer.baseAddress, buffer.count)
-                        if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { break }
-                        let now = DispatchTime.now().uptimeNanoseconds
-                        if count <= 0 {
+                        var received: Int64 = 0
+                        let got = bench_read_stamped(clients[slot].fd, buffer.baseAddress, buffer.count, &received)
+                        if got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { break }
+                        let now = UInt64(bench_realtime_ns())
+                        if got <= 0 {
                             clients[slot].closed = true
                             _ = epoll_ctl(epoll, EPOLL_CTL_DEL, clients[slot].fd, nil)
                             Glibc.close(clients[slot].fd)
                             break
                         }
+                        let count = Int(got)
                         var start = 0
                         if clients[slot].status == 0 {
                             let take = min(count, 12 - clients[slot].head.count)
@@ -164,7 +185,7 @@ final class EpollSSEClients: @unchecked Sendable {
                             if byte == marker[matched] {
                                 matched += 1
                                 if matched == marker.count {
-                                    clients[slot].arrivals.append(now)
+                                    clients[slot].arrivals.append(Arrival(received: UInt64(max(0, received)), read: now))
                                     matched = 0
                                 }
                             } else {
@@ -207,11 +228,19 @@ final class EpollSSEClientGroup: Sendable {
         return total
     }
 
-    func arrivals(waitingFor events: Int, timeout: Duration) async throws -> [(Int, [UInt64])] {
-        var all: [(Int, [UInt64])] = []
+    func arrivals(waitingFor events: Int, timeout: Duration) async throws -> [(Int, [EpollSSEClients.Arrival])] {
+        var all: [(Int, [EpollSSEClients.Arrival])] = []
         for reader in readers { all += try await reader.arrivals(waitingFor: events, timeout: timeout) }
         return all
     }
 
     func closeAll() { readers.forEach { $0.closeAll() } }
+
+    /// Whether the readers run only on CPU time nothing else wants (SCHED_IDLE), as clients on
+    /// machines of their own would cost the servers nothing, or compete for the cores as ordinary
+    /// threads. Either way each delivery's arrival is the kernel's receive timestamp, so when a
+    /// reader gets to a socket does not change it; what changes is the CPU left to the servers.
+    func runWhenIdle(_ idle: Bool) {
+        for reader in readers { reader.runWhenIdle.store(idle, ordering: .relaxed) }
+    }
 }
