@@ -5,8 +5,8 @@
 #   scripts/infra.sh start | stop | status | restart-postgres | psql
 #
 # Environment: RUNTIME_DIR, NATS_PORT (4222), NATS_MONITOR_PORT (8222), PG_PORT (5432),
-# APP_DB_PASSWORD (password). `make test` runs a second instance on other ports with its own
-# RUNTIME_DIR, so it never touches a development stack.
+# APP_DB_PASSWORD (password), NATS_GOMAXPROCS (half the cores, at least 1). `make test` runs a
+# second instance on other ports with its own RUNTIME_DIR, so it never touches a development stack.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,6 +16,13 @@ NATS_PORT="${NATS_PORT:-4222}"
 NATS_MONITOR_PORT="${NATS_MONITOR_PORT:-8222}"
 PG_PORT="${PG_PORT:-5432}"
 APP_DB_PASSWORD="${APP_DB_PASSWORD:-password}"
+# nats-server shares the machine with Postgres and the four services. Go's scheduler with a
+# processor per core spins looking for work whenever a goroutine wakes another, which under a
+# steady trickle of small messages costs CPU the other processes need: on 2 cores, 1 instead of
+# 2 cut nats-server's CPU per command by ~13% at 1,000–2,000 commands/s, with the same raw
+# JetStream rates and catch-up (bench/results/2026-11-22-e2e.md).
+cores=$(nproc 2>/dev/null || echo 2)
+NATS_GOMAXPROCS="${NATS_GOMAXPROCS:-$(( cores / 2 > 0 ? cores / 2 : 1 ))}"
 
 DATA="$RUNTIME_DIR/data"
 LOGS="$RUNTIME_DIR/logs"
@@ -59,7 +66,7 @@ start_nats() {
     port_in_use "$NATS_PORT" && die "port $NATS_PORT is taken by another process; set NATS_PORT or stop it"
     port_in_use "$NATS_MONITOR_PORT" && die "port $NATS_MONITOR_PORT is taken by another process; set NATS_MONITOR_PORT or stop it"
     mkdir -p "$DATA/nats" "$LOGS" "$PIDS"
-    nats-server --jetstream --store_dir "$DATA/nats" --addr 127.0.0.1 --port "$NATS_PORT" \
+    GOMAXPROCS="$NATS_GOMAXPROCS" nats-server --jetstream --store_dir "$DATA/nats" --addr 127.0.0.1 --port "$NATS_PORT" \
         --http_port "$NATS_MONITOR_PORT" --pid "$NATS_PID" --log "$LOGS/nats-server.log" \
         --server_name "local-$NATS_PORT" </dev/null >>"$LOGS/nats-server.out" 2>&1 &
     disown || true
