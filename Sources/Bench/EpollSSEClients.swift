@@ -18,7 +18,9 @@ final class EpollSSEClients: @unchecked Sendable {
     /// CLOCK_REALTIME nanoseconds (the receive timestamps' clock).
     struct Arrival {
         /// The bytes reached the client's socket: on loopback, the moment the streamer's write(2)
-        /// handed them to the network. 0 if the kernel gave no timestamp.
+        /// handed them to the network. It is the time of the last segment of the read, so an event
+        /// that shares a read with a later one is timed late, never early. 0 if the kernel gave no
+        /// timestamp.
         var received: UInt64
         /// The reader thread read them (later when the reader is waiting for a core).
         var read: UInt64
