@@ -28,11 +28,22 @@ struct Report {
         return text
     }
 
+    /// Writes `<directory>/<day>-<name>.md`. A later run of the same day is appended to that file
+    /// as a section of its own, so neither the day's earlier runs nor notes written under them are
+    /// lost.
     func write(to directory: String, name: String) throws -> String {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let day = Date().formatted(.iso8601.year().month().day())
         let path = "\(directory)/\(day)-\(name).md"
-        try markdown().write(toFile: path, atomically: true, encoding: .utf8)
+        let text: String
+        if let earlier = try? String(contentsOfFile: path, encoding: .utf8) {
+            // The same report one heading level down ("# title" becomes "## title"); its
+            // "Measured …" line tells the runs apart.
+            text = earlier + (earlier.hasSuffix("\n") ? "\n" : "\n\n") + "#" + markdown()
+        } else {
+            text = markdown()
+        }
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 }
