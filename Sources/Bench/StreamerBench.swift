@@ -30,6 +30,7 @@ struct StreamerBench: AsyncParsableCommand {
     @Option(help: "The streamer's SSE_MAX_STREAMS for the run (its default).") var cap = 15_000
     @Option(help: "Events per fan-out measurement.") var events = 30
     @Option(help: "Threads reading the clients' sockets (each its own epoll set).") var readers = 2
+    @Flag(help: "Also print each event's slowest delivery (ms), to tell a stall from a spread.") var perEvent = false
     @Option var output = "bench/results"
 
     func run() async throws {
@@ -161,6 +162,13 @@ struct StreamerBench: AsyncParsableCommand {
                 result.received.record(nanoseconds: arrival.received &- sentAt)
                 result.read.record(nanoseconds: arrival.read &- sentAt)
             }
+        }
+        if perEvent {
+            var worst = [UInt64](repeating: 0, count: sent.count)
+            for (eventsBefore, perClient) in arrivals.prefix(count) {
+                for (offset, sentAt) in sent.enumerated() { worst[offset] = max(worst[offset], perClient[startIndex + offset - eventsBefore].received &- sentAt) }
+            }
+            print("per-event max ms: " + worst.map { String($0 / 1_000_000) }.joined(separator: " "))
         }
         print("fan-out to \(count), at the clients' sockets: p50 / p90 / p99 / p99.9 / max \(result.received.summary) ms")
         print("fan-out to \(count), read by the clients:     p50 / p90 / p99 / p99.9 / max \(result.read.summary) ms")
