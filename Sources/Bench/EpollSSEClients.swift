@@ -42,8 +42,10 @@ final class EpollSSEClients: @unchecked Sendable {
     private let epoll: Int32
     private let clients = Mutex<[Client]>([])
     private let running = Atomic<Bool>(true)
-    /// Whether the reader runs at SCHED_IDLE (see `EpollSSEClientGroup.runWhenIdle`).
+    /// Whether the reader should run at SCHED_IDLE (see `EpollSSEClientGroup.runWhenIdle`), and
+    /// what its thread last applied: 0 (ordinary), 1 (idle), or −errno when the change failed.
     let runWhenIdle = Atomic<Bool>(false)
+    let appliedPriority = Atomic<Int32>(0)
     private var reader: Thread?
 
     init(port: Int, path: String, token: String) {
@@ -143,8 +145,11 @@ final class EpollSSEClients: @unchecked Sendable {
         var lastArrival = DispatchTime.now().uptimeNanoseconds
         while running.load(ordering: .relaxed) {
             if idle != runWhenIdle.load(ordering: .relaxed) {
+                // The policy is per thread, so only this thread can change its own; the bench waits
+                // for the result (and reports a failure) before it measures.
                 idle.toggle()
-                guard bench_set_idle_priority(idle ? 1 : 0) == 0 else { fatalError("sched_setscheduler: errno \(errno)") }
+                let applied: Int32 = bench_set_idle_priority(idle ? 1 : 0) == 0 ? (idle ? 1 : 0) : -errno
+                appliedPriority.store(applied, ordering: .relaxed)
             }
             let polling = DispatchTime.now().uptimeNanoseconds - lastArrival < 20_000_000
             let ready = epoll_wait(epoll, &events, Int32(events.count), polling ? 0 : 100)
@@ -242,7 +247,17 @@ final class EpollSSEClientGroup: Sendable {
     /// machines of their own would cost the servers nothing, or compete for the cores as ordinary
     /// threads. Either way each delivery's arrival is the kernel's receive timestamp, so when a
     /// reader gets to a socket does not change it; what changes is the CPU left to the servers.
-    func runWhenIdle(_ idle: Bool) {
+    /// Returns once every reader thread runs with the new policy.
+    func runWhenIdle(_ idle: Bool) async throws {
         for reader in readers { reader.runWhenIdle.store(idle, ordering: .relaxed) }
+        let wanted: Int32 = idle ? 1 : 0
+        let deadline = ContinuousClock.now + .seconds(5)
+        while true {
+            let applied = readers.map { $0.appliedPriority.load(ordering: .relaxed) }
+            if let failed = applied.first(where: { $0 < 0 }) { throw ValidationError("sched_setscheduler: errno \(-failed)") }
+            if applied.allSatisfy({ $0 == wanted }) { return }
+            guard ContinuousClock.now < deadline else { throw ValidationError("the SSE reader threads did not change their scheduling policy") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
     }
 }

@@ -86,9 +86,9 @@ struct StreamerBench: AsyncParsableCommand {
 
         // 2. Fan-out latency of one event to every subscriber: with the clients' readers taking only
         // CPU the servers leave idle (as clients on machines of their own), then competing for it.
-        clients.runWhenIdle(true)
+        try await clients.runWhenIdle(true)
         let first = try await fanOut(clients, count: subscribers, nats: nats, subject: subject, group: group, userID: userID, version: &version)
-        clients.runWhenIdle(false)
+        try await clients.runWhenIdle(false)
         let firstCompeting = try await fanOut(clients, count: subscribers, nats: nats, subject: subject, group: group, userID: userID, version: &version)
         report.rows.append(["fan-out of one event to \(subscribers) subscribers, p50", ms(first.received.milliseconds(at: 50)), "ms",
                             "JetStream publish → the event's bytes at each client's socket; clients' readers at SCHED_IDLE"])
@@ -108,9 +108,9 @@ struct StreamerBench: AsyncParsableCommand {
         let atCap = try residentKilobytes(of: server.processIdentifier)
         print("\(cap) streams (cap), one more refused with 503; RSS \(atCap) KiB")
         report.rows.append(["streams held at the cap (SSE_MAX_STREAMS)", "\(held)", "streams", "stream \(cap + 1) answered 503; RSS \(atCap / 1024) MiB"])
-        clients.runWhenIdle(true)
+        try await clients.runWhenIdle(true)
         let second = try await fanOut(clients, count: held, nats: nats, subject: subject, group: group, userID: userID, version: &version)
-        clients.runWhenIdle(false)
+        try await clients.runWhenIdle(false)
         let secondCompeting = try await fanOut(clients, count: held, nats: nats, subject: subject, group: group, userID: userID, version: &version)
         report.rows.append(["fan-out to \(held) subscribers, p50 / p99", "\(ms(second.received.milliseconds(at: 50))) / \(ms(second.received.milliseconds(at: 99)))", "ms",
                             "max \(ms(second.received.maxMilliseconds)) ms; readers competing: p50 / p99 \(ms(secondCompeting.received.milliseconds(at: 50))) / \(ms(secondCompeting.received.milliseconds(at: 99))) ms"])
