@@ -40,10 +40,12 @@ public struct AuthService: Sendable {
         guard Username.isValid(username) else {
             throw APIError.badRequest("username: must be 3–32 characters of a-z, 0-9, '_', '.' or '-'")
         }
-        guard PasswordHasher.lengthRange.contains(credentials.password.count) else {
+        let password: String
+        do { password = try TextRules.password.normalize(credentials.password) } catch { throw APIError.badRequest("password: \(error)") }
+        guard PasswordHasher.lengthRange.contains(password.count) else {
             throw APIError.badRequest("password: must be 8–128 characters")
         }
-        let hash = try await passwords.hash(credentials.password)
+        let hash = try await passwords.hash(password)
         guard let user = try await accounts.createUser(username: username, passwordHash: hash) else {
             throw APIError.conflict("username \(username) is taken")
         }
@@ -53,9 +55,10 @@ public struct AuthService: Sendable {
     /// The same answer, after about the same time, for an unknown user and a wrong password.
     public func login(_ credentials: Credentials) async throws -> AuthResponse {
         let username = Username.normalize(credentials.username)
-        let user = Username.isValid(username) && credentials.password.count <= PasswordHasher.lengthRange.upperBound
-            ? try await accounts.user(named: username) : nil
-        guard try await passwords.verify(credentials.password, hash: user?.passwordHash), let user else {
+        // A password that breaks the rules cannot be anyone's: it is checked against the decoy.
+        let password = (try? TextRules.password.normalize(credentials.password)) ?? ""
+        let user = Username.isValid(username) && !password.isEmpty ? try await accounts.user(named: username) : nil
+        guard try await passwords.verify(password, hash: user?.passwordHash), let user else {
             throw APIError.unauthorized("wrong username or password")
         }
         return try await session(for: user)

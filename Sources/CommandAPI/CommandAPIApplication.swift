@@ -32,7 +32,7 @@ public struct CommandAPIApplication {
         membershipCache = configuration.membershipCacheMilliseconds > 0
             ? MembershipCache(ttl: .milliseconds(configuration.membershipCacheMilliseconds)) : nil
         if let membershipCache { store = CachedCommandIntakeStore(base: store, cache: membershipCache) }
-        let intake = CommandIntake(store: store, publisher: publisher, logger: logger)
+        let intake = CommandIntake(store: store, publisher: publisher, logger: logger, limits: configuration.shared.limits)
         let limits = CommandAPILimits(configuration: configuration)
 
         let router = Router(context: APIRequestContext.self)
@@ -42,7 +42,7 @@ public struct CommandAPIApplication {
         router.add(middleware: PerIPLimitMiddleware(limits: limits))
         OperationalRoutes.add(to: router, checks: checks, registry: registry)
         CommandAPIRoutes.addAuthRoutes(to: router, auth: auth, limits: limits)
-        CommandAPIRoutes.addGroupRoutes(to: router, groups: GroupStore(pool: pool), relay: relay, tokens: tokens,
+        CommandAPIRoutes.addGroupRoutes(to: router, groups: GroupStore(pool: pool, limits: configuration.shared.limits), relay: relay, tokens: tokens,
                                         membershipCache: membershipCache, announcer: announcer)
         CommandAPIRoutes.addCommandRoutes(to: router, intake: intake, tokens: tokens, limits: limits)
         self.router = router

@@ -32,6 +32,9 @@ public struct CommandAPIConfiguration: Sendable, Equatable {
     /// forgets its group at once on every replica (`MembershipCache`); this only bounds a missed
     /// announcement, and the engine re-checks membership against the group's own events anyway.
     public var membershipCacheMilliseconds: Int
+    /// Seconds between housekeeping sweeps (expired idempotency records, old refresh tokens,
+    /// published outbox rows): `HOUSEKEEPING_SECONDS`.
+    public var housekeepingSeconds: Int
 
     public init(environment: [String: String]) throws(SettingsError) {
         shared = try SharedSettings(environment: environment)
@@ -50,5 +53,6 @@ public struct CommandAPIConfiguration: Sendable, Equatable {
         maxConnections = try environment.integer("MAX_CONNECTIONS", default: 8_192, range: 16...1_000_000)
         databasePoolSize = try environment.integer("DATABASE_POOL_SIZE", default: 16, range: 1...500)
         membershipCacheMilliseconds = try environment.integer("MEMBERSHIP_CACHE_MS", default: 10_000, range: 0...600_000)
+        housekeepingSeconds = try environment.integer("HOUSEKEEPING_SECONDS", default: 300, range: 1...86_400)
     }
 }

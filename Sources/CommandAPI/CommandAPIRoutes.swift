@@ -84,9 +84,10 @@ public enum CommandAPIRoutes {
         routes.post { request, context in
             let actor = try await actor(request, tokens)
             var fields = try await object(request, context)
-            let name = try field { try fields.requiredString("name") }.trimmingWhitespace()
+            let raw = try field { try fields.requiredString("name") }.trimmingWhitespace()
             try field { try fields.rejectUnknown(context: "a group") }
-            guard GroupStore.nameLength.contains(name.count) else { throw APIError.badRequest("name: must be 1–100 characters") }
+            let name = try field { try CommandValidation.text(raw, field: "name", TextRules.groupName) }
+            guard !name.isEmpty else { throw APIError.badRequest("name: must be 1–\(TextRules.groupName.maxCharacters) characters") }
             let id = try await groups.createGroup(name: name, actor: actor)
             await relay.relay(groupID: id.rawValue)
             return try JSONBody.response(CreatedGroup(id: id.rawValue, name: name), status: .created)
@@ -178,6 +179,6 @@ public enum CommandAPIRoutes {
 
     /// Runs a field check, turning its `FieldError` into a 400.
     static func field<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let error as FieldError { throw APIError.badRequest(error.description) }
+        do { return try body() } catch let error as FieldError { throw error.apiError }
     }
 }

@@ -44,26 +44,28 @@ public struct CommandStatus: Codable, Sendable, Equatable {
 /// Accepts todo commands: validate, check membership, publish to the group's command subject, and
 /// answer only after JetStream stored it.
 ///
-/// With an `Idempotency-Key`, the command id (and a server-chosen todo id) are derived from the user
-/// and the key, so a retry — even one racing the first attempt — publishes the same `Nats-Msg-Id`
+/// With an `Idempotency-Key`, the command id (and a server-chosen todo id) are derived from the user,
+/// the key, the group and the request, so a retry — even one racing the first attempt — publishes the same `Nats-Msg-Id`
 /// and stores nothing new; the stored answer makes later retries cheap and detects a key reused for
 /// a different request (409).
 public struct CommandIntake: Sendable {
     let store: any CommandIntakeStore
     let publisher: any CommandPublishing
     let logger: Logger
+    let limits: GrowthLimits
 
-    public init(store: any CommandIntakeStore, publisher: any CommandPublishing, logger: Logger) {
+    public init(store: any CommandIntakeStore, publisher: any CommandPublishing, logger: Logger, limits: GrowthLimits = GrowthLimits()) {
         self.store = store
         self.publisher = publisher
         self.logger = logger
+        self.limits = limits
     }
 
     public func accept(body: Data, idempotencyKey: String?, user: AuthenticatedUser, now: Date = Date()) async throws -> AcceptedCommand {
         let command: ValidatedCommand
-        do { command = try CommandValidation.validate(body: body) } catch { throw APIError.badRequest(error.description) }
-        if let key = idempotencyKey, key.isEmpty || key.utf8.count > 200 {
-            throw APIError.badRequest("Idempotency-Key: must be 1–200 characters")
+        do { command = try CommandValidation.validate(body: body) } catch { throw error.apiError }
+        if let key = idempotencyKey, !Self.isValidIdempotencyKey(key) {
+            throw APIError.badRequest("Idempotency-Key: must be 1–200 printable ASCII characters")
         }
 
         let group = command.groupID.rawValue
@@ -71,6 +73,11 @@ public struct CommandIntake: Sendable {
         _ = try await store.membership(of: user.userID, in: group).requireMember(group)
         if let assignee = command.assignee, !assignee.isEmpty, try await !store.isMember(username: assignee, of: group) {
             throw APIError.badRequest("assignee: \(assignee) is not a member of this group")
+        }
+        // The projection's count answers early; the engine holds the exact one (a command that
+        // passes here at the limit is rejected with `limit_reached`).
+        if command.action == .createTodo, try await store.liveTodos(in: group, atLeast: limits.todosPerGroup) {
+            throw APIError.conflict("the group already holds \(limits.todosPerGroup) todos, its limit")
         }
 
         var requestHash = Data()
@@ -83,7 +90,7 @@ public struct CommandIntake: Sendable {
                 }
                 return AcceptedCommand(commandID: stored.commandID, todoID: stored.todoID, shard: stored.shard)
             }
-            ids = Self.derivedIDs(user: user.userID, key: key, todoID: command.todoID)
+            ids = Self.derivedIDs(user: user.userID, key: key, group: group, requestHash: requestHash, todoID: command.todoID)
         } else {
             ids = (Identifiers.newID(), command.todoID ?? Identifiers.newID())
         }
@@ -116,7 +123,9 @@ public struct CommandIntake: Sendable {
 
     /// The caller's own command's outcome; someone else's is reported as unknown (404).
     public func status(commandID: String, user: AuthenticatedUser) async throws -> CommandStatus {
-        guard !commandID.isEmpty, commandID.utf8.count <= 128 else { throw APIError.badRequest("command id: must be 1–128 characters") }
+        guard TextRules.isValidID(commandID) else {
+            throw APIError.badRequest("command id: must be 1–128 letters, digits, '_' or '-'")
+        }
         guard let outcome = try await store.outcome(commandID: commandID) else {
             // Not decided yet (or never accepted: ids are random, so "pending" reveals nothing).
             return CommandStatus(commandID: commandID, status: "pending", code: nil, reason: nil, groupVersion: nil)
@@ -128,10 +137,15 @@ public struct CommandIntake: Sendable {
                              reason: outcome.reason, groupVersion: outcome.groupVersion)
     }
 
-    /// Deterministic ids for an idempotent request: UUID-shaped SHA-256 of user and key.
-    static func derivedIDs(user: UUID, key: String, todoID: String?) -> (command: String, todo: String) {
+    /// Deterministic ids for an idempotent request: UUID-shaped SHA-256 of the user, the key, the
+    /// group and the request itself. So only a true retry (same user, key, group and body) maps to
+    /// the same command: a key reused for another group or body — after its record expired, or
+    /// racing it — derives new ids and becomes a command of its own, never a duplicate that
+    /// JetStream or the engine would drop, nor an event id taken in another group.
+    static func derivedIDs(user: UUID, key: String, group: String, requestHash: Data, todoID: String?) -> (command: String, todo: String) {
+        let request = requestHash.map { String($0, radix: 16) }.joined(separator: ".")
         func uuid(_ label: String) -> String {
-            var bytes = Array(SHA256.hash(data: Data("\(label)\n\(user.lowercasedString)\n\(key)".utf8)).prefix(16))
+            var bytes = Array(SHA256.hash(data: Data("\(label)\n\(user.lowercasedString)\n\(group)\n\(request)\n\(key)".utf8)).prefix(16))
             bytes[6] = (bytes[6] & 0x0F) | 0x80 // version 8: custom
             bytes[8] = (bytes[8] & 0x3F) | 0x80 // RFC 4122 variant
             let u = UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
@@ -139,6 +153,11 @@ public struct CommandIntake: Sendable {
             return u.lowercasedString
         }
         return (uuid("command"), todoID ?? uuid("todo"))
+    }
+
+    /// Keys are 1–200 printable ASCII characters (an HTTP header value; clients send UUIDs).
+    static func isValidIdempotencyKey(_ key: String) -> Bool {
+        !key.isEmpty && key.utf8.count <= 200 && key.utf8.allSatisfy { (0x21...0x7E).contains($0) }
     }
 
     static let canonical: JSONEncoder = {

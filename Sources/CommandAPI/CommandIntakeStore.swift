@@ -33,6 +33,8 @@ public struct CommandOutcome: Sendable, Equatable {
 public protocol CommandIntakeStore: Sendable {
     func membership(of user: UUID, in group: String) async throws -> MembershipCheck
     func isMember(username: String, of group: String) async throws -> Bool
+    /// Whether the group's projection holds at least `limit` live todos.
+    func liveTodos(in group: String, atLeast limit: Int) async throws -> Bool
     func idempotentResult(user: UUID, key: String) async throws -> IdempotentResult?
     func storeIdempotentResult(user: UUID, key: String, result: IdempotentResult) async throws
     func outcome(commandID: String) async throws -> CommandOutcome?
@@ -55,6 +57,15 @@ public struct PostgresCommandIntakeStore: CommandIntakeStore {
                 SELECT 1 FROM group_members m JOIN users u ON u.user_id = m.user_id
                 WHERE m.group_id = $1 AND lower(u.username) = lower($2)
                 """, group, username)).isEmpty
+        }
+    }
+
+    public func liveTodos(in group: String, atLeast limit: Int) async throws -> Bool {
+        try await pool.withConnection { connection in
+            // Counts at most `limit` index entries (todos_board_idx covers the live todos).
+            try connection.queryPrepared("""
+                SELECT count(*)::bigint AS live FROM (SELECT 1 FROM todos WHERE group_id = $1 AND deleted_at IS NULL LIMIT $2) AS t
+                """, group, Int64(limit))[0].decode(Int64.self, "live") >= Int64(limit)
         }
     }
 
@@ -118,6 +129,10 @@ public struct CachedCommandIntakeStore: CommandIntakeStore {
 
     public func isMember(username: String, of group: String) async throws -> Bool {
         try await base.isMember(username: username, of: group)
+    }
+
+    public func liveTodos(in group: String, atLeast limit: Int) async throws -> Bool {
+        try await base.liveTodos(in: group, atLeast: limit)
     }
 
     public func idempotentResult(user: UUID, key: String) async throws -> IdempotentResult? {

@@ -52,10 +52,10 @@ public struct ValidatedCommand: Sendable, Equatable, Encodable {
 /// The rules of `POST /api/v1/command` (issue "command intake" §4). Pure: membership and the
 /// assignee's membership are checked afterwards against Postgres.
 public enum CommandValidation {
-    public static let maxTitle = 200
-    public static let maxNotes = 4000
-    public static let maxLabels = 10
-    public static let maxLabel = 32
+    public static let maxTitle = TextRules.title.maxCharacters
+    public static let maxNotes = TextRules.notes.maxCharacters
+    public static let maxLabels = TextRules.maxLabelsPerTodo
+    public static let maxLabel = TextRules.label.maxCharacters
 
     public static func validate(body: Data) throws(FieldError) -> ValidatedCommand {
         var fields = FieldReader(try JSONValue.object(from: body))
@@ -109,9 +109,7 @@ public enum CommandValidation {
 
     /// Todo ids become HTML ids and JSON keys: letters, digits, `_` and `-`, at most 128.
     public static func isValidTodoID(_ id: String) -> Bool {
-        !id.isEmpty && id.utf8.count <= 128 && id.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F || byte == 0x2D
-        }
+        TextRules.isValidID(id)
     }
 
     private static func todoID(_ fields: inout FieldReader, required: Bool) throws(FieldError) -> String? {
@@ -128,16 +126,19 @@ public enum CommandValidation {
             if required { throw FieldError(field: "title", "is required") }
             return nil
         }
-        let title = raw.trimmingWhitespace()
+        let title = try text(raw.trimmingWhitespace(), field: "title", TextRules.title)
         guard !title.isEmpty else { throw FieldError(field: "title", "must not be empty") }
-        guard title.count <= maxTitle else { throw FieldError(field: "title", "must be at most \(maxTitle) characters") }
         return title
     }
 
     private static func notes(_ fields: inout FieldReader) throws(FieldError) -> String? {
         guard let notes = try fields.string("notes") else { return nil }
-        guard notes.count <= maxNotes else { throw FieldError(field: "notes", "must be at most \(maxNotes) characters") }
-        return notes
+        return try text(notes, field: "notes", TextRules.notes)
+    }
+
+    /// Applies a text rule (DESIGN §5) and names the field in the 400 when it fails.
+    static func text(_ raw: String, field: String, _ rule: TextRule) throws(FieldError) -> String {
+        do { return try rule.normalize(raw) } catch { throw FieldError(field: field, error.description) }
     }
 
     private static func status(_ fields: inout FieldReader) throws(FieldError) -> TodoStatus? {
@@ -168,13 +169,13 @@ public enum CommandValidation {
 
     private static func labels(_ fields: inout FieldReader) throws(FieldError) -> [String]? {
         guard let raw = try fields.stringArray("labels") else { return nil }
-        guard raw.count <= maxLabels else { throw FieldError(field: "labels", "at most \(maxLabels) labels are allowed") }
+        guard raw.count <= maxLabels else {
+            throw FieldError(field: "labels", "at most \(maxLabels) labels are allowed", status: .unprocessable)
+        }
         var labels: [String] = []
         for label in raw {
-            let trimmed = label.trimmingWhitespace()
-            guard !trimmed.isEmpty, trimmed.count <= maxLabel else {
-                throw FieldError(field: "labels", "each label must be 1–\(maxLabel) characters")
-            }
+            let trimmed = try text(label.trimmingWhitespace(), field: "labels", TextRules.label)
+            guard !trimmed.isEmpty else { throw FieldError(field: "labels", "each label must be 1–\(maxLabel) characters") }
             if !labels.contains(trimmed) { labels.append(trimmed) }
         }
         return labels
@@ -190,14 +191,7 @@ public enum CommandValidation {
 
     /// `YYYY-MM-DD` naming a real calendar day.
     static func isISODate(_ text: String) -> Bool {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard text.utf8.count == 10, parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-              let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]),
-              (1...9999).contains(year), (1...12).contains(month), day >= 1
-        else { return false }
-        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
-        return day <= days
+        TextRules.isISODate(text)
     }
 }
 
@@ -209,8 +203,6 @@ public enum Username {
     }
 
     public static func isValid(_ name: String) -> Bool {
-        (3...32).contains(name.utf8.count) && name.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F || byte == 0x2E || byte == 0x2D
-        }
+        TextRules.isValidUsername(name)
     }
 }

@@ -12,9 +12,11 @@ import Sharding
 /// last-owner rule is checked against a membership nobody else is changing.
 public struct GroupStore: Sendable {
     let pool: PostgresPool
+    let limits: GrowthLimits
 
-    public init(pool: PostgresPool) {
+    public init(pool: PostgresPool, limits: GrowthLimits = GrowthLimits()) {
         self.pool = pool
+        self.limits = limits
     }
 
     public struct Actor: Sendable {
@@ -29,13 +31,17 @@ public struct GroupStore: Sendable {
         var id: String { userID.lowercasedString }
     }
 
-    public static let nameLength = 1...100
+    public static let nameLength = 1...TextRules.groupName.maxCharacters
 
     /// Creates a group owned by `actor`; returns its id.
     public func createGroup(name: String, actor: Actor) async throws -> GroupID {
         let id = try GroupID(Identifiers.newID())
+        let limits = self.limits
         try await pool.withConnection { connection in
             try connection.transaction { connection in
+                // The user's row is the lock that makes the count exact under concurrent creates.
+                _ = try connection.query("SELECT 1 FROM users WHERE user_id = $1 FOR UPDATE", actor.userID)
+                try Self.requireRoomForAnotherGroup(user: actor.userID, name: "you", limits: limits, on: connection)
                 _ = try connection.query("INSERT INTO groups (group_id, name, created_by) VALUES ($1, $2, $3)",
                                          id.rawValue, name, actor.userID)
                 _ = try connection.query("INSERT INTO group_members (group_id, user_id, role) VALUES ($1, $2, 'owner')",
@@ -59,12 +65,21 @@ public struct GroupStore: Sendable {
     }
 
     public func addMember(_ group: GroupID, username: String, role newRole: GroupRole, actor: Actor) async throws {
+        let limits = self.limits
         try await changeMembership(group, actor: actor) { connection, role in
             guard GroupPolicy.allows(role, .addMember(as: newRole)) else {
                 throw APIError.forbidden(newRole == .member
                     ? "only an owner or an admin may add members" : "only an owner may add a member as \(newRole.rawValue)")
             }
             let target = try Self.user(named: username, on: connection)
+            // The group's row is locked (changeMembership); the member's own row is locked for
+            // their group count, as createGroup does.
+            _ = try connection.query("SELECT 1 FROM users WHERE user_id = $1 FOR UPDATE", target.id)
+            let members = try connection.query("SELECT count(*) AS members FROM group_members WHERE group_id = $1", group.rawValue)
+            guard try members[0].decode(Int.self, "members") < limits.membersPerGroup else {
+                throw APIError.conflict("the group already has \(limits.membersPerGroup) members, its limit")
+            }
+            try Self.requireRoomForAnotherGroup(user: target.id, name: target.name, limits: limits, on: connection)
             let inserted = try connection.query("""
                 INSERT INTO group_members (group_id, user_id, role) VALUES ($1, $2, $3)
                 ON CONFLICT (group_id, user_id) DO NOTHING RETURNING user_id
@@ -136,6 +151,14 @@ public struct GroupStore: Sendable {
         let rows = try connection.query("SELECT user_id, username FROM users WHERE lower(username) = $1", name)
         guard let row = rows.first else { throw APIError.notFound("no user named \(name)") }
         return (try row.decode(UUID.self, "user_id"), try row.decode(String.self, "username"))
+    }
+
+    /// 409 when `user` already belongs to `limits.groupsPerUser` groups.
+    private static func requireRoomForAnotherGroup(user: UUID, name: String, limits: GrowthLimits, on connection: PostgresConnection) throws {
+        let rows = try connection.query("SELECT count(*) AS groups FROM group_members WHERE user_id = $1", user)
+        guard try rows[0].decode(Int.self, "groups") < limits.groupsPerUser else {
+            throw APIError.conflict("\(name == "you" ? "you already belong" : "\(name) already belongs") to \(limits.groupsPerUser) groups, the limit")
+        }
     }
 
     private static func requireAnotherOwner(_ group: GroupID, on connection: PostgresConnection) throws {

@@ -1,4 +1,5 @@
 import Contracts
+import HTTPAPI
 import Foundation
 
 /// Request bodies are parsed into `Contracts.JSONValue` by the bus messages' strict one-pass
@@ -31,15 +32,29 @@ extension JSONValue {
 
 /// A request field that failed validation; the message names the field.
 public struct FieldError: Error, Equatable, CustomStringConvertible {
+    public enum Status: Sendable, Equatable {
+        /// 400: the field is malformed.
+        case badRequest
+        /// 422: well-formed, but past a cap (labels per todo).
+        case unprocessable
+    }
+
     public let field: String?
     public let problem: String
+    public let status: Status
 
-    init(field: String?, _ problem: String) {
+    init(field: String?, _ problem: String, status: Status = .badRequest) {
         self.field = field
         self.problem = problem
+        self.status = status
     }
 
     public var description: String { field.map { "\($0): \(problem)" } ?? problem }
+
+    /// The client's error: 400 or 422, naming the field.
+    var apiError: APIError {
+        APIError(status == .unprocessable ? .unprocessableContent : .badRequest, description)
+    }
 }
 
 /// Reads typed fields out of a JSON object and remembers which it read, so whatever is left over

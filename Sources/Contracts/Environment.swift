@@ -4,6 +4,8 @@ public struct SharedSettings: Sendable, Equatable {
     public var databaseURL: String
     /// Replicas of the COMMANDS and EVENTS streams: 1 locally, 3 in a cluster.
     public var streamReplicas: Int
+    /// Caps on how far a group and a user can grow (command-api and the engine read the same values).
+    public var limits: GrowthLimits
 
     public static let defaultNATSURL = "nats://127.0.0.1:4222"
     public static let defaultDatabaseURL = "postgres://app:password@127.0.0.1:5432/app?sslmode=disable"
@@ -12,6 +14,27 @@ public struct SharedSettings: Sendable, Equatable {
         natsURL = environment["NATS_URL"].nonEmpty ?? Self.defaultNATSURL
         databaseURL = environment["DATABASE_URL"].nonEmpty ?? Self.defaultDatabaseURL
         streamReplicas = try environment.integer("STREAM_REPLICAS", default: 1, range: 1...5)
+        limits = try GrowthLimits(environment: environment)
+    }
+}
+
+/// Bounded growth: what one group or one user may hold. A request past a cap gets a 409 from
+/// command-api (and a todo command past it a `limit_reached` rejection from the engine, which
+/// holds the authoritative count). Labels per todo are `TextRules.maxLabelsPerTodo`.
+public struct GrowthLimits: Sendable, Equatable {
+    /// Live (not deleted) todos in one group: `MAX_TODOS_PER_GROUP`.
+    public var todosPerGroup = 50_000
+    /// Members of one group: `MAX_MEMBERS_PER_GROUP`.
+    public var membersPerGroup = 1_000
+    /// Groups one user belongs to (created or joined): `MAX_GROUPS_PER_USER`.
+    public var groupsPerUser = 500
+
+    public init() {}
+
+    public init(environment: [String: String]) throws(SettingsError) {
+        todosPerGroup = try environment.integer("MAX_TODOS_PER_GROUP", default: todosPerGroup, range: 1...10_000_000)
+        membersPerGroup = try environment.integer("MAX_MEMBERS_PER_GROUP", default: membersPerGroup, range: 1...1_000_000)
+        groupsPerUser = try environment.integer("MAX_GROUPS_PER_USER", default: groupsPerUser, range: 1...1_000_000)
     }
 }
 

@@ -28,6 +28,7 @@ public final class DataSinkService: Service {
     /// From an event being stored in EVENTS to its row being committed (the projection's lag).
     private let eventToRow = Timer(label: "sink_event_to_row_seconds")
     private let retries = Counter(label: "sink_write_retries_total")
+    private let failedProjections = Counter(label: "sink_failed_projections_total")
 
     public init(configuration: DataSinkConfiguration, connection: NATSConnection, pool: PostgresPool, logger: Logger,
                 tables: ProjectionTables = .live) {
@@ -145,8 +146,9 @@ public final class DataSinkService: Service {
                 let serverError = (error as? PostgresError).map { $0.kind == .server && !$0.isTransient } ?? false
                 logger.warning("writing a batch failed; retrying", metadata: [
                     "events": "\(events.count)", "attempt": "\(attempt)", "error": "\(error)"])
-                if serverError && attempt >= 3 && events.count > 1 {
-                    // The same batch keeps failing on the server: find the event at fault.
+                if serverError && attempt >= 3 {
+                    // The same batch keeps failing on the server: find the event at fault (a
+                    // batch of one included: it is recorded as failed, not retried forever).
                     return await writeOneByOne(events, messages: messages)
                 }
                 if Task.isShuttingDownGracefully || Task.isCancelled { return false }
@@ -156,7 +158,25 @@ public final class DataSinkService: Service {
         }
     }
 
-    /// Each event in its own transaction; one the server refuses every time is dead-lettered.
+    /// Records an event Postgres refuses as a failed projection, with its stand-in (see
+    /// `FailedProjection`); false when that failed too.
+    private func recordFailed(_ event: ProjectedEvent, error: any Error, message: JetStreamMessage) async -> Bool {
+        let writer = self.writer
+        let reason = "\(error)"
+        do {
+            try await pool.withTransaction { try FailedProjection.record(event, error: reason, writer: writer, on: $0) }
+        } catch {
+            logger.error("recording a failed projection failed", metadata: message.logContext.merging(["error": "\(error)"]) { $1 })
+            return false
+        }
+        failedProjections.increment()
+        logger.error("event could not be projected; recorded in failed_projections, group moves on",
+                     metadata: message.logContext.merging(["group.version": "\(event.event.groupVersion)", "error": "\(reason)"]) { $1 })
+        return true
+    }
+
+    /// Each event in its own transaction; one the server refuses every time is recorded as a
+    /// failed projection.
     private func writeOneByOne(_ events: [ProjectedEvent], messages: [JetStreamMessage]) async -> Bool {
         for (event, message) in zip(events, messages) {
             var attempt = 0
@@ -170,6 +190,8 @@ public final class DataSinkService: Service {
                     attempt += 1
                     let serverError = (error as? PostgresError).map { $0.kind == .server && !$0.isTransient } ?? false
                     if serverError && attempt >= 3 {
+                        if await recordFailed(event, error: error, message: message) { break }
+                        // Not even the stand-in could be written: park the event in the DLQ.
                         guard await deadLetters.deadLetter(message, logger: logger, reason: "refused by Postgres: \(error)") else { return false }
                         break
                     }

@@ -35,6 +35,8 @@ public struct ProjectionRebuilder: Sendable {
         public var lastSequence: UInt64
         public var events: Int
         public var skipped: Int
+        /// Events recorded as failed projections (written as their `projection_failed` stand-ins).
+        public var failed = 0
     }
 
     /// Creates `target` afresh (like the live tables, without rows) and replays the whole stream into it.
@@ -57,7 +59,23 @@ public struct ProjectionRebuilder: Sendable {
         func flush() async throws {
             guard !chunk.isEmpty else { return }
             let events = chunk
-            _ = try await pool.withTransaction { try writer.apply(events, on: $0) }
+            do {
+                _ = try await pool.withTransaction { try writer.apply(events, on: $0) }
+            } catch let error as PostgresError where error.kind == .server && !error.isTransient {
+                // An event Postgres refuses: write the chunk event by event, recording each one
+                // refused as a failed projection (as the live sink does) instead of aborting.
+                for event in events {
+                    do {
+                        _ = try await pool.withTransaction { try writer.apply([event], on: $0) }
+                    } catch let error as PostgresError where error.kind == .server && !error.isTransient {
+                        let reason = "\(error)"
+                        try await pool.withTransaction { try FailedProjection.record(event, error: reason, writer: writer, on: $0) }
+                        progress.failed += 1
+                        logger.error("event could not be projected; recorded in failed_projections", metadata: [
+                            "event.id": "\(event.event.eventID)", "group.id": "\(event.event.groupID)", "error": "\(reason)"])
+                    }
+                }
+            }
             progress.events += events.count
             chunk.removeAll(keepingCapacity: true)
         }
@@ -78,12 +96,14 @@ public struct ProjectionRebuilder: Sendable {
     @discardableResult
     public func rebuildAndSwap() async throws -> Progress {
         let target = ProjectionTables.live.suffixed("_rebuild")
+        let startedAt = try await pool.withConnection { try $0.query("SELECT now() AS now")[0].decode(Date.self, "now") }
         var progress = try await build(into: target)
         logger.info("projection rebuilt; swapping", metadata: ["events": "\(progress.events)", "stream.sequence": "\(progress.lastSequence)"])
         for _ in 0..<10 {
             let more = try await replay(into: target, after: progress.lastSequence)
             progress.events += more.events
             progress.skipped += more.skipped
+            progress.failed += more.failed
             progress.lastSequence = more.lastSequence
             let replayedUpTo = progress.lastSequence
             let swapped = try await pool.withTransaction { connection in
@@ -94,6 +114,9 @@ public struct ProjectionRebuilder: Sendable {
                 for (current, fresh) in zip(live.all, target.all) {
                     try Self.swap(current: current, fresh: fresh, on: connection)
                 }
+                // Every recorded failure was tried again by this replay: those it could write
+                // now are no longer failures (those it could not were recorded again, later).
+                _ = try connection.query("DELETE FROM failed_projections WHERE failed_at < $1", startedAt)
                 return true
             }
             if swapped {

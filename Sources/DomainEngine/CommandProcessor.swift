@@ -45,6 +45,7 @@ public final class CommandProcessor: Sendable {
     let store: any EventStore
     let cache: GroupStateCache
     let now: @Sendable () -> Date
+    let limits: GrowthLimits
     let logger: Logger
     static let maxConflictRetries = 20
 
@@ -54,8 +55,10 @@ public final class CommandProcessor: Sendable {
     private let loads = Counter(label: "engine_group_loads_total")
     private let catchUps = Counter(label: "engine_commands_decided_from_log_total")
 
-    public init(store: any EventStore, cache: GroupStateCache, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
+    public init(store: any EventStore, cache: GroupStateCache, logger: Logger, limits: GrowthLimits = GrowthLimits(),
+                now: @escaping @Sendable () -> Date = Date.init) {
         self.store = store
+        self.limits = limits
         self.cache = cache
         self.logger = logger
         self.now = now
@@ -74,6 +77,10 @@ public final class CommandProcessor: Sendable {
             command = try TodoCommand(json: delivery.payload)
         } catch {
             return .deadLetter(reason: "undecodable command: \(error)")
+        }
+        // Its outcome event would carry these ids; an event that cannot be stored helps no one.
+        guard command.hasStorableIdentity else {
+            return .deadLetter(reason: "the command's ids or actor are not valid (command_id, group_id, todo_id, actor_user_id, actor_name)")
         }
         let group = groupSubject.groupID
 
@@ -119,7 +126,7 @@ public final class CommandProcessor: Sendable {
     /// Returns the stored event's type, or nil when the command already had its outcome.
     private func decide(_ command: TodoCommand, sequence: UInt64, group: GroupID,
                         state: inout GroupState) async throws -> EventType? {
-        switch Decider.decide(state, command, now: now()) {
+        switch Decider.decide(state, command, now: now(), limits: limits) {
         case .alreadyDecided:
             duplicates.increment()
             state.lastCommandSequence = max(state.lastCommandSequence, sequence)

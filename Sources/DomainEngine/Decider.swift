@@ -14,7 +14,7 @@ public enum Decider {
     }
 
     /// Decides `command` against `state`. The event gets `group_version = state.version + 1`.
-    public static func decide(_ state: GroupState, _ command: TodoCommand, now: Date) -> Decision {
+    public static func decide(_ state: GroupState, _ command: TodoCommand, now: Date, limits: GrowthLimits = GrowthLimits()) -> Decision {
         if state.decidedCommands.contains(command.commandID) { return .alreadyDecided }
         var event = TodoEvent(
             eventID: EventID.derive(fromCommandID: command.commandID), commandID: command.commandID,
@@ -31,13 +31,16 @@ public enum Decider {
         guard command.groupID == state.groupID else {
             return reject(.invalidCommand, "the command names group \(command.groupID) but arrived on group \(state.groupID)'s subject")
         }
+        // command-api checks all of this already; the bus may carry commands from elsewhere, and
+        // an event with text Postgres refuses would stop the group's projection.
+        if let problem = command.textProblem { return reject(.invalidCommand, problem) }
         if state.isDeleted { return reject(.groupDeleted, "the group was deleted") }
 
         switch command.action {
         case .addMember, .changeMemberRole, .removeMember, .deleteGroup:
             return decideMembership(state, command, &event)
         case .createTodo, .updateTodo, .moveTodo, .deleteTodo:
-            return decideTodo(state, command, &event, now: now)
+            return decideTodo(state, command, &event, now: now, limits: limits)
         }
     }
 
@@ -69,7 +72,8 @@ public enum Decider {
         return .emit(event)
     }
 
-    private static func decideTodo(_ state: GroupState, _ command: TodoCommand, _ event: inout TodoEvent, now: Date) -> Decision {
+    private static func decideTodo(_ state: GroupState, _ command: TodoCommand, _ event: inout TodoEvent, now: Date,
+                                   limits: GrowthLimits) -> Decision {
         let base = event
         func reject(_ code: RejectionCode, _ reason: String) -> Decision { rejection(base, code, reason) }
         guard let role = state.members[command.actorUserID] else {
@@ -81,6 +85,9 @@ public enum Decider {
 
         if command.action == .createTodo {
             if state.todos[todoID] != nil { return reject(.todoExists, "a todo with id \(todoID) already exists in this group") }
+            guard state.liveTodos < limits.todosPerGroup else {
+                return reject(.limitReached, "the group already holds \(limits.todosPerGroup) todos, its limit")
+            }
             let title = command.title?.trimmingWhitespace() ?? ""
             guard !title.isEmpty else { return reject(.invalidCommand, "title is required") }
             let status = command.status ?? .todo
@@ -172,6 +179,9 @@ public enum Decider {
         case .todoCreated, .todoUpdated, .todoMoved, .todoDeleted:
             guard let todoID = event.todoID else { break }
             let previous = state.todos[todoID]
+            let wasLive = previous.map { !$0.isDeleted } ?? false
+            let isLive = event.eventType != .todoDeleted
+            if wasLive != isLive { state.liveTodos += isLive ? 1 : -1 }
             state.todos[todoID] = TodoState(
                 todoID: todoID, title: event.title ?? previous?.title ?? "", notes: event.notes ?? previous?.notes ?? "",
                 status: event.status ?? previous?.status ?? .todo, position: event.position ?? previous?.position ?? 0,

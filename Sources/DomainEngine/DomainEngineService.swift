@@ -35,7 +35,8 @@ public final class DomainEngineService: Service {
         jetStream = connection.jetStream
         self.logger = logger
         processor = CommandProcessor(store: JetStreamEventStore(jetStream: connection.jetStream, logger: logger),
-                                     cache: GroupStateCache(capacity: configuration.cacheCapacity), logger: logger)
+                                     cache: GroupStateCache(capacity: configuration.cacheCapacity), logger: logger,
+                                     limits: configuration.shared.limits)
         deadLetters = DeadLetterQueue(jetStream: connection.jetStream, prefix: Streams.deadLetterCommandsPrefix)
     }
 

@@ -20,6 +20,8 @@ public struct GroupState: Sendable, Equatable {
     /// produces no second outcome.
     public var decidedCommands: Set<String> = []
     public var isDeleted = false
+    /// Todos not deleted (kept by `Decider.apply`, for the per-group cap).
+    public var liveTodos = 0
 
     public init(groupID: String) {
         self.groupID = groupID
@@ -54,4 +56,6 @@ public enum RejectionCode: String, Sendable, CaseIterable {
     case versionConflict = "version_conflict"
     case groupDeleted = "group_deleted"
     case unsupportedVersion = "unsupported_version"
+    /// A cap of `GrowthLimits` (todos per group).
+    case limitReached = "limit_reached"
 }

@@ -31,6 +31,7 @@ struct CommandAPICommand: AsyncParsableCommand {
         logger.info("command-api listening", metadata: ["address": "\(configuration.listen)"])
         var services: [(name: String, service: any Service)] = [
             ("outbox-relay", api.relay), ("command-api-http", api.application(configuration: configuration, logger: logger)),
+            ("housekeeping", Housekeeping(pool: pool, interval: .seconds(configuration.housekeepingSeconds), logger: logger)),
         ]
         if let cache = api.membershipCache {
             services.append(("membership-changes", MembershipChangeListener(connection: nats, cache: cache)))

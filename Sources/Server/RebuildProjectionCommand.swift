@@ -27,7 +27,7 @@ struct RebuildProjectionCommand: AsyncParsableCommand {
                 ? try await rebuilder.build(into: ProjectionTables.live.suffixed("_rebuild"))
                 : try await rebuilder.rebuildAndSwap()
             logger.info("rebuild finished", metadata: [
-                "events": "\(progress.events)", "skipped": "\(progress.skipped)", "stream.sequence": "\(progress.lastSequence)"])
+                "events": "\(progress.events)", "skipped": "\(progress.skipped)", "failed": "\(progress.failed)", "stream.sequence": "\(progress.lastSequence)"])
         } catch {
             logger.error("rebuild failed", metadata: ["error": "\(error)"])
             await nats.drain()

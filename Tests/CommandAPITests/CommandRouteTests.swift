@@ -35,6 +35,7 @@ final class InMemoryIntakeStore: CommandIntakeStore {
     let roles = Mutex<[String: [UUID: GroupRole]]>([:])
     let usernames = Mutex<[String: Set<String>]>([:])
     let keys = Mutex<[String: IdempotentResult]>([:])
+    let todoCounts = Mutex<[String: Int]>([:])
 
     func add(_ user: AuthenticatedUser, to group: String, as role: GroupRole) {
         roles.withLock { $0[group, default: [:]][user.userID] = role }
@@ -50,6 +51,10 @@ final class InMemoryIntakeStore: CommandIntakeStore {
 
     func isMember(username: String, of group: String) async throws -> Bool {
         usernames.withLock { $0[group]?.contains(username) ?? false }
+    }
+
+    func liveTodos(in group: String, atLeast limit: Int) async throws -> Bool {
+        todoCounts.withLock { $0[group, default: 0] >= limit }
     }
 
     func idempotentResult(user: UUID, key: String) async throws -> IdempotentResult? {

@@ -88,6 +88,44 @@ struct CommandValidationTests {
         #expect(rejectedField(#"{"action":"create-todo","group_id":"g","title":"x","labels":["\#(long)"]}"#) == "labels")
     }
 
+    @Test(arguments: [
+        (#"{"action":"create-todo","group_id":"g","title":"a\u0000b"}"#, "title"),
+        (#"{"action":"create-todo","group_id":"g","title":"a\nb"}"#, "title"),
+        (#"{"action":"create-todo","group_id":"g","title":"x","notes":"a\u0000b"}"#, "notes"),
+        (#"{"action":"create-todo","group_id":"g","title":"x","notes":"a\u001bb"}"#, "notes"),
+        (#"{"action":"create-todo","group_id":"g","title":"x","labels":["\u0000"]}"#, "labels"),
+        (#"{"action":"create-todo","group_id":"g","title":"x","labels":["a\tb"]}"#, "labels"),
+        (#"{"action":"create-todo","group_id":"g","title":"x","assignee":"bo\u0000b"}"#, "assignee"),
+        (#"{"action":"create-todo","group_id":"g","title":"x","todo_id":"t\u0000"}"#, "todo_id"),
+        (#"{"action":"create-todo","group_id":"g\u0000","title":"x"}"#, "group_id"),
+        (#"{"action":"create-todo","group_id":"g","title":"\uffff"}"#, "title"),
+    ])
+    func controlCharactersAreRefusedNamingTheField(_ json: String, _ field: String) {
+        #expect(rejectedField(json) == field, "\(json)")
+    }
+
+    @Test func textIsNormalizedBeforeItIsMeasured() throws {
+        // Decomposed "é" (e + U+0301) is stored composed; 200 of them are 200 characters.
+        let decomposed = String(repeating: "e\u{301}", count: 200)
+        let command = try validate(#"{"action":"create-todo","group_id":"g","title":"\#(decomposed)","notes":"a\r\nb"}"#)
+        #expect(command.title == String(repeating: "\u{E9}", count: 200))
+        #expect(command.title?.unicodeScalars.count == 200)
+        #expect(command.notes == "a\nb")
+        // One character of 1,000 bytes fits the character limit, not the byte limit.
+        let stacked = "a" + String(repeating: "\u{301}", count: 500)
+        #expect(rejectedField(#"{"action":"create-todo","group_id":"g","title":"\#(stacked)"}"#) == "title")
+    }
+
+    @Test func tooManyLabelsIsACapNotMalformedInput() {
+        let eleven = (0..<11).map { "\"l\($0)\"" }.joined(separator: ",")
+        do {
+            _ = try validate(#"{"action":"create-todo","group_id":"g","title":"x","labels":[\#(eleven)]}"#)
+            Issue.record("eleven labels were accepted")
+        } catch {
+            #expect(error.status == .unprocessable)
+        }
+    }
+
     @Test func updateMayClearDueDateAndAssignee() throws {
         let command = try validate(#"{"action":"update-todo","group_id":"g","todo_id":"t","due_date":"","assignee":""}"#)
         #expect(command.dueDate == "")
@@ -117,15 +155,32 @@ struct CommandValidationTests {
         #expect(Username.normalize(" Alice ") == "alice")
     }
 
-    @Test func idempotentIDsDependOnUserAndKey() {
+    @Test func idempotentIDsDependOnUserKeyGroupAndRequest() {
         let user = UUID()
-        let first = CommandIntake.derivedIDs(user: user, key: "k", todoID: nil)
-        #expect(first == CommandIntake.derivedIDs(user: user, key: "k", todoID: nil))
-        #expect(first.command != CommandIntake.derivedIDs(user: user, key: "k2", todoID: nil).command)
-        #expect(first.command != CommandIntake.derivedIDs(user: UUID(), key: "k", todoID: nil).command)
+        let hash = Data([1, 2, 3])
+        func ids(user: UUID = user, key: String = "k", group: String = "g1", hash: Data = hash, todoID: String? = nil) -> (command: String, todo: String) {
+            CommandIntake.derivedIDs(user: user, key: key, group: group, requestHash: hash, todoID: todoID)
+        }
+        let first = ids()
+        #expect(first == ids())
+        #expect(first.command != ids(key: "k2").command)
+        #expect(first.command != ids(user: UUID()).command)
+        // A key reused in another group, or for another body, is another command (and todo).
+        #expect(first.command != ids(group: "g2").command)
+        #expect(first.todo != ids(group: "g2").todo)
+        #expect(first.command != ids(hash: Data([1, 2, 4])).command)
         #expect(first.command != first.todo)
         #expect(UUID(uuidString: first.command) != nil)
-        #expect(CommandIntake.derivedIDs(user: user, key: "k", todoID: "mine").todo == "mine")
+        #expect(ids(todoID: "mine").todo == "mine")
+    }
+
+    @Test func idempotencyKeysArePrintableASCII() {
+        #expect(CommandIntake.isValidIdempotencyKey("0b8f-retry_1"))
+        #expect(!CommandIntake.isValidIdempotencyKey(""))
+        #expect(!CommandIntake.isValidIdempotencyKey("a b"))
+        #expect(!CommandIntake.isValidIdempotencyKey("a\u{0}b"))
+        #expect(!CommandIntake.isValidIdempotencyKey("clé"))
+        #expect(!CommandIntake.isValidIdempotencyKey(String(repeating: "k", count: 201)))
     }
 
     @Test func acceptedAnswerBytesEqualTheEncodersOutput() throws {

@@ -86,6 +86,7 @@ final class CountingIntakeStore: CommandIntakeStore {
     }
 
     func isMember(username: String, of group: String) async throws -> Bool { try await store.isMember(username: username, of: group) }
+    func liveTodos(in group: String, atLeast limit: Int) async throws -> Bool { try await store.liveTodos(in: group, atLeast: limit) }
     func idempotentResult(user: UUID, key: String) async throws -> IdempotentResult? { try await store.idempotentResult(user: user, key: key) }
     func storeIdempotentResult(user: UUID, key: String, result: IdempotentResult) async throws {
         try await store.storeIdempotentResult(user: user, key: key, result: result)

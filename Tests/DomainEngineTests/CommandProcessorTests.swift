@@ -105,6 +105,23 @@ struct CommandProcessorTests {
                                 joinSeq: store.log(join), createSeq: store.log(create), updateSeq: store.log(update))
     }
 
+    @Test func aCommandWhoseIdsCannotBeStoredIsDeadLettered() async throws {
+        let processor = processor()
+        _ = try await processor.handle(delivery(addOwner(), sequence: 1))
+        let forged = command("c\u{0}1", .createTodo, todo: "t") { $0.title = "x" }
+        guard case .deadLetter = try await processor.handle(delivery(forged, sequence: 2)) else {
+            Issue.record("a command with a NUL in its id was decided")
+            return
+        }
+        var badActor = command("c2", .createTodo, todo: "t") { $0.title = "x" }
+        badActor.actorName = "Not A Username"
+        guard case .deadLetter = try await processor.handle(delivery(badActor, sequence: 3)) else {
+            Issue.record("a command with an invalid actor name was decided")
+            return
+        }
+        #expect(store.events(group).map(\.eventType) == [.memberAdded])
+    }
+
     @Test func earlierCommandsOfTheGroupAreDecidedFirstFromTheLog() async throws {
         let processor = processor()
         let log = logJoinCreateUpdate()

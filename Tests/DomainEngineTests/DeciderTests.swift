@@ -287,4 +287,38 @@ struct DeciderMembershipTests {
         let rebuilt = s.events.reduce(GroupState(groupID: "g1"), Decider.evolve)
         #expect(rebuilt == s.state)
     }
+
+    @Test func textThatBreaksTheRulesIsRejectedEvenFromTheBus() {
+        var s = Scenario.withMembers()
+        // command-api refuses these; a command published straight onto the bus is decided
+        // `invalid_command`, so no event carries text the projection cannot store.
+        let nul = s.apply(.createTodo, by: Scenario.member, todo: "t") { $0.title = "a\u{0}b" }
+        #expect(nul?.eventType == .commandRejected)
+        #expect(nul?.code == "invalid_command")
+        #expect(nul?.reason == "title: must not contain control characters (found U+0000)")
+        #expect(s.apply(.createTodo, by: Scenario.member, todo: "t") { $0.title = "x"; $0.labels = ["\u{0}"] }?.code == "invalid_command")
+        #expect(s.apply(.createTodo, by: Scenario.member, todo: "t") { $0.title = "x"; $0.dueDate = "2026-02-30" }?.code == "invalid_command")
+        #expect(s.apply(.createTodo, by: Scenario.member, todo: "t") { $0.title = "x"; $0.notes = "Cafe\u{301}" }?.code == "invalid_command")
+        #expect(s.state.todos["t"] == nil)
+        #expect(s.apply(.createTodo, by: Scenario.member, todo: "t") { $0.title = "Caf\u{E9}"; $0.notes = "a\nb" }?.eventType == .todoCreated)
+    }
+
+    @Test func aGroupHoldsAtMostItsLimitOfLiveTodos() {
+        var s = Scenario.withMembers()
+        let limits = { () -> GrowthLimits in var l = GrowthLimits(); l.todosPerGroup = 2; return l }()
+        func create(_ id: String) -> TodoEvent? {
+            let command = s.command(.createTodo, by: Scenario.member, todo: id) { $0.title = id }
+            guard case .emit(let event) = Decider.decide(s.state, command, now: s.now, limits: limits) else { return nil }
+            Decider.apply(event, to: &s.state)
+            return event
+        }
+        #expect(create("a")?.eventType == .todoCreated)
+        #expect(create("b")?.eventType == .todoCreated)
+        #expect(s.state.liveTodos == 2)
+        #expect(create("c")?.code == "limit_reached")
+        // Deleting one makes room again.
+        s.apply(.deleteTodo, by: Scenario.member, todo: "a")
+        #expect(s.state.liveTodos == 1)
+        #expect(create("c")?.eventType == .todoCreated)
+    }
 }
