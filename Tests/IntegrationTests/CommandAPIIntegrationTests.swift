@@ -45,9 +45,9 @@ struct CommandAPIHarness {
     }
 
     /// Starts command-api, runs `body` with a client, and stops it again whatever happened.
-    static func with(pipeline: Bool = false,
+    static func with(pipeline: Bool = false, environment: [String: String] = [:],
                      _ body: @Sendable (Client, NATSConnection, PostgresPool) async throws -> Void) async throws {
-        let harness = try await start()
+        let harness = try await start(environment: environment)
         let running = pipeline ? try await InProcessPipeline.start() : nil
         let result: Result<Void, any Error>
         let (nats, pool) = (harness.nats, harness.pool)
