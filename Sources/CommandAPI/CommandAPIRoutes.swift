@@ -84,9 +84,9 @@ public enum CommandAPIRoutes {
         routes.post { request, context in
             let actor = try await actor(request, tokens)
             var fields = try await object(request, context)
-            let raw = try field { try fields.requiredString("name") }.trimmingWhitespace()
+            let raw = try field { try fields.requiredString("name") }
             try field { try fields.rejectUnknown(context: "a group") }
-            let name = try field { try CommandValidation.text(raw, field: "name", TextRules.groupName) }
+            let name = try field { try CommandValidation.text(raw, field: "name", TextRules.groupName) }.trimmingWhitespace()
             guard !name.isEmpty else { throw APIError.badRequest("name: must be 1–\(TextRules.groupName.maxCharacters) characters") }
             let id = try await groups.createGroup(name: name, actor: actor)
             await relay.relay(groupID: id.rawValue)

@@ -72,7 +72,7 @@ public struct CommandIntake: Sendable {
         // Whose todo it is, the engine decides against the todo's state; here membership is enough.
         _ = try await store.membership(of: user.userID, in: group).requireMember(group)
         if let assignee = command.assignee, !assignee.isEmpty, try await !store.isMember(username: assignee, of: group) {
-            throw APIError.badRequest("assignee: \(assignee) is not a member of this group")
+            throw APIError(.unprocessableContent, "assignee: \(assignee) is not a member of this group")
         }
         // The projection's count answers early; the engine holds the exact one (a command that
         // passes here at the limit is rejected with `limit_reached`).

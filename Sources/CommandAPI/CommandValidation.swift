@@ -126,7 +126,8 @@ public enum CommandValidation {
             if required { throw FieldError(field: "title", "is required") }
             return nil
         }
-        let title = try text(raw.trimmingWhitespace(), field: "title", TextRules.title)
+        // Measured as sent (the OpenAPI document's maxLength), stored trimmed.
+        let title = try text(raw, field: "title", TextRules.title).trimmingWhitespace()
         guard !title.isEmpty else { throw FieldError(field: "title", "must not be empty") }
         return title
     }
@@ -161,8 +162,8 @@ public enum CommandValidation {
 
     private static func assignee(_ fields: inout FieldReader, allowClear: Bool) throws(FieldError) -> String? {
         guard let raw = try fields.string("assignee") else { return nil }
-        let name = raw.trimmingCharacters(in: .whitespaces).lowercased()
-        if name.isEmpty { return allowClear ? "" : nil }
+        let name = Username.normalize(raw)
+        if raw.isEmpty { return allowClear ? "" : nil }
         guard Username.isValid(name) else { throw FieldError(field: "assignee", "is not a valid username") }
         return name
     }
@@ -174,7 +175,7 @@ public enum CommandValidation {
         }
         var labels: [String] = []
         for label in raw {
-            let trimmed = try text(label.trimmingWhitespace(), field: "labels", TextRules.label)
+            let trimmed = try text(label, field: "labels", TextRules.label).trimmingWhitespace()
             guard !trimmed.isEmpty else { throw FieldError(field: "labels", "each label must be 1–\(maxLabel) characters") }
             if !labels.contains(trimmed) { labels.append(trimmed) }
         }
@@ -198,8 +199,13 @@ public enum CommandValidation {
 /// Usernames: 3–32 characters of `[a-z0-9_.-]`; input is lower-cased first, so they are unique
 /// case-insensitively.
 public enum Username {
+    /// Trims spaces and tabs and lower-cases ASCII letters only (Unicode lower-casing would turn
+    /// the Kelvin sign into "k", so a name the rules refuse could become one they accept).
     public static func normalize(_ raw: String) -> String {
-        raw.trimmingWhitespace().lowercased()
+        var bytes = Array(raw.utf8)
+        while let last = bytes.last, last == 0x20 || last == 0x09 { bytes.removeLast() }
+        let start = bytes.firstIndex { $0 != 0x20 && $0 != 0x09 } ?? bytes.endIndex
+        return String(decoding: bytes[start...].map { (0x41...0x5A).contains($0) ? $0 + 0x20 : $0 }, as: UTF8.self)
     }
 
     public static func isValid(_ name: String) -> Bool {

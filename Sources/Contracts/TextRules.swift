@@ -7,12 +7,14 @@ import Foundation
 /// 1. In a multi-line field, CR LF and a lone CR become LF (what a textarea sends varies by
 ///    platform; what is stored does not).
 /// 2. No control characters (U+0000–U+001F, U+007F–U+009F), except LF and tab in a multi-line
-///    field. Unicode noncharacters (U+FFFE, U+FFFF, …) are refused too.
+///    field. (Other code points are content: format characters, separators, noncharacters,
+///    private use — Postgres and the browser take them all.)
 /// 3. The text is put in Unicode Normalization Form C, so "é" typed as one code point or as "e"
 ///    and a combining accent is the same title, the same label, the same length.
-/// 4. Length limits hold in characters (what a person counts: grapheme clusters) and in UTF-8
-///    bytes (what storage counts): "a" followed by 150 combining accents is one character and
-///    301 bytes.
+/// 4. Length limits hold in characters and in UTF-8 bytes, measured after normalization and
+///    before any trimming. A character is a Unicode code point — what JSON Schema's `maxLength`,
+///    Postgres' `length()` and the OpenAPI document count — so "a" followed by 150 combining
+///    accents is 150 characters once composed ("á" and 149 accents), not one.
 public struct TextRule: Sendable, Equatable {
     public let maxCharacters: Int
     public let maxBytes: Int
@@ -27,14 +29,12 @@ public struct TextRule: Sendable, Equatable {
     /// Why a text breaks a rule, without echoing the text (it may not be printable).
     public enum Problem: Error, Equatable, Sendable, CustomStringConvertible {
         case controlCharacter(UInt32)
-        case nonCharacter(UInt32)
         case tooLong(maxCharacters: Int)
         case tooManyBytes(maxBytes: Int)
 
         public var description: String {
             switch self {
             case .controlCharacter(let value): "must not contain control characters (found U+\(hex(value)))"
-            case .nonCharacter(let value): "must not contain Unicode noncharacters (found U+\(hex(value)))"
             case .tooLong(let max): "must be at most \(max) characters"
             case .tooManyBytes(let max): "must be at most \(max) bytes in UTF-8"
             }
@@ -63,13 +63,14 @@ public struct TextRule: Sendable, Equatable {
             }
             ascii = false
             if value <= 0x9F { throw .controlCharacter(value) }
-            if scalar.properties.isNoncharacterCodePoint { throw .nonCharacter(value) }
         }
         // Cheap bounds first: a text over the byte limit by far is refused before normalising it.
         if text.utf8.count > maxBytes * 4 { throw .tooManyBytes(maxBytes: maxBytes) }
         if !ascii { text = text.precomposedStringWithCanonicalMapping }
         if text.utf8.count > maxBytes { throw .tooManyBytes(maxBytes: maxBytes) }
-        if !ascii || text.utf8.count > maxCharacters, text.count > maxCharacters { throw .tooLong(maxCharacters: maxCharacters) }
+        if !ascii || text.utf8.count > maxCharacters, text.unicodeScalars.count > maxCharacters {
+            throw .tooLong(maxCharacters: maxCharacters)
+        }
         return text
     }
 
@@ -101,7 +102,8 @@ public enum TextRules {
         }
     }
 
-    /// Usernames: 3–32 of `[a-z0-9_.-]` (input is lower-cased first).
+    /// Usernames: 3–32 of `[a-z0-9_.-]` (input is trimmed of spaces and tabs and lower-cased first:
+    /// `Username.normalize`).
     public static func isValidUsername(_ name: String) -> Bool {
         (3...32).contains(name.utf8.count) && name.utf8.allSatisfy { byte in
             (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F || byte == 0x2E || byte == 0x2D

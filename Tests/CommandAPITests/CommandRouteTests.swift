@@ -139,7 +139,7 @@ struct CommandRouteTests {
             ([:], #"{"action":"create-todo","group_id":"team-1","title":"x"}"#, .unauthorized, "access token"),
             ([.authorization: "Bearer not-a-token"], #"{"action":"create-todo","group_id":"team-1","title":"x"}"#, .unauthorized, "access token"),
             (alice, #"{"action":"create-todo","group_id":"team-1","title":"x","when":1}"#, .badRequest, "when"),
-            (alice, #"{"action":"create-todo","group_id":"team-1","title":"x","assignee":"carol"}"#, .badRequest, "assignee"),
+            (alice, #"{"action":"create-todo","group_id":"team-1","title":"x","assignee":"carol"}"#, .unprocessableContent, "assignee"),
             (alice, #"{"action":"create-todo","group_id":"nope","title":"x"}"#, .notFound, "does not exist"),
             (bob, #"{"action":"create-todo","group_id":"team-1","title":"x"}"#, .forbidden, "not a member"),
             (alice, #"{"action":"create-todo","group_id":"team-1","title":"x","title":"y"}"#, .badRequest, "appears twice"),

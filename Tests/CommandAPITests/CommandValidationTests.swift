@@ -98,7 +98,7 @@ struct CommandValidationTests {
         (#"{"action":"create-todo","group_id":"g","title":"x","assignee":"bo\u0000b"}"#, "assignee"),
         (#"{"action":"create-todo","group_id":"g","title":"x","todo_id":"t\u0000"}"#, "todo_id"),
         (#"{"action":"create-todo","group_id":"g\u0000","title":"x"}"#, "group_id"),
-        (#"{"action":"create-todo","group_id":"g","title":"\uffff"}"#, "title"),
+        (#"{"action":"create-todo","group_id":"g","title":"\u0085"}"#, "title"),
     ])
     func controlCharactersAreRefusedNamingTheField(_ json: String, _ field: String) {
         #expect(rejectedField(json) == field, "\(json)")

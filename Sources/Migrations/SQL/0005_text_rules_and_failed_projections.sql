@@ -1,8 +1,7 @@
--- Group names are limited in characters and in UTF-8 bytes by command-api (DESIGN §5); a
--- character may be many code points ("a" and 150 combining accents is one), so the table's own
--- check bounds bytes, which no accepted name exceeds.
+-- Text limits hold in characters (code points, as length() counts) and in UTF-8 bytes
+-- (DESIGN §5): the table checks both, as command-api does.
 ALTER TABLE groups DROP CONSTRAINT groups_name_check;
-ALTER TABLE groups ADD CONSTRAINT groups_name_check CHECK (length(name) >= 1 AND octet_length(name) <= 400);
+ALTER TABLE groups ADD CONSTRAINT groups_name_check CHECK (length(name) BETWEEN 1 AND 100 AND octet_length(name) <= 400);
 
 -- Events the sink could not write even after its retries (DESIGN §3). The group's projection
 -- does not wait for them: a `command.rejected` row (code `projection_failed`) takes the event's
