@@ -90,7 +90,8 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "JWTKit", package: "jwt-kit"),
-            ]
+            ],
+            resources: [.copy("OpenAPI")]
         ),
 
         // The four services, each a library so tests can assemble them.

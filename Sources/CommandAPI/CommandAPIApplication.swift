@@ -41,6 +41,7 @@ public struct CommandAPIApplication {
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: PerIPLimitMiddleware(limits: limits))
         OperationalRoutes.add(to: router, checks: checks, registry: registry)
+        OpenAPIDocument.commandAPI.addRoute(to: router)
         CommandAPIRoutes.addAuthRoutes(to: router, auth: auth, limits: limits)
         CommandAPIRoutes.addGroupRoutes(to: router, groups: GroupStore(pool: pool, limits: configuration.shared.limits), relay: relay, tokens: tokens,
                                         membershipCache: membershipCache, announcer: announcer)

@@ -131,9 +131,9 @@ public enum CommandAPIRoutes {
             let accepted = try await intake.accept(body: Data(buffer: body), idempotencyKey: request.headers[.idempotencyKey], user: user)
             return JSONBody.response(json: accepted.jsonBytes(), status: .accepted)
         }
-        router.get("/api/v1/commands/:id") { request, context in
+        router.get("/api/v1/commands/:command_id") { request, context in
             let user = try await tokens.authenticate(request)
-            return try JSONBody.response(try await intake.status(commandID: context.parameters.get("id") ?? "", user: user))
+            return try JSONBody.response(try await intake.status(commandID: context.parameters.get("command_id") ?? "", user: user))
         }
     }
 

@@ -23,14 +23,22 @@ public struct StreamerApplication {
         fanout = GroupFanout(connection: nats, heartbeat: .seconds(configuration.heartbeatSeconds), logger: logger)
         events = EventStreamRoute(store: store, fanout: fanout, jetStream: nats.jetStream, tokens: tokens,
                                   configuration: configuration, logger: logger)
+        router = Self.router(configuration: configuration, store: store, tokens: tokens, checks: checks, registry: registry)
+    }
+
+    /// Every route but `GET /events`, which `SSEConnectionHandler` serves in the connection's
+    /// pipeline (`SSEConnectionHandler.path`).
+    static func router(configuration: StreamerConfiguration, store: ReadStore, tokens: AccessTokens,
+                       checks: [ReadinessCheck], registry: PrometheusCollectorRegistry) -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: CORSMiddleware(uiOrigin: configuration.uiOrigin, development: !configuration.isProduction))
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: ErrorMiddleware())
         OperationalRoutes.add(to: router, checks: checks, registry: registry)
+        OpenAPIDocument.streamer.addRoute(to: router)
         StreamerRoutes.addReadRoutes(to: router, store: store, tokens: tokens)
         UIRoutes.add(to: router, store: store, tokens: tokens, commandAPI: configuration.commandAPIURL)
-        self.router = router
+        return router
     }
 
     /// Ends the SSE streams when graceful shutdown begins. Run it after the HTTP service in one

@@ -1,0 +1,44 @@
+import CommandAPI
+import Foundation
+import HTTPAPI
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Postgres
+import Prometheus
+import Testing
+
+@Suite("command-api's OpenAPI document and its router")
+struct CommandAPIOpenAPITests {
+    static func application() async throws -> CommandAPIApplication {
+        let configuration = try CommandAPIConfiguration(environment: ["JWT_SECRET": String(repeating: "s", count: 40), "BCRYPT_COST": "4"])
+        // The pool connects lazily: building the router talks to no server.
+        return await CommandAPIApplication(configuration: configuration, pool: PostgresPool(url: "postgres://nobody@127.0.0.1:1/none"),
+                                           publisher: RecordingPublisher(), checks: [], registry: PrometheusCollectorRegistry(),
+                                           logger: Logger(label: "test"))
+    }
+
+    @Test func everyRouteIsDocumentedAndEveryDocumentedRouteExists() async throws {
+        let api = try await Self.application()
+        let routes = Set(api.router.routes.map { "\($0.method) \($0.path)" })
+        let documented = OpenAPIDocument.commandAPI.operations
+        #expect(routes.subtracting(documented).sorted() == [], "routes the document lacks")
+        #expect(documented.subtracting(routes).sorted() == [], "documented routes the router lacks")
+        #expect(routes.contains("POST /api/v1/command"))
+        await api.passwords.shutdown()
+    }
+
+    @Test func theDocumentIsServed() async throws {
+        let api = try await Self.application()
+        try await Application(router: api.router).test(.router) { client in
+            try await client.execute(uri: "/openapi.json", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "application/json")
+                let document = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                #expect(document?["openapi"] as? String == "3.1.0")
+                #expect((document?["info"] as? [String: Any])?["title"] as? String == "command-api")
+            }
+        }
+        await api.passwords.shutdown()
+    }
+}
