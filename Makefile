@@ -22,7 +22,7 @@ DEV_NATS_URL := nats://127.0.0.1:4222
 DEV_DATABASE_URL := postgres://app:password@127.0.0.1:5432/app?sslmode=disable
 
 .PHONY: help deps build build-release run-infra stop-infra status-infra migrate ensure-streams run-all stop-all status \
-        run-command run-engine run-sink run-streamer browser-deps test-browser test-e2e test-swift-integration validate-manifests predeploy predeploy-full image bench-e2e \
+        run-command run-engine run-sink run-streamer browser-deps fuzz-deps test-fuzz-api test-browser test-e2e test-swift-integration validate-manifests predeploy predeploy-full image bench-e2e \
         test test-unit test-integration test-infra stop-test-infra bench clean-local
 
 help: ## List the targets
@@ -121,9 +121,16 @@ browser-deps: ## Install headless Chromium, chromedriver (Debian) and selenium (
 # The end-to-end suite and the browser test run the whole system as processes, on servers and
 # ports of their own (scripts/e2e-stack.sh: .runtime/e2e-stack, NATS :16222, Postgres :16432, services
 # :16080-16083), never the development stack's; with the debug build of `make test-unit`.
-test-e2e: deps browser-deps ## End-to-end suite (kill -9 per service) and browser test against the whole system
+test-e2e: deps browser-deps fuzz-deps ## End-to-end suite (kill -9 per service), schemathesis over both APIs, and the browser test against the whole system
 	$(SWIFT) build --product todo
-	scripts/e2e-stack.sh bash -c 'python3 tests/e2e/e2e_test.py && SCREENSHOTS=.runtime/screenshots python3 tests/browser/workspace_test.py'
+	scripts/e2e-stack.sh bash -c 'python3 tests/e2e/e2e_test.py && python3 tests/fuzz/api_fuzz.py && SCREENSHOTS=.runtime/screenshots python3 tests/browser/workspace_test.py'
+
+test-fuzz-api: deps fuzz-deps ## Only schemathesis over command-api's and the streamer's OpenAPI documents, on a stack of its own
+	$(SWIFT) build --product todo
+	scripts/e2e-stack.sh python3 tests/fuzz/api_fuzz.py
+
+fuzz-deps: ## schemathesis (PyPI) for the API fuzzing
+	@command -v st >/dev/null 2>&1 || python3 -m pip install -q schemathesis
 
 test-browser: deps browser-deps ## Only the browser test (two Chromium sessions), on its own stack
 	$(SWIFT) build --product todo

@@ -24,7 +24,7 @@ export COMMAND_PORT=${base}080 STREAMER_PORT=${base}081 ENGINE_PORT=${base}082 S
 export COMMAND_API_URL=http://127.0.0.1:${base}080 STREAMER_URL=http://127.0.0.1:${base}081
 export UI_ORIGIN=http://127.0.0.1:${base}081
 # Tests register many users from one address and send commands as fast as they can.
-export AUTH_RATE_PER_MINUTE=100000 COMMAND_RATE_PER_SECOND=100000
+export AUTH_RATE_PER_MINUTE=100000 COMMAND_RATE_PER_SECOND=100000 REQUEST_RATE_PER_SECOND=${REQUEST_RATE_PER_SECOND:-100000}
 
 teardown() {
     status=$?

@@ -38,7 +38,8 @@ public struct CommandAPIApplication {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: CORSMiddleware(uiOrigin: configuration.uiOrigin, development: !configuration.isProduction))
         router.add(middleware: MetricsMiddleware())
-        router.add(middleware: ErrorMiddleware())
+        let allowedMethods = AllowedMethods()
+        router.add(middleware: ErrorMiddleware(allowedMethods: allowedMethods))
         router.add(middleware: PerIPLimitMiddleware(limits: limits))
         OperationalRoutes.add(to: router, checks: checks, registry: registry)
         OpenAPIDocument.commandAPI.addRoute(to: router)
@@ -46,6 +47,7 @@ public struct CommandAPIApplication {
         CommandAPIRoutes.addGroupRoutes(to: router, groups: GroupStore(pool: pool, limits: configuration.shared.limits), relay: relay, tokens: tokens,
                                         membershipCache: membershipCache, announcer: announcer)
         CommandAPIRoutes.addCommandRoutes(to: router, intake: intake, tokens: tokens, limits: limits)
+        allowedMethods.load(router.routes)
         self.router = router
     }
 

@@ -94,7 +94,7 @@ public struct GroupStore: Sendable {
             guard GroupPolicy.allows(role, .changeRoles) else { throw APIError.forbidden("only an owner may change roles") }
             let target = try Self.user(named: username, on: connection)
             guard let current = try Self.role(of: target.id, in: group, on: connection) else {
-                throw APIError.notFound("\(target.name) is not a member of this group")
+                throw APIError(.unprocessableContent, "\(target.name) is not a member of this group")
             }
             guard current != newRole else { return }
             if current == .owner { try Self.requireAnotherOwner(group, on: connection) }
@@ -107,7 +107,7 @@ public struct GroupStore: Sendable {
     /// Removes a member, or the actor themself (leaving the group).
     public func removeMember(_ group: GroupID, username: String, actor: Actor) async throws {
         try await changeMembership(group, actor: actor) { connection, role in
-            let target = try Self.user(named: username, on: connection)
+            let target = try Self.user(named: username, on: connection) { APIError.notFound("no user named \($0)") }
             guard let targetRole = try Self.role(of: target.id, in: group, on: connection) else {
                 throw APIError.notFound("\(target.name) is not a member of this group")
             }
@@ -145,11 +145,15 @@ public struct GroupStore: Sendable {
         return try rows.first.flatMap { GroupRole(rawValue: try $0.decode(String.self, "role")) }
     }
 
-    private static func user(named raw: String, on connection: PostgresConnection) throws -> (id: UUID, name: String) {
+    /// A user named in a request body who does not exist: 422 (the group in the path exists;
+    /// a 404 would say it does not). In the path (`DELETE …/members/{username}`) it is a 404.
+    private static func user(named raw: String, on connection: PostgresConnection,
+                             missingUser: (String) -> APIError = { APIError(.unprocessableContent, "no user named \($0)") })
+        throws -> (id: UUID, name: String) {
         let name = Username.normalize(raw)
         guard Username.isValid(name) else { throw APIError.badRequest("username: is not a valid username") }
         let rows = try connection.query("SELECT user_id, username FROM users WHERE lower(username) = $1", name)
-        guard let row = rows.first else { throw APIError.notFound("no user named \(name)") }
+        guard let row = rows.first else { throw missingUser(name) }
         return (try row.decode(UUID.self, "user_id"), try row.decode(String.self, "username"))
     }
 

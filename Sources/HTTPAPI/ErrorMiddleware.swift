@@ -6,7 +6,12 @@ import Logging
 /// framework's own errors (unknown route, body too large) with their status, malformed JSON as 400,
 /// and anything else as a logged 500 that reveals nothing.
 public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    public init() {}
+    /// Known paths, for a 405 (with `Allow`) instead of a 404 when only the method is wrong.
+    let allowedMethods: AllowedMethods?
+
+    public init(allowedMethods: AllowedMethods? = nil) {
+        self.allowedMethods = allowedMethods
+    }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -16,7 +21,13 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HTTPError {
             switch error.status {
             case .contentTooLarge: throw APIError.tooLarge
-            case .notFound: throw APIError.notFound("no route for \(request.method) \(request.uri.path)")
+            case .notFound:
+                let allowed = allowedMethods?.methods(for: request.uri.path) ?? []
+                guard allowed.isEmpty else {
+                    throw APIError(.methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path)",
+                                   headers: [.allow: allowed.map(\.rawValue).joined(separator: ", ")])
+                }
+                throw APIError.notFound("no route for \(request.method) \(request.uri.path)")
             case .methodNotAllowed: throw APIError(.methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path)")
             default: throw APIError(error.status, error.body ?? error.status.reasonPhrase)
             }

@@ -33,11 +33,14 @@ public struct StreamerApplication {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: CORSMiddleware(uiOrigin: configuration.uiOrigin, development: !configuration.isProduction))
         router.add(middleware: MetricsMiddleware())
-        router.add(middleware: ErrorMiddleware())
+        let allowedMethods = AllowedMethods()
+        router.add(middleware: ErrorMiddleware(allowedMethods: allowedMethods))
         OperationalRoutes.add(to: router, checks: checks, registry: registry)
         OpenAPIDocument.streamer.addRoute(to: router)
         StreamerRoutes.addReadRoutes(to: router, store: store, tokens: tokens)
         UIRoutes.add(to: router, store: store, tokens: tokens, commandAPI: configuration.commandAPIURL)
+        allowedMethods.load(router.routes)
+        allowedMethods.add(.get, SSEConnectionHandler.path)
         return router
     }
 

@@ -168,7 +168,7 @@ struct CommandAPIIntegrationTests {
             #expect(try await add(bob, dave, "member") == .forbidden)          // a member may not add
             #expect(try await add(carol, dave, "admin") == .forbidden)         // an admin may not add admins
             #expect(try await add(carol, dave, "member") == .noContent)        // an admin may add members
-            #expect(try await client.call(.post, members, token: alice.token, ["username": "nobody_here", "role": "member"]).status == .notFound)
+            #expect(try await client.call(.post, members, token: alice.token, ["username": "nobody_here", "role": "member"]).status == .unprocessableContent)
             #expect(try await client.call(.post, members, token: alice.token, ["username": dave.username, "role": "boss"]).status == .badRequest)
             #expect(try await client.call(.post, "/api/v1/groups/unknown-group/members", token: alice.token,
                                           ["username": dave.username, "role": "member"]).status == .notFound)
