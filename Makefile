@@ -22,7 +22,7 @@ DEV_NATS_URL := nats://127.0.0.1:4222
 DEV_DATABASE_URL := postgres://app:password@127.0.0.1:5432/app?sslmode=disable
 
 .PHONY: help deps build build-release run-infra stop-infra status-infra migrate ensure-streams run-all stop-all status \
-        run-command run-engine run-sink run-streamer browser-deps fuzz-deps test-fuzz-api test-browser test-e2e test-swift-integration validate-manifests predeploy predeploy-full image bench-e2e \
+        run-command run-engine run-sink run-streamer browser-deps fuzz-deps test-fuzz-api test-fuzz-json test-browser test-e2e test-swift-integration validate-manifests predeploy predeploy-full image bench-e2e \
         test test-unit test-integration test-infra stop-test-infra bench clean-local
 
 help: ## List the targets
@@ -136,9 +136,12 @@ test-browser: deps browser-deps ## Only the browser test (two Chromium sessions)
 	$(SWIFT) build --product todo
 	scripts/e2e-stack.sh env SCREENSHOTS=.runtime/screenshots python3 tests/browser/workspace_test.py
 
-test: ## Unit tests, manifest validation, then integration, end-to-end and browser tests (own servers)
-	@$(MAKE) --no-print-directory test-unit && $(MAKE) --no-print-directory validate-manifests && \
-	$(MAKE) --no-print-directory test-integration
+test: ## Unit tests, the JSON reader's fuzz target, manifest validation, then integration, end-to-end (with schemathesis) and browser tests (own servers)
+	@$(MAKE) --no-print-directory test-unit && $(MAKE) --no-print-directory test-fuzz-json && \
+	$(MAKE) --no-print-directory validate-manifests && $(MAKE) --no-print-directory test-integration
+
+test-fuzz-json: ## libFuzzer over the JSON reader for FUZZ_SECONDS (default 60) from fuzz/json-reader/corpus; a crash fails
+	@scripts/fuzz-json.sh
 
 validate-manifests: ## Offline checks of infrastructure/: kubernetes-validate --strict + Gateway API / CNPG schemas
 	@python3 -c 'import kubernetes_validate' 2>/dev/null || python3 -m pip install -q kubernetes-validate

@@ -82,10 +82,18 @@ struct BusJSONTests {
         for text in parsed {
             #expect(Timestamp.parse(text) == (try? style.parse(text)) ?? (try? Date.ISO8601FormatStyle().parse(text)), "\(text)")
         }
-        // Out of the fast path's layout: Foundation's answer, whatever it is.
-        for odd in ["2026-02-30T10:00:00Z", "2026-11-21T24:00:00Z", "2026-11-21 10:00:00Z", "2026-11-21T10:00:00", "1500-01-01T00:00:00Z", "yesterday"] {
-            #expect(Timestamp.parse(odd) == (try? style.parse(odd)) ?? (try? Date.ISO8601FormatStyle().parse(odd)), "\(odd)")
+        // In the fast path's layout with a field out of range: refused (Foundation's parsers would
+        // roll the time over into another day, so a message would change on a round trip).
+        for outOfRange in ["2026-02-30T10:00:00Z", "2026-11-21T24:00:00Z", "2003-12-07T91:00:00.123Z", "2026-11-21T10:60:00Z",
+                           "1500-13-01T00:00:00Z", "0000-01-01T00:00:00Z"] {
+            #expect(Timestamp.parse(outOfRange) == nil, "\(outOfRange)")
         }
+        // Other layouts are refused, however Foundation would read them.
+        for odd in ["2026-11-21 10:00:00Z", "2026-11-21T10:00:00", "1013-2-017T09:00:01Z", "1500-01-01T00:00:00Zjunk", "yesterday"] {
+            #expect(Timestamp.parse(odd) == nil, "\(odd)")
+        }
+        // Before 1600 (Julian, as Foundation writes it), in the layout: Foundation's reading.
+        #expect(Timestamp.parse("1500-01-01T00:00:00.000Z") == (try style.parse("1500-01-01T00:00:00.000Z")))
         #expect(Timestamp.parse("yesterday") == nil)
     }
 

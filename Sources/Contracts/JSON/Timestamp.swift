@@ -48,22 +48,65 @@ enum Timestamp {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; anything else is left to Foundation's
-    /// ISO 8601 parser (so what decoded before still decodes).
+    /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` and nothing else: a field out of its
+    /// range is refused, never rolled over into another time (Foundation's parsers read
+    /// "T91:00" as the next days and "1013-2-017" as some date: found by the JSON reader's fuzz
+    /// target, as messages that changed on a round trip). Years before 1600, which Foundation
+    /// writes in the Julian calendar, are read by Foundation, in this layout only.
     static func parse(_ text: String) -> Date? {
         var text = text
-        if let date = text.withUTF8({ parseFast($0) }) { return date }
-        if let date = try? MessageCoding.timestampStyle.parse(text) { return date }
-        return try? Date.ISO8601FormatStyle().parse(text)
+        switch text.withUTF8({ parseFast($0) }) {
+        case .date(let date): return date
+        case .outOfRange, .otherShape: return nil
+        case .beforeGregorian:
+            guard let date = try? MessageCoding.timestampStyle.parse(text) ?? Date.ISO8601FormatStyle().parse(text) else { return nil }
+            return date
+        }
     }
 
-    private static func parseFast(_ s: UnsafeBufferPointer<UInt8>) -> Date? {
+    private enum FastParse {
+        case date(Date)
+        /// `YYYY-MM-DDTHH:MM:SS…` with a field out of its range (or before 1600).
+        case outOfRange
+        /// Not this layout.
+        case otherShape
+        /// This layout, fields in range, a year before 1600.
+        case beforeGregorian
+    }
+
+    private static func parseFast(_ s: UnsafeBufferPointer<UInt8>) -> FastParse {
         guard s.count >= 20, s[4] == UInt8(ascii: "-"), s[7] == UInt8(ascii: "-"), s[10] == UInt8(ascii: "T"),
               s[13] == UInt8(ascii: ":"), s[16] == UInt8(ascii: ":"),
               let year = digits(s, 0, 4), let month = digits(s, 5, 2), let day = digits(s, 8, 2),
-              let hour = digits(s, 11, 2), let minute = digits(s, 14, 2), let second = digits(s, 17, 2),
-              year >= 1600, (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year), hour < 24, minute < 60, second < 60
-        else { return nil }
+              let hour = digits(s, 11, 2), let minute = digits(s, 14, 2), let second = digits(s, 17, 2)
+        else { return .otherShape }
+        guard year >= 1, (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year), hour < 24, minute < 60,
+              second < 60 else { return .outOfRange }
+        if year < 1600 { return isLayout(s) ? .beforeGregorian : .otherShape }
+        guard let date = parseRest(s, year: year, month: month, day: day, hour: hour, minute: minute, second: second) else {
+            return .otherShape
+        }
+        return .date(date)
+    }
+
+    /// After the seconds: an optional `.digits`, then `Z` or `±HH:MM`, then the end.
+    private static func isLayout(_ s: UnsafeBufferPointer<UInt8>) -> Bool {
+        var index = 19
+        if s[index] == UInt8(ascii: ".") {
+            index += 1
+            let start = index
+            while index < s.count, s[index].isDigit { index += 1 }
+            guard index > start else { return false }
+        }
+        guard index < s.count else { return false }
+        if s[index] == UInt8(ascii: "Z") { return index + 1 == s.count }
+        return (s[index] == UInt8(ascii: "+") || s[index] == UInt8(ascii: "-")) && index + 6 == s.count
+            && s[index + 3] == UInt8(ascii: ":") && digits(s, index + 1, 2).map { $0 < 24 } == true
+            && digits(s, index + 4, 2).map { $0 < 60 } == true
+    }
+
+    private static func parseRest(_ s: UnsafeBufferPointer<UInt8>, year: Int64, month: Int64, day: Int64, hour: Int64, minute: Int64,
+                                  second: Int64) -> Date? {
         var index = 19
         var fraction: Int64 = 0
         var scale: Int64 = 1
