@@ -58,7 +58,9 @@ public final class DataSinkService: Service {
         let loop = ConsumerLoop(consumer: consumer, batchSize: configuration.batchSize, expires: configuration.batchWait,
                                 prefetch: true, gatherWindow: configuration.batchWait, lagMetric: "sink_consumer_pending",
                                 logger: logger)
+        let gauges = Task { [jetStream, pool, logger] in await BacklogGauges(jetStream: jetStream, pool: pool, logger: logger).run() }
         await loop.run { await write($0) }
+        gauges.cancel()
         logger.info("data-sink stopped")
     }
 

@@ -186,3 +186,28 @@ extension JetStream {
         return StoredMessage(subject: message.subject, payload: payload, headers: headers, sequence: message.seq, timestamp: timestamp)
     }
 }
+
+extension JetStream {
+    /// Deletes the message at `sequence` from `stream`; false when there is none.
+    @discardableResult
+    public func deleteMessage(stream: String, sequence: UInt64) async throws -> Bool {
+        struct Request: Encodable { let seq: UInt64 }
+        struct Response: Decodable {
+            struct APIError: Decodable {
+                let code: Int
+                let err_code: Int?
+                let description: String?
+            }
+            let success: Bool?
+            let error: APIError?
+        }
+        let answer = try await connection.request("$JS.API.STREAM.MSG.DELETE.\(stream)", try JSONEncoder().encode(Request(seq: sequence)),
+                                                  timeout: connection.options.apiTimeout)
+        let response = try JSONDecoder().decode(Response.self, from: answer)
+        guard let error = response.error else { return response.success ?? true }
+        // 10057: no message at that sequence (it was never there, or is already gone).
+        if error.err_code == 10057 || error.code == 404 { return false }
+        throw NATSError(kind: .other, operation: "delete message \(sequence) of \(stream)",
+                        message: error.description ?? "error \(error.code)", jetStreamCode: error.err_code ?? 0)
+    }
+}
