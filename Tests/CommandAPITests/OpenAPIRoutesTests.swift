@@ -1,4 +1,5 @@
 import CommandAPI
+import Contracts
 import Foundation
 import HTTPAPI
 import Hummingbird
@@ -40,5 +41,34 @@ struct CommandAPIOpenAPITests {
             }
         }
         await api.passwords.shutdown()
+    }
+}
+
+@Suite("The OpenAPI document states the limits the code enforces")
+struct OpenAPILimitsTests {
+    func schemas() throws -> [String: [String: Any]] {
+        let document = try JSONSerialization.jsonObject(with: Data(buffer: OpenAPIDocument.commandAPI.bytes)) as? [String: Any]
+        let components = document?["components"] as? [String: Any]
+        return try #require(components?["schemas"] as? [String: [String: Any]])
+    }
+
+    @Test(arguments: [("Title", TextRules.title), ("Notes", TextRules.notes), ("Label", TextRules.label),
+                      ("GroupName", TextRules.groupName)])
+    func textLimits(_ name: String, _ rule: TextRule) throws {
+        let schema = try #require(try schemas()[name])
+        #expect(schema["maxLength"] as? Int == rule.maxCharacters, "\(name).maxLength")
+        #expect(schema["x-max-bytes"] as? Int == rule.maxBytes, "\(name).x-max-bytes")
+    }
+
+    @Test func labelsPerTodoAndTheOtherCaps() throws {
+        let command = try #require(try schemas()["Command"]?["oneOf"] as? [[String: Any]])
+        for variant in command {
+            guard let properties = variant["properties"] as? [String: Any], let labels = properties["labels"] as? [String: Any],
+                  let list = (labels["anyOf"] as? [[String: Any]])?.first else { continue }
+            #expect(list["maxItems"] as? Int == TextRules.maxLabelsPerTodo)
+        }
+        let password = try #require((try schemas()["Credentials"]?["properties"] as? [String: Any])?["password"] as? [String: Any])
+        #expect(password["maxLength"] as? Int == TextRules.password.maxCharacters)
+        #expect(password["minLength"] as? Int == PasswordHasher.lengthRange.lowerBound)
     }
 }
