@@ -83,17 +83,9 @@ struct DeadLetterCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await connection.withAdmin { admin in
-                let targets = all ? try await admin.list(limit: Int.max).map(\.sequence) : sequences
-                var failed = 0
-                for sequence in targets {
-                    do {
-                        print("\(sequence): replayed onto \(try await admin.replay(sequence, keep: keep))")
-                    } catch {
-                        failed += 1
-                        print("\(sequence): \(error)")
-                    }
+                try await eachLetter(all ? nil : sequences, of: admin) { sequence in
+                    "replayed onto \(try await admin.replay(sequence, keep: keep))"
                 }
-                if failed > 0 { throw ExitCode.failure }
             }
         }
     }
@@ -110,21 +102,29 @@ struct DeadLetterCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await connection.withAdmin { admin in
-                let targets = all ? try await admin.list(limit: Int.max).map(\.sequence) : sequences
-                var failed = 0
-                for sequence in targets {
-                    do {
-                        try await admin.discard(sequence)
-                        print("\(sequence): discarded")
-                    } catch {
-                        failed += 1
-                        print("\(sequence): \(error)")
-                    }
+                try await eachLetter(all ? nil : sequences, of: admin) { sequence in
+                    try await admin.discard(sequence)
+                    return "discarded"
                 }
-                if failed > 0 { throw ExitCode.failure }
             }
         }
     }
+}
+
+/// Runs `action` on each of `sequences` (nil: every letter), printing one line each; fails the
+/// command at the end if any of them failed.
+func eachLetter(_ sequences: [UInt64]?, of admin: DeadLetterAdmin, _ action: (UInt64) async throws -> String) async throws {
+    let targets = if let sequences { sequences } else { try await admin.list(limit: Int.max).map(\.sequence) }
+    var failed = 0
+    for sequence in targets {
+        do {
+            print("\(sequence): \(try await action(sequence))")
+        } catch {
+            failed += 1
+            print("\(sequence): \(error)")
+        }
+    }
+    if failed > 0 { throw ExitCode.failure }
 }
 
 /// Text safe for a terminal: control characters (escape sequences included) shown as `\u{…}`.

@@ -83,7 +83,10 @@ public struct EventStreamRoute: SSEStreamOpener {
         _ = try await store.membership(of: user.userID, in: group.rawValue).requireMember(group.rawValue)
         var lastSeen: Int64?
         if let header = request.headerFields[.lastEventID], !header.isEmpty {
-            guard let version = Int64(header), version >= 0 else { throw APIError.badRequest("Last-Event-ID: must be a group version") }
+            // Digits only (as the OpenAPI document says): `Int64` alone would also take "+5".
+            guard header.utf8.count <= 18, header.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let version = Int64(header) else {
+                throw APIError.badRequest("Last-Event-ID: must be a group version (up to 18 digits)")
+            }
             lastSeen = version
         }
 

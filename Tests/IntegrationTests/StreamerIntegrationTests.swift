@@ -234,6 +234,14 @@ struct StreamerIntegrationTests {
             let anonymous = try SSETestClient(port: port, path: "/events?group_id=\(group)", headers: [:])
             _ = await anonymous.next(within: .seconds(2))
             #expect(anonymous.status == 401)
+            // Last-Event-ID is a group version: digits only, never "+5", "-1" or text.
+            for bad in ["+5", "-1", "1e3", "abc", "1 2", String(repeating: "9", count: 19)] {
+                let sse = try SSETestClient(port: port, path: "/events?group_id=\(group)",
+                                            headers: ["Authorization": "Bearer \(alice.token)", "Last-Event-ID": bad])
+                for _ in 0..<40 where sse.status == 0 { try await Task.sleep(for: .milliseconds(50)) }
+                #expect(sse.status == 400, "Last-Event-ID \(bad)")
+                sse.close()
+            }
         }
     }
 
