@@ -131,6 +131,7 @@ test-fuzz-api: deps fuzz-deps ## Only schemathesis over command-api's and the st
 
 fuzz-deps: ## schemathesis (PyPI) for the API fuzzing
 	@command -v st >/dev/null 2>&1 || python3 -m pip install -q schemathesis
+	@command -v st >/dev/null 2>&1 || { echo "fuzz-deps: schemathesis installed, but its st command is not on PATH" >&2; exit 1; }
 
 test-browser: deps browser-deps ## Only the browser test (two Chromium sessions), on its own stack
 	$(SWIFT) build --product todo

@@ -42,7 +42,8 @@ public struct AuthService: Sendable {
         }
         let password: String
         do { password = try TextRules.password.normalize(credentials.password) } catch { throw APIError.badRequest("password: \(error)") }
-        guard PasswordHasher.lengthRange.contains(password.count) else {
+        // Counted as sent, in code points (as the OpenAPI document's minLength and maxLength).
+        guard PasswordHasher.lengthRange.contains(credentials.password.unicodeScalars.count) else {
             throw APIError.badRequest("password: must be 8–128 characters")
         }
         let hash = try await passwords.hash(password)
@@ -55,10 +56,16 @@ public struct AuthService: Sendable {
     /// The same answer, after about the same time, for an unknown user and a wrong password.
     public func login(_ credentials: Credentials) async throws -> AuthResponse {
         let username = Username.normalize(credentials.username)
-        // A password that breaks the rules cannot be anyone's: it is checked against the decoy.
-        let password = (try? TextRules.password.normalize(credentials.password)) ?? ""
-        let user = Username.isValid(username) && !password.isEmpty ? try await accounts.user(named: username) : nil
-        guard try await passwords.verify(password, hash: user?.passwordHash), let user else {
+        // Passwords are hashed in NFC. An account whose password was hashed as typed (before the
+        // text rules) is also checked with the raw text when that differs.
+        let raw = credentials.password
+        let normalized = (try? TextRules.password.normalize(raw)) ?? raw
+        let user = Username.isValid(username) && raw.utf8.count <= 4 * 128 ? try await accounts.user(named: username) : nil
+        var verified = try await passwords.verify(normalized, hash: user?.passwordHash)
+        if !verified, user != nil, !normalized.unicodeScalars.elementsEqual(raw.unicodeScalars) {
+            verified = try await passwords.verify(raw, hash: user?.passwordHash)
+        }
+        guard verified, let user else {
             throw APIError.unauthorized("wrong username or password")
         }
         return try await session(for: user)

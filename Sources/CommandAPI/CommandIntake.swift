@@ -74,11 +74,6 @@ public struct CommandIntake: Sendable {
         if let assignee = command.assignee, !assignee.isEmpty, try await !store.isMember(username: assignee, of: group) {
             throw APIError(.unprocessableContent, "assignee: \(assignee) is not a member of this group")
         }
-        // The projection's count answers early; the engine holds the exact one (a command that
-        // passes here at the limit is rejected with `limit_reached`).
-        if command.action == .createTodo, try await store.liveTodos(in: group, atLeast: limits.todosPerGroup) {
-            throw APIError.conflict("the group already holds \(limits.todosPerGroup) todos, its limit")
-        }
 
         var requestHash = Data()
         let ids: (command: String, todo: String)
@@ -93,6 +88,12 @@ public struct CommandIntake: Sendable {
             ids = Self.derivedIDs(user: user.userID, key: key, group: group, requestHash: requestHash, todoID: command.todoID)
         } else {
             ids = (Identifiers.newID(), command.todoID ?? Identifiers.newID())
+        }
+        // After the idempotent lookup (a retry of an accepted create gets its 202 back). The
+        // projection's count answers early; the engine holds the exact one (a command that passes
+        // here at the limit is rejected with `limit_reached`).
+        if command.action == .createTodo, try await store.liveTodos(in: group, atLeast: limits.todosPerGroup) {
+            throw APIError.conflict("the group already holds \(limits.todosPerGroup) todos, its limit")
         }
 
         let message = command.message(commandID: ids.command, todoID: ids.todo,

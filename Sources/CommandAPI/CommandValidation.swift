@@ -40,6 +40,32 @@ public struct ValidatedCommand: Sendable, Equatable, Encodable {
         try container.encodeIfPresent(expectedVersion, forKey: .expectedVersion)
     }
 
+    /// The command's value of a todo field (nil: absent).
+    public subscript(field: TodoField) -> TodoFieldValue? {
+        get {
+            switch field {
+            case .title: title.map(TodoFieldValue.text)
+            case .notes: notes.map(TodoFieldValue.text)
+            case .status: status.map(TodoFieldValue.status)
+            case .dueDate: dueDate.map(TodoFieldValue.text)
+            case .assignee: assignee.map(TodoFieldValue.text)
+            case .labels: labels.map(TodoFieldValue.labels)
+            case .position: position.map(TodoFieldValue.number)
+            }
+        }
+        set {
+            switch field {
+            case .title: title = newValue?.text
+            case .notes: notes = newValue?.text
+            case .status: status = newValue?.status
+            case .dueDate: dueDate = newValue?.text
+            case .assignee: assignee = newValue?.text
+            case .labels: labels = newValue?.labels
+            case .position: position = newValue?.number
+            }
+        }
+    }
+
     /// The bus message for this command.
     public func message(commandID: String, todoID: String, actor: (id: String, name: String), issuedAt: Date) -> TodoCommand {
         TodoCommand(
@@ -70,32 +96,19 @@ public enum CommandValidation {
 
         var command = ValidatedCommand(action: action, groupID: groupID)
         command.todoID = try todoID(&fields, required: action != .createTodo)
-
+        // Every todo field the action takes, by its declaration (`TodoField`).
+        for field in TodoField.accepted(by: action) {
+            command[field] = try read(field, from: &fields, clearable: action == .updateTodo && field.clearable)
+        }
         switch action {
         case .createTodo:
-            command.title = try title(&fields, required: true)
-            command.notes = try notes(&fields)
-            command.status = try status(&fields)
-            command.dueDate = try dueDate(&fields, allowClear: false)
-            command.assignee = try assignee(&fields, allowClear: false)
-            command.labels = try labels(&fields)
-            command.position = try fields.number("position")
+            if command.title == nil { throw FieldError(field: "title", "is required") }
         case .updateTodo:
-            command.title = try title(&fields, required: false)
-            command.notes = try notes(&fields)
-            command.status = try status(&fields)
-            command.dueDate = try dueDate(&fields, allowClear: true)
-            command.assignee = try assignee(&fields, allowClear: true)
-            command.labels = try labels(&fields)
-            command.position = try fields.number("position")
             command.expectedVersion = try expectedVersion(&fields)
-            if command.title == nil, command.notes == nil, command.status == nil, command.dueDate == nil,
-               command.assignee == nil, command.labels == nil, command.position == nil {
-                throw FieldError(field: nil, "update-todo needs at least one of title, notes, status, due_date, assignee, labels, position")
+            if TodoField.allCases.allSatisfy({ command[$0] == nil }) {
+                throw FieldError(field: nil, "update-todo needs at least one of \(TodoField.allCases.map(\.name).joined(separator: ", "))")
             }
         case .moveTodo:
-            command.status = try status(&fields)
-            command.position = try fields.number("position")
             command.expectedVersion = try expectedVersion(&fields)
             if command.status == nil, command.position == nil {
                 throw FieldError(field: nil, "move-todo needs a status or a position")
@@ -121,65 +134,57 @@ public enum CommandValidation {
         return id
     }
 
-    private static func title(_ fields: inout FieldReader, required: Bool) throws(FieldError) -> String? {
-        guard let raw = try fields.string("title") else {
-            if required { throw FieldError(field: "title", "is required") }
-            return nil
-        }
-        // Measured as sent (the OpenAPI document's maxLength), stored trimmed.
-        let title = try text(raw, field: "title", TextRules.title).trimmingWhitespace()
-        guard !title.isEmpty else { throw FieldError(field: "title", "must not be empty") }
-        return title
-    }
-
-    private static func notes(_ fields: inout FieldReader) throws(FieldError) -> String? {
-        guard let notes = try fields.string("notes") else { return nil }
-        return try text(notes, field: "notes", TextRules.notes)
-    }
-
     /// Applies a text rule (DESIGN §5) and names the field in the 400 when it fails.
     static func text(_ raw: String, field: String, _ rule: TextRule) throws(FieldError) -> String {
         do { return try rule.normalize(raw) } catch { throw FieldError(field: field, error.description) }
     }
 
-    private static func status(_ fields: inout FieldReader) throws(FieldError) -> TodoStatus? {
-        guard let text = try fields.string("status") else { return nil }
-        guard let status = TodoStatus(rawValue: text) else {
-            throw FieldError(field: "status", "must be one of todo, in_progress, done")
+    /// One todo field, read and checked by its declaration; nil when absent. "" stays "" (clear)
+    /// only where `clearable`, and is absent otherwise for a date or an assignee.
+    static func read(_ field: TodoField, from fields: inout FieldReader, clearable: Bool) throws(FieldError) -> TodoFieldValue? {
+        let name = field.name
+        switch field.kind {
+        case .text(let rule, let trimmed):
+            guard let raw = try fields.string(name) else { return nil }
+            // Measured as sent (the OpenAPI document's maxLength), stored trimmed.
+            var value = try text(raw, field: name, rule)
+            if trimmed {
+                value = value.trimmingWhitespace()
+                guard !value.isEmpty else { throw FieldError(field: name, "must not be empty") }
+            }
+            return .text(value)
+        case .status:
+            guard let text = try fields.string(name) else { return nil }
+            guard let status = TodoStatus(rawValue: text) else {
+                throw FieldError(field: name, "must be one of \(TodoStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return .status(status)
+        case .date:
+            guard let text = try fields.string(name) else { return nil }
+            if text.isEmpty { return clearable ? .text("") : nil }
+            guard isISODate(text) else { throw FieldError(field: name, "must be a date like 2026-12-31") }
+            return .text(text)
+        case .username:
+            guard let raw = try fields.string(name) else { return nil }
+            if raw.isEmpty { return clearable ? .text("") : nil }
+            let username = Username.normalize(raw)
+            guard Username.isValid(username) else { throw FieldError(field: name, "is not a valid username") }
+            return .text(username)
+        case .labels(let rule, let maxCount):
+            guard let raw = try fields.stringArray(name) else { return nil }
+            guard raw.count <= maxCount else {
+                throw FieldError(field: name, "at most \(maxCount) labels are allowed", status: .unprocessable)
+            }
+            var labels: [String] = []
+            for label in raw {
+                let trimmed = try text(label, field: name, rule).trimmingWhitespace()
+                guard !trimmed.isEmpty else { throw FieldError(field: name, "each label must be 1–\(rule.maxCharacters) characters") }
+                if !labels.contains(trimmed) { labels.append(trimmed) }
+            }
+            return .labels(labels)
+        case .number:
+            return try fields.number(name).map(TodoFieldValue.number)
         }
-        return status
-    }
-
-    private static func dueDate(_ fields: inout FieldReader, allowClear: Bool) throws(FieldError) -> String? {
-        guard let text = try fields.string("due_date") else { return nil }
-        if text.isEmpty {
-            if allowClear { return "" }
-            return nil
-        }
-        guard isISODate(text) else { throw FieldError(field: "due_date", "must be a date like 2026-12-31") }
-        return text
-    }
-
-    private static func assignee(_ fields: inout FieldReader, allowClear: Bool) throws(FieldError) -> String? {
-        guard let raw = try fields.string("assignee") else { return nil }
-        let name = Username.normalize(raw)
-        if raw.isEmpty { return allowClear ? "" : nil }
-        guard Username.isValid(name) else { throw FieldError(field: "assignee", "is not a valid username") }
-        return name
-    }
-
-    private static func labels(_ fields: inout FieldReader) throws(FieldError) -> [String]? {
-        guard let raw = try fields.stringArray("labels") else { return nil }
-        guard raw.count <= maxLabels else {
-            throw FieldError(field: "labels", "at most \(maxLabels) labels are allowed", status: .unprocessable)
-        }
-        var labels: [String] = []
-        for label in raw {
-            let trimmed = try text(label, field: "labels", TextRules.label).trimmingWhitespace()
-            guard !trimmed.isEmpty else { throw FieldError(field: "labels", "each label must be 1–\(maxLabel) characters") }
-            if !labels.contains(trimmed) { labels.append(trimmed) }
-        }
-        return labels
     }
 
     private static func expectedVersion(_ fields: inout FieldReader) throws(FieldError) -> Int64? {

@@ -40,7 +40,7 @@ public struct GroupStore: Sendable {
         try await pool.withConnection { connection in
             try connection.transaction { connection in
                 // The user's row is the lock that makes the count exact under concurrent creates.
-                _ = try connection.query("SELECT 1 FROM users WHERE user_id = $1 FOR UPDATE", actor.userID)
+                _ = try connection.query("SELECT 1 FROM users WHERE user_id = $1 FOR NO KEY UPDATE", actor.userID)
                 try Self.requireRoomForAnotherGroup(user: actor.userID, name: "you", limits: limits, on: connection)
                 _ = try connection.query("INSERT INTO groups (group_id, name, created_by) VALUES ($1, $2, $3)",
                                          id.rawValue, name, actor.userID)
@@ -74,7 +74,7 @@ public struct GroupStore: Sendable {
             let target = try Self.user(named: username, on: connection)
             // The group's row is locked (changeMembership); the member's own row is locked for
             // their group count, as createGroup does.
-            _ = try connection.query("SELECT 1 FROM users WHERE user_id = $1 FOR UPDATE", target.id)
+            _ = try connection.query("SELECT 1 FROM users WHERE user_id = $1 FOR NO KEY UPDATE", target.id)
             let members = try connection.query("SELECT count(*) AS members FROM group_members WHERE group_id = $1", group.rawValue)
             guard try members[0].decode(Int.self, "members") < limits.membersPerGroup else {
                 throw APIError.conflict("the group already has \(limits.membersPerGroup) members, its limit")

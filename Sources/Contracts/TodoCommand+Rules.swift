@@ -7,31 +7,13 @@ extension TodoCommand {
             && TextRules.isValidUsername(actorName) && (todoID.map(TextRules.isValidID) ?? true)
     }
 
-    /// The first field that breaks the text rules (DESIGN §3: the engine emits only events the
-    /// sink can always store), named without its value; nil when every field is in its stored form.
+    /// The first field that breaks the rules of its `TodoField` declaration (DESIGN §3: the
+    /// engine emits only events the sink can always store), named without its value; nil when
+    /// every field is in its stored form.
     public var textProblem: String? {
-        func check(_ name: String, _ value: String?, _ rule: TextRule) -> String? {
-            guard let value else { return nil }
-            do {
-                let normalized = try rule.normalize(value)
-                // By scalars: `==` on String compares canonical equivalence, which NFC never changes.
-                return normalized.unicodeScalars.elementsEqual(value.unicodeScalars)
-                    ? nil : "\(name): is not in its normalized form (NFC, LF line breaks)"
-            } catch {
-                return "\(name): \(error)"
-            }
+        for field in TodoField.allCases {
+            if let value = self[field], let problem = field.problem(with: value) { return problem }
         }
-        if let problem = check("title", title, TextRules.title) { return problem }
-        if let problem = check("notes", notes, TextRules.notes) { return problem }
-        if let labels {
-            if labels.count > TextRules.maxLabelsPerTodo { return "labels: at most \(TextRules.maxLabelsPerTodo) labels are allowed" }
-            for label in labels {
-                if let problem = check("labels", label, TextRules.label) { return problem }
-            }
-        }
-        if let dueDate, !dueDate.isEmpty, !TextRules.isISODate(dueDate) { return "due_date: must be a date like 2026-12-31" }
-        if let assignee, !assignee.isEmpty, !TextRules.isValidUsername(assignee) { return "assignee: is not a valid username" }
-        if let position, !position.isFinite { return "position: must be a finite number" }
         if let memberUserID, !TextRules.isValidID(memberUserID) { return "member_user_id: is not a valid id" }
         if let memberUsername, !TextRules.isValidUsername(memberUsername) { return "member_username: is not a valid username" }
         return nil

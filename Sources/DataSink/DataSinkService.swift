@@ -145,10 +145,10 @@ public final class DataSinkService: Service {
             } catch {
                 attempt += 1
                 retries.increment()
-                let serverError = (error as? PostgresError).map { $0.kind == .server && !$0.isTransient } ?? false
+                let refused = (error as? PostgresError)?.isRefusedData ?? false
                 logger.warning("writing a batch failed; retrying", metadata: [
                     "events": "\(events.count)", "attempt": "\(attempt)", "error": "\(error)"])
-                if serverError && attempt >= 3 {
+                if refused && attempt >= 3 {
                     // The same batch keeps failing on the server: find the event at fault (a
                     // batch of one included: it is recorded as failed, not retried forever).
                     return await writeOneByOne(events, messages: messages)
@@ -177,8 +177,8 @@ public final class DataSinkService: Service {
         return true
     }
 
-    /// Each event in its own transaction; one the server refuses every time is recorded as a
-    /// failed projection.
+    /// Each event in its own transaction; one whose values the server refuses every time (a data
+    /// or constraint error) is recorded as a failed projection.
     private func writeOneByOne(_ events: [ProjectedEvent], messages: [JetStreamMessage]) async -> Bool {
         for (event, message) in zip(events, messages) {
             var attempt = 0
@@ -190,8 +190,10 @@ public final class DataSinkService: Service {
                     break
                 } catch {
                     attempt += 1
-                    let serverError = (error as? PostgresError).map { $0.kind == .server && !$0.isTransient } ?? false
-                    if serverError && attempt >= 3 {
+                    // Only values the server refuses as such become a failed projection; any other
+                    // error (disk full, a timeout, a read-only standby) is waited out.
+                    let refused = (error as? PostgresError)?.isRefusedData ?? false
+                    if refused && attempt >= 3 {
                         if await recordFailed(event, error: error, message: message) { break }
                         // Not even the stand-in could be written: park the event in the DLQ.
                         guard await deadLetters.deadLetter(message, logger: logger, reason: "refused by Postgres: \(error)") else { return false }

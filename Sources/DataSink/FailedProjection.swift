@@ -6,31 +6,35 @@ import Postgres
 /// of range, …). The engine never emits one; the bus may still carry one (a bug, an older engine,
 /// a forged message), and one such event must not stop its group (DESIGN §3).
 ///
-/// In one transaction: the event as received goes into `failed_projections` (for operators and
-/// for `todo rebuild-projection`, which tries it again), and a stand-in takes its place in the
-/// projection: a `command.rejected` event with code `projection_failed` at the same group version,
-/// made of the original's ids with whatever Postgres cannot take removed. So the group's offset
-/// moves past it and the command reports `rejected`, never `pending` forever.
+/// In one transaction: a stand-in takes its place in the projection, and the event as received
+/// goes into `failed_projections` (for operators and for `todo rebuild-projection`, which tries
+/// it again). The stand-in is a `command.rejected` event with code `projection_failed` at the
+/// same group version, made of the original's ids with whatever Postgres cannot take removed. So
+/// the group's offset moves past it and the command reports `rejected`, never `pending` forever.
 enum FailedProjection {
     static let code = "projection_failed"
 
     /// Records `event` as failed with `error` and writes its stand-in with `writer`.
     static func record(_ event: ProjectedEvent, error: String, writer: ProjectionWriter, on connection: PostgresConnection) throws {
-        let standIn = standIn(for: event, error: error)
+        let standIn = standIn(for: event)
+        // The stand-in first: the live tables are locked before failed_projections, in the order
+        // the rebuild's swap takes them.
+        try writer.apply([standIn], on: connection)
         _ = try connection.queryPrepared("""
             INSERT INTO failed_projections (event_id, group_id, group_version, stream_seq, event_type, error, payload)
             VALUES ($1, $2, $3, $4, $5, $6, $7)
             ON CONFLICT (event_id) DO UPDATE SET error = EXCLUDED.error, failed_at = now()
             """, standIn.event.eventID, standIn.event.groupID, event.event.groupVersion, Int64(event.streamSequence),
             clean(event.event.eventType.rawValue, limit: 64), clean(error, limit: 2000), Data(event.json.utf8))
-        try writer.apply([standIn], on: connection)
     }
 
     /// The `command.rejected` event that stands in for `event` in the projection.
-    static func standIn(for event: ProjectedEvent, error: String) -> ProjectedEvent {
+    /// Its reason says what happened, not the database's error (that stays in
+    /// `failed_projections.error` for operators).
+    static func standIn(for event: ProjectedEvent) -> ProjectedEvent {
         let original = event.event
         let todoID = original.todoID.flatMap { TextRules.isValidID($0) ? $0 : nil }
-        let reason = "the event (\(clean(original.eventType.rawValue, limit: 64))) could not be stored: \(clean(error, limit: 300))"
+        let reason = "the outcome (\(clean(original.eventType.rawValue, limit: 64))) could not be stored; operators have been told"
         let standIn = TodoEvent(
             eventID: clean(original.eventID, limit: 200), commandID: clean(original.commandID, limit: 200),
             eventType: .commandRejected, groupID: clean(original.groupID, limit: 128), todoID: todoID,

@@ -42,13 +42,15 @@ public struct ProjectedEvent: Sendable {
         row.append(e.actorName)
         row.append(json)
         row.append(e.occurredAt)
-        row.append(e.title)
-        row.append(e.notes)
-        row.append(e.status?.rawValue)
-        row.append(e.position)
-        row.append(e.dueDate)
-        row.append(e.assignee)
-        row.append(e.labels)
+        for field in TodoField.allCases {
+            // By the declared kind, which fixes the staging column's type.
+            switch field.kind {
+            case .text, .date, .username: row.append(e[field]?.text)
+            case .status: row.append(e[field]?.status?.rawValue)
+            case .labels: row.append(e[field]?.labels)
+            case .number: row.append(e[field]?.number)
+            }
+        }
         row.append(e.createdBy)
         row.append(e.createdByName)
         row.append(e.createdAt)

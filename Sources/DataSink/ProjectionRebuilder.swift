@@ -61,13 +61,13 @@ public struct ProjectionRebuilder: Sendable {
             let events = chunk
             do {
                 _ = try await pool.withTransaction { try writer.apply(events, on: $0) }
-            } catch let error as PostgresError where error.kind == .server && !error.isTransient {
+            } catch let error as PostgresError where error.isRefusedData {
                 // An event Postgres refuses: write the chunk event by event, recording each one
                 // refused as a failed projection (as the live sink does) instead of aborting.
                 for event in events {
                     do {
                         _ = try await pool.withTransaction { try writer.apply([event], on: $0) }
-                    } catch let error as PostgresError where error.kind == .server && !error.isTransient {
+                    } catch let error as PostgresError where error.isRefusedData {
                         let reason = "\(error)"
                         try await pool.withTransaction { try FailedProjection.record(event, error: reason, writer: writer, on: $0) }
                         progress.failed += 1
@@ -96,7 +96,6 @@ public struct ProjectionRebuilder: Sendable {
     @discardableResult
     public func rebuildAndSwap() async throws -> Progress {
         let target = ProjectionTables.live.suffixed("_rebuild")
-        let startedAt = try await pool.withConnection { try $0.query("SELECT now() AS now")[0].decode(Date.self, "now") }
         var progress = try await build(into: target)
         logger.info("projection rebuilt; swapping", metadata: ["events": "\(progress.events)", "stream.sequence": "\(progress.lastSequence)"])
         for _ in 0..<10 {
@@ -115,8 +114,12 @@ public struct ProjectionRebuilder: Sendable {
                     try Self.swap(current: current, fresh: fresh, on: connection)
                 }
                 // Every recorded failure was tried again by this replay: those it could write
-                // now are no longer failures (those it could not were recorded again, later).
-                _ = try connection.query("DELETE FROM failed_projections WHERE failed_at < $1", startedAt)
+                // now (their row is not a `projection_failed` stand-in) are no longer failures.
+                _ = try connection.query("""
+                    DELETE FROM failed_projections AS f USING \(live.events) AS e
+                    WHERE e.event_id = f.event_id
+                      AND NOT (e.event_type = 'command.rejected' AND e.payload->>'code' = '\(FailedProjection.code)')
+                    """)
                 return true
             }
             if swapped {

@@ -40,18 +40,22 @@ public struct ProjectionWriter: Sendable {
     /// First key of the advisory locks the sink takes per group.
     static let lockNamespace: Int32 = 0x5349_4E4B // "SINK"
 
-    static let stagingColumns = [
-        "event_id", "command_id", "group_id", "group_version", "stream_seq", "event_type", "todo_id", "actor_user_id",
-        "actor_name", "payload", "occurred_at", "title", "notes", "status", "position", "due_date", "assignee", "labels",
-        "created_by", "created_by_name", "created_at", "version",
+    /// The staging table's columns, in COPY order: the event's envelope, each `TodoField` (by
+    /// its declaration), then the todo's snapshot fields every todo event carries.
+    static let envelopeColumns: [(name: String, type: String)] = [
+        ("event_id", "text"), ("command_id", "text"), ("group_id", "text"), ("group_version", "bigint"), ("stream_seq", "bigint"),
+        ("event_type", "text"), ("todo_id", "text"), ("actor_user_id", "text"), ("actor_name", "text"), ("payload", "text"),
+        ("occurred_at", "timestamptz"),
     ]
+    static let snapshotColumns: [(name: String, type: String)] = [
+        ("created_by", "text"), ("created_by_name", "text"), ("created_at", "timestamptz"), ("version", "bigint"),
+    ]
+    static let stagingColumnTypes = envelopeColumns + TodoField.allCases.map { ($0.name, $0.stagingType) } + snapshotColumns
+    static let stagingColumns = stagingColumnTypes.map(\.name)
 
     static let createStaging = """
         CREATE TEMP TABLE IF NOT EXISTS sink_staging (
-            event_id text, command_id text, group_id text, group_version bigint, stream_seq bigint, event_type text,
-            todo_id text, actor_user_id text, actor_name text, payload text, occurred_at timestamptz, title text,
-            notes text, status text, position double precision, due_date text, assignee text, labels text[],
-            created_by text, created_by_name text, created_at timestamptz, version bigint
+            \(stagingColumnTypes.map { "\($0.name) \($0.type)" }.joined(separator: ", "))
         ) ON COMMIT DELETE ROWS
         """
 
@@ -99,11 +103,10 @@ public struct ProjectionWriter: Sendable {
             WHERE s.event_type IN ('todo.created', 'todo.updated', 'todo.moved', 'todo.deleted') AND s.todo_id IS NOT NULL
             ORDER BY s.group_id, s.todo_id, s.version DESC
         ), todos_written AS (
-            INSERT INTO \(tables.todos) AS t (group_id, todo_id, title, notes, status, position, due_date, assignee, labels,
+            INSERT INTO \(tables.todos) AS t (group_id, todo_id, \(TodoField.allCases.map(\.name).joined(separator: ", ")),
                                   created_by, created_by_name, created_at, updated_by, updated_by_name, updated_at,
                                   version, group_version, deleted_at)
-            SELECT l.group_id, l.todo_id, coalesce(l.title, ''), coalesce(l.notes, ''), coalesce(l.status, 'todo'),
-                   coalesce(l.position, 0), l.due_date::date, l.assignee, coalesce(l.labels, '{}'),
+            SELECT l.group_id, l.todo_id, \(TodoField.allCases.map(\.todosValue).joined(separator: ", ")),
                    coalesce(l.created_by, l.actor_user_id), coalesce(l.created_by_name, l.actor_name),
                    coalesce(l.created_at, l.occurred_at), l.actor_user_id, l.actor_name, l.occurred_at,
                    coalesce(l.version, 1), l.group_version,
@@ -112,8 +115,7 @@ public struct ProjectionWriter: Sendable {
                               WHERE d.group_id = l.group_id AND d.event_type = 'group.deleted') END
             FROM latest AS l
             ON CONFLICT (group_id, todo_id) DO UPDATE SET
-                title = EXCLUDED.title, notes = EXCLUDED.notes, status = EXCLUDED.status, position = EXCLUDED.position,
-                due_date = EXCLUDED.due_date, assignee = EXCLUDED.assignee, labels = EXCLUDED.labels,
+                \(TodoField.allCases.map { "\($0.name) = EXCLUDED.\($0.name)" }.joined(separator: ", ")),
                 created_by = EXCLUDED.created_by, created_by_name = EXCLUDED.created_by_name, created_at = EXCLUDED.created_at,
                 updated_by = EXCLUDED.updated_by, updated_by_name = EXCLUDED.updated_by_name, updated_at = EXCLUDED.updated_at,
                 version = EXCLUDED.version, group_version = EXCLUDED.group_version,
@@ -170,5 +172,20 @@ public struct ProjectionWriter: Sendable {
             group_version = EXCLUDED.group_version, stream_seq = EXCLUDED.stream_seq, updated_at = EXCLUDED.updated_at
         WHERE o.group_version < EXCLUDED.group_version
         """
+    }
+}
+
+extension TodoField {
+    /// What the `todos` row takes for this field from the newest staged event `l` of the todo.
+    var todosValue: String {
+        switch self {
+        case .title: "coalesce(l.title, '')"
+        case .notes: "coalesce(l.notes, '')"
+        case .status: "coalesce(l.status, 'todo')"
+        case .dueDate: "l.due_date::date"
+        case .assignee: "l.assignee"
+        case .labels: "coalesce(l.labels, '{}')"
+        case .position: "coalesce(l.position, 0)"
+        }
     }
 }

@@ -205,8 +205,12 @@ extension JetStream {
                                                   timeout: connection.options.apiTimeout)
         let response = try JSONDecoder().decode(Response.self, from: answer)
         guard let error = response.error else { return response.success ?? true }
-        // 10057: no message at that sequence (it was never there, or is already gone).
-        if error.err_code == 10057 || error.code == 404 { return false }
+        // No message at that sequence (never there, or already gone): "sequence not found"
+        // (10043), "no message found" (10037), or that text in the generic delete error (10057).
+        let text = (error.description ?? "").lowercased()
+        if error.err_code == 10043 || error.err_code == 10037 || text.contains("not found") || text.contains("no message found") {
+            return false
+        }
         throw NATSError(kind: .other, operation: "delete message \(sequence) of \(stream)",
                         message: error.description ?? "error \(error.code)", jetStreamCode: error.err_code ?? 0)
     }

@@ -35,6 +35,13 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var isCheckViolation: Bool { sqlState == "23514" }
     public var isSerializationFailure: Bool { sqlState == "40001" }
     public var isDeadlock: Bool { sqlState == "40P01" }
+    /// The server refuses these values themselves (SQLSTATE class 22 data exception, 23 integrity
+    /// constraint violation, 54 program limit exceeded): writing them again fails again. Anything
+    /// else the server says (disk full, timeouts, a read-only standby, …) may pass later.
+    public var isRefusedData: Bool {
+        kind == .server && ["22", "23", "54"].contains(sqlState.map { String($0.prefix(2)) } ?? "")
+    }
+
     /// Worth retrying the whole transaction: serialization failure, deadlock, or a lost connection.
     public var isTransient: Bool {
         isSerializationFailure || isDeadlock || kind == .connection || sqlState?.hasPrefix("08") == true

@@ -76,17 +76,21 @@ public struct DeadLetterAdmin: Sendable {
         try await jetStream.message(stream: stream, sequence: sequence).map(Letter.init)
     }
 
-    /// Publishes the letter again on its original subject, through the normal path (the engine
-    /// decides a command once, whatever the number of copies; the sink stores an event once),
-    /// then removes it from the DLQ unless `keep`. Returns the subject it went to.
+    /// Publishes a dead command again on its original subject, through the normal path (the
+    /// engine decides a command once, whatever the number of copies), then removes it from the
+    /// DLQ unless `keep`. Returns the subject it went to.
+    ///
+    /// Events are not replayed: `EVENTS` is the engines' record of what was decided, and a copy
+    /// appended after newer events would read as a later change. An event in the DLQ could not be
+    /// decoded or projected; fix the cause and run `todo rebuild-projection`, then discard it.
     @discardableResult
     public func replay(_ sequence: UInt64, keep: Bool = false) async throws -> String {
         guard let letter = try await letter(sequence) else { throw AdminError.noSuchLetter(sequence) }
         let subject = letter.originalSubject
-        guard subject.hasPrefix("app.\(SubjectKind.command.rawValue).") || subject.hasPrefix("app.\(SubjectKind.event.rawValue).") else {
-            throw AdminError.notReplayable(sequence, subject)
-        }
-        _ = try await jetStream.publish(subject, letter.payload, msgID: letter.messageID ?? "dlq-replay-\(stream)-\(sequence)")
+        guard subject.hasPrefix("app.\(SubjectKind.command.rawValue).") else { throw AdminError.notReplayable(sequence, subject) }
+        let ack = try await jetStream.publish(subject, letter.payload, msgID: letter.messageID ?? "dlq-replay-\(stream)-\(sequence)")
+        // Within JetStream's duplicate window the copy is dropped: nothing was replayed.
+        guard !ack.duplicate else { throw AdminError.duplicate(sequence, windowSeconds: Streams.duplicateWindowSeconds) }
         if !keep { try await discard(sequence) }
         return subject
     }
@@ -99,11 +103,15 @@ public struct DeadLetterAdmin: Sendable {
     public enum AdminError: Error, CustomStringConvertible, Equatable {
         case noSuchLetter(UInt64)
         case notReplayable(UInt64, String)
+        case duplicate(UInt64, windowSeconds: Int)
 
         public var description: String {
             switch self {
             case .noSuchLetter(let sequence): "no dead letter at sequence \(sequence)"
-            case .notReplayable(let sequence, let subject): "dead letter \(sequence) came from \(subject), which is neither a command nor an event subject"
+            case .notReplayable(let sequence, let subject):
+                "dead letter \(sequence) came from \(subject); only commands are replayed (for an event: fix the cause, run todo rebuild-projection, then discard it)"
+            case .duplicate(let sequence, let window):
+                "dead letter \(sequence) was dropped as a duplicate: its id is still in JetStream's \(window) s window; it stays in the DLQ, try again later"
             }
         }
     }

@@ -21,12 +21,13 @@ struct DeadLetterAdminIntegrationTests {
         let before = try await pipeline.nats.jetStream.streamInfo(PipelineStreams.deadLetters).lastSequence
 
         // A poison command (the engine dead-letters it) and a good one parked as if its
-        // deliveries had run out while Postgres was down.
+        // deliveries had run out while Postgres was down (a random original sequence: the DLQ
+        // drops a letter it stored in the last 2 minutes).
         _ = try await pipeline.nats.jetStream.publish(subject, Data("{poison".utf8), msgID: "poison-\(group)")
         let parked = writer.make(.createTodo, actor: Self.owner, todo: "parked") { $0.title = "came back" }
         try await DeadLetterQueue(jetStream: pipeline.nats.jetStream, prefix: Streams.deadLetterCommandsPrefix).send(
-            subject: subject, payload: try writer.message(parked).payload, stream: Streams.commands, sequence: 999_999_999,
-            deliveryCount: 10, error: "max deliveries reached")
+            subject: subject, payload: try writer.message(parked).payload, stream: Streams.commands,
+            sequence: UInt64.random(in: 1_000_000_000...9_000_000_000), deliveryCount: 10, error: "max deliveries reached")
 
         var letters: [DeadLetterAdmin.Letter] = []
         for _ in 0..<100 {
@@ -46,13 +47,32 @@ struct DeadLetterAdminIntegrationTests {
         #expect(output.contains("original subject:  \(subject)"))
         #expect(output.contains("came back"))
 
-        // Replayed twice (kept the first time): one outcome, then gone from the DLQ.
+        // Replayed (and kept), then again: the second copy is dropped inside JetStream's window,
+        // which is reported, and the letter stays. One outcome.
         try await admin.replay(good.sequence, keep: true)
-        try await admin.replay(good.sequence)
+        await #expect(throws: DeadLetterAdmin.AdminError.duplicate(good.sequence, windowSeconds: Streams.duplicateWindowSeconds)) {
+            try await admin.replay(good.sequence)
+        }
+        #expect(try await admin.letter(good.sequence) != nil)
         try await Projection.waitForVersion(pipeline.pool, group: group, atLeast: 2)
         try await Task.sleep(for: .milliseconds(500))
         #expect(try await Projection.events(pipeline.pool, group: group).map(\.type) == ["member.added", "todo.created"])
+        try await admin.discard(good.sequence)
         #expect(try await admin.letter(good.sequence) == nil)
+
+        // An event is never replayed onto EVENTS (a copy after newer events would read as a later change).
+        let eventSubject = GroupSubject.event(try GroupID(group)).subject
+        try await DeadLetterQueue(jetStream: pipeline.nats.jetStream, prefix: Streams.deadLetterEventsPrefix).send(
+            subject: eventSubject, payload: Data("{}".utf8), stream: Streams.events,
+            sequence: UInt64.random(in: 1_000_000_000...9_000_000_000), deliveryCount: 1, error: "undecodable event")
+        var eventLetter: DeadLetterAdmin.Letter?
+        for _ in 0..<100 where eventLetter == nil {
+            eventLetter = try await admin.list(from: before + 1).first { $0.originalSubject == eventSubject }
+            if eventLetter == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        let dead = try #require(eventLetter)
+        await #expect(throws: DeadLetterAdmin.AdminError.notReplayable(dead.sequence, eventSubject)) { try await admin.replay(dead.sequence) }
+        try await admin.discard(dead.sequence)
 
         try await admin.discard(poison.sequence)
         #expect(try await admin.letter(poison.sequence) == nil)

@@ -59,8 +59,7 @@ enum Timestamp {
         case .date(let date): return date
         case .outOfRange, .otherShape: return nil
         case .beforeGregorian:
-            guard let date = try? MessageCoding.timestampStyle.parse(text) ?? Date.ISO8601FormatStyle().parse(text) else { return nil }
-            return date
+            return (try? MessageCoding.timestampStyle.parse(text)) ?? (try? Date.ISO8601FormatStyle().parse(text))
         }
     }
 
