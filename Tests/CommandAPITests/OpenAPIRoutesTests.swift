@@ -72,3 +72,18 @@ struct OpenAPILimitsTests {
         #expect(password["minLength"] as? Int == PasswordHasher.lengthRange.lowerBound)
     }
 }
+
+@Suite("The OpenAPI document's commands carry the declared todo fields")
+struct OpenAPITodoFieldTests {
+    @Test func eachCommandVariantListsExactlyTheFieldsItsActionAccepts() throws {
+        let document = try JSONSerialization.jsonObject(with: Data(buffer: OpenAPIDocument.commandAPI.bytes)) as? [String: Any]
+        let schemas = (document?["components"] as? [String: Any])?["schemas"] as? [String: [String: Any]]
+        let variants = try #require(schemas?["Command"]?["oneOf"] as? [[String: Any]])
+        let envelope: Set<String> = ["action", "group_id", "todo_id", "expected_version"]
+        for variant in variants {
+            let properties = try #require(variant["properties"] as? [String: Any])
+            let action = try #require(CommandAction(rawValue: (properties["action"] as? [String: Any])?["const"] as? String ?? ""))
+            #expect(Set(properties.keys).subtracting(envelope) == Set(TodoField.accepted(by: action).map(\.name)), "\(action)")
+        }
+    }
+}
