@@ -53,6 +53,7 @@ public struct CommandIntake: Sendable {
     let publisher: any CommandPublishing
     let logger: Logger
     let limits: GrowthLimits
+    let todoCounts = TodoCountCache()
 
     public init(store: any CommandIntakeStore, publisher: any CommandPublishing, logger: Logger, limits: GrowthLimits = GrowthLimits()) {
         self.store = store
@@ -92,8 +93,12 @@ public struct CommandIntake: Sendable {
         // After the idempotent lookup (a retry of an accepted create gets its 202 back). The
         // projection's count answers early; the engine holds the exact one (a command that passes
         // here at the limit is rejected with `limit_reached`).
-        if command.action == .createTodo, try await store.liveTodos(in: group, atLeast: limits.todosPerGroup) {
-            throw APIError.conflict("the group already holds \(limits.todosPerGroup) todos, its limit")
+        if command.action == .createTodo, !todoCounts.isFarBelow(group) {
+            let live = try await store.liveTodoCount(in: group, upTo: limits.todosPerGroup)
+            if live >= limits.todosPerGroup {
+                throw APIError.conflict("the group already holds \(limits.todosPerGroup) todos, its limit")
+            }
+            if live < limits.todosPerGroup / 2 { todoCounts.rememberFarBelow(group) }
         }
 
         let message = command.message(commandID: ids.command, todoID: ids.todo,

@@ -33,8 +33,8 @@ public struct CommandOutcome: Sendable, Equatable {
 public protocol CommandIntakeStore: Sendable {
     func membership(of user: UUID, in group: String) async throws -> MembershipCheck
     func isMember(username: String, of group: String) async throws -> Bool
-    /// Whether the group's projection holds at least `limit` live todos.
-    func liveTodos(in group: String, atLeast limit: Int) async throws -> Bool
+    /// The live todos of the group's projection, counted up to `limit` (a larger count is `limit`).
+    func liveTodoCount(in group: String, upTo limit: Int) async throws -> Int
     func idempotentResult(user: UUID, key: String) async throws -> IdempotentResult?
     func storeIdempotentResult(user: UUID, key: String, result: IdempotentResult) async throws
     func outcome(commandID: String) async throws -> CommandOutcome?
@@ -60,12 +60,12 @@ public struct PostgresCommandIntakeStore: CommandIntakeStore {
         }
     }
 
-    public func liveTodos(in group: String, atLeast limit: Int) async throws -> Bool {
+    public func liveTodoCount(in group: String, upTo limit: Int) async throws -> Int {
         try await pool.withConnection { connection in
-            // Counts at most `limit` index entries (todos_board_idx covers the live todos).
+            // Reads at most `limit` index entries (todos_board_idx covers the live todos).
             try connection.queryPrepared("""
-                SELECT count(*)::bigint AS live FROM (SELECT 1 FROM todos WHERE group_id = $1 AND deleted_at IS NULL LIMIT $2) AS t
-                """, group, Int64(limit))[0].decode(Int64.self, "live") >= Int64(limit)
+                SELECT count(*)::int AS live FROM (SELECT 1 FROM todos WHERE group_id = $1 AND deleted_at IS NULL LIMIT $2) AS t
+                """, group, Int64(limit))[0].decode(Int.self, "live")
         }
     }
 
@@ -131,8 +131,8 @@ public struct CachedCommandIntakeStore: CommandIntakeStore {
         try await base.isMember(username: username, of: group)
     }
 
-    public func liveTodos(in group: String, atLeast limit: Int) async throws -> Bool {
-        try await base.liveTodos(in: group, atLeast: limit)
+    public func liveTodoCount(in group: String, upTo limit: Int) async throws -> Int {
+        try await base.liveTodoCount(in: group, upTo: limit)
     }
 
     public func idempotentResult(user: UUID, key: String) async throws -> IdempotentResult? {

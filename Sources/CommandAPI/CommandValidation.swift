@@ -4,7 +4,7 @@ import Sharding
 
 /// A client's todo command after every field was checked: what `POST /api/v1/command` publishes
 /// once it has added the ids, the actor and the time.
-public struct ValidatedCommand: Sendable, Equatable, Encodable {
+public struct ValidatedCommand: Sendable, Equatable, Encodable, CarriesTodoFields {
     public var action: CommandAction
     public var groupID: GroupID
     /// nil only for `create-todo` without a client-chosen id (the server picks one).
@@ -38,32 +38,6 @@ public struct ValidatedCommand: Sendable, Equatable, Encodable {
         try container.encodeIfPresent(labels, forKey: .labels)
         try container.encodeIfPresent(position, forKey: .position)
         try container.encodeIfPresent(expectedVersion, forKey: .expectedVersion)
-    }
-
-    /// The command's value of a todo field (nil: absent).
-    public subscript(field: TodoField) -> TodoFieldValue? {
-        get {
-            switch field {
-            case .title: title.map(TodoFieldValue.text)
-            case .notes: notes.map(TodoFieldValue.text)
-            case .status: status.map(TodoFieldValue.status)
-            case .dueDate: dueDate.map(TodoFieldValue.text)
-            case .assignee: assignee.map(TodoFieldValue.text)
-            case .labels: labels.map(TodoFieldValue.labels)
-            case .position: position.map(TodoFieldValue.number)
-            }
-        }
-        set {
-            switch field {
-            case .title: title = newValue?.text
-            case .notes: notes = newValue?.text
-            case .status: status = newValue?.status
-            case .dueDate: dueDate = newValue?.text
-            case .assignee: assignee = newValue?.text
-            case .labels: labels = newValue?.labels
-            case .position: position = newValue?.number
-            }
-        }
     }
 
     /// The bus message for this command.

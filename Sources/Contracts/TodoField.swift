@@ -112,8 +112,20 @@ extension TodoField {
     }
 }
 
-extension TodoCommand {
-    /// The command's value of a todo field (nil: absent).
+/// A message that carries a todo's fields (commands, events, command-api's validated command),
+/// readable and writable by their declaration.
+public protocol CarriesTodoFields {
+    var title: String? { get set }
+    var notes: String? { get set }
+    var status: TodoStatus? { get set }
+    var dueDate: String? { get set }
+    var assignee: String? { get set }
+    var labels: [String]? { get set }
+    var position: Double? { get set }
+}
+
+extension CarriesTodoFields {
+    /// The value of a todo field (nil: absent).
     public subscript(field: TodoField) -> TodoFieldValue? {
         get {
             switch field {
@@ -140,20 +152,8 @@ extension TodoCommand {
     }
 }
 
-extension TodoEvent {
-    /// The event's value of a todo field (the todo's state after it; nil: absent).
-    public subscript(field: TodoField) -> TodoFieldValue? {
-        switch field {
-        case .title: title.map(TodoFieldValue.text)
-        case .notes: notes.map(TodoFieldValue.text)
-        case .status: status.map(TodoFieldValue.status)
-        case .dueDate: dueDate.map(TodoFieldValue.text)
-        case .assignee: assignee.map(TodoFieldValue.text)
-        case .labels: labels.map(TodoFieldValue.labels)
-        case .position: position.map(TodoFieldValue.number)
-        }
-    }
-}
+extension TodoCommand: CarriesTodoFields {}
+extension TodoEvent: CarriesTodoFields {}
 
 extension TodoFieldValue {
     public var text: String? { if case .text(let text) = self { text } else { nil } }

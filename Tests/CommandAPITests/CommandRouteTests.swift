@@ -53,8 +53,8 @@ final class InMemoryIntakeStore: CommandIntakeStore {
         usernames.withLock { $0[group]?.contains(username) ?? false }
     }
 
-    func liveTodos(in group: String, atLeast limit: Int) async throws -> Bool {
-        todoCounts.withLock { $0[group, default: 0] >= limit }
+    func liveTodoCount(in group: String, upTo limit: Int) async throws -> Int {
+        todoCounts.withLock { min($0[group, default: 0], limit) }
     }
 
     func idempotentResult(user: UUID, key: String) async throws -> IdempotentResult? {

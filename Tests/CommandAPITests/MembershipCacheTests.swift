@@ -86,10 +86,28 @@ final class CountingIntakeStore: CommandIntakeStore {
     }
 
     func isMember(username: String, of group: String) async throws -> Bool { try await store.isMember(username: username, of: group) }
-    func liveTodos(in group: String, atLeast limit: Int) async throws -> Bool { try await store.liveTodos(in: group, atLeast: limit) }
+    func liveTodoCount(in group: String, upTo limit: Int) async throws -> Int { try await store.liveTodoCount(in: group, upTo: limit) }
     func idempotentResult(user: UUID, key: String) async throws -> IdempotentResult? { try await store.idempotentResult(user: user, key: key) }
     func storeIdempotentResult(user: UUID, key: String, result: IdempotentResult) async throws {
         try await store.storeIdempotentResult(user: user, key: key, result: result)
     }
     func outcome(commandID: String) async throws -> CommandOutcome? { nil }
+}
+
+@Suite("Which groups are far below their todos cap")
+struct TodoCountCacheTests {
+    @Test func aGroupSeenFarBelowIsNotCountedAgainWithinTheTTL() {
+        let cache = TodoCountCache(ttl: .seconds(10), capacity: 2)
+        let start = ContinuousClock.now
+        #expect(!cache.isFarBelow("g1", now: start))
+        cache.rememberFarBelow("g1", now: start)
+        #expect(cache.isFarBelow("g1", now: start + .seconds(9)))
+        #expect(!cache.isFarBelow("g1", now: start + .seconds(10)))
+        // Bounded: past its capacity it starts over.
+        cache.rememberFarBelow("g1", now: start)
+        cache.rememberFarBelow("g2", now: start)
+        cache.rememberFarBelow("g3", now: start)
+        #expect(!cache.isFarBelow("g1", now: start))
+        #expect(cache.isFarBelow("g3", now: start))
+    }
 }
