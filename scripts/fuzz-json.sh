@@ -2,7 +2,9 @@
 # Coverage-guided fuzzing of the JSON reader with libFuzzer (the Swift toolchain's
 # -sanitize=fuzzer, with AddressSanitizer). Builds Sharding and Contracts as static libraries
 # with the instrumentation, links fuzz/json-reader/FuzzJSONReader.swift, and runs it for
-# FUZZ_SECONDS (default 60) starting from the committed seed corpus (fuzz/json-reader/corpus).
+# FUZZ_SECONDS (default 60) starting from the committed seed corpus (fuzz/json-reader/corpus),
+# with a fixed random seed (FUZZ_SEED, default 20261207; 0 picks a new one each run), so that a
+# CI run explores what the same run explored here.
 # New inputs it finds go to .runtime/fuzz/corpus (kept between runs, never committed by this
 # script); a crash writes its input to .runtime/fuzz/ and fails the run.
 set -euo pipefail
@@ -28,7 +30,7 @@ grep -v "Cannot export local symbol" "$out/link.log" >&2 || true
 
 echo "fuzz-json: fuzzing for ${seconds}s from $(ls fuzz/json-reader/corpus | wc -l) seeds"
 status=0
-"$out/fuzz-json" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1 \
+"$out/fuzz-json" -seed="${FUZZ_SEED:-20261207}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1 \
     -artifact_prefix="$out/" "$out/corpus" fuzz/json-reader/corpus > "$out/fuzz.log" 2>&1 || status=$?
 grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::new_units_added)|Done [0-9]+ runs" "$out/fuzz.log" || true
 if [ $status != 0 ]; then

@@ -37,10 +37,12 @@ public func fuzzJSONReader(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-/// Timestamps carry milliseconds; far from 2001 a `Date` (a Double of seconds) holds fewer
-/// fractional digits, so its last millisecond may move on a round trip. Within that, `original`.
+/// Timestamps carry milliseconds, written rounded down as Foundation's ISO 8601 formatter writes
+/// them (the contract the hand-written coder matches). A `Date` is a Double of seconds, so a
+/// parsed ".163" may be 0.16299999… and come back as ".162": the last millisecond may move on a
+/// round trip (more so far from 2001). Within that, `original`.
 func sameMillisecond(_ date: Date, _ original: Date) -> Date {
-    abs(date.timeIntervalSince(original)) <= 0.001 ? original : date
+    abs(date.timeIntervalSince(original)) < 0.0015 ? original : date
 }
 
 /// A plain JSON writer for `JSONValue` (keys sorted; numbers as Swift prints them).
