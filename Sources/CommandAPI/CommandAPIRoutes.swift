@@ -118,7 +118,10 @@ public enum CommandAPIRoutes {
             try await groups.changeRole(group, username: username, to: role, actor: actor)
         })
         routes.delete(":id/members/:username", use: change { actor, group, _, context in
-            try await groups.removeMember(group, username: context.parameters.get("username") ?? "", actor: actor)
+            // The path segment as sent, percent-decoded: " bob" arrives as "%20bob" and is then
+            // trimmed like a username in a body.
+            let raw = context.parameters.get("username") ?? ""
+            try await groups.removeMember(group, username: raw.removingPercentEncoding ?? raw, actor: actor)
         })
     }
 
