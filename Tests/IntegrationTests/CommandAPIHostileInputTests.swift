@@ -97,6 +97,11 @@ struct CommandAPIHostileInputTests {
             let more = try await client.call(.post, "/api/v1/command", token: alice.token,
                                              ["action": "create-todo", "group_id": group, "title": "one too many"])
             #expect(more.status == .conflict && more.error.contains("1 todos"), "\(more.json)")
+
+            // A username in the path is percent-decoded and trimmed like one in a body.
+            #expect(try await client.call(.delete, "/api/v1/groups/\(group)/members/%20\(bob.username.uppercased())%09").status == .unauthorized)
+            let removed = try await client.call(.delete, "/api/v1/groups/\(group)/members/%20\(bob.username.uppercased())%09", token: alice.token)
+            #expect(removed.status == .noContent, "\(removed.json)")
         }
     }
 
