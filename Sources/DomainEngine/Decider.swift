@@ -182,6 +182,9 @@ public enum Decider {
             let wasLive = previous.map { !$0.isDeleted } ?? false
             let isLive = event.eventType != .todoDeleted
             if wasLive != isLive { state.liveTodos += isLive ? 1 : -1 }
+            if isLive, let status = event.status ?? previous?.status, let position = event.position ?? previous?.position {
+                state.columnEnds[status] = max(state.columnEnds[status] ?? position, position)
+            }
             state.todos[todoID] = TodoState(
                 todoID: todoID, title: event.title ?? previous?.title ?? "", notes: event.notes ?? previous?.notes ?? "",
                 status: event.status ?? previous?.status ?? .todo, position: event.position ?? previous?.position ?? 0,
@@ -202,11 +205,11 @@ public enum Decider {
         }
     }
 
-    /// Just after the last todo of a column (positions are free-form numbers; clients may insert
-    /// between two cards by sending the midpoint).
+    /// After the highest position a todo has taken in the column (positions are free-form
+    /// numbers; clients may insert between two cards by sending the midpoint). O(1): walking the
+    /// group's todos here copied each one and made a create cost as much as the group was big.
     static func nextPosition(in state: GroupState, status: TodoStatus) -> Double {
-        let positions = state.todos.values.lazy.filter { !$0.isDeleted && $0.status == status }.map(\.position)
-        return (positions.max() ?? 0) + 1
+        (state.columnEnds[status] ?? 0) + 1
     }
 
     private static func fill(_ event: inout TodoEvent, with todo: TodoState, type: EventType) {

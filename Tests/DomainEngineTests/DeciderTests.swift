@@ -108,6 +108,24 @@ struct DeciderTodoTests {
         #expect(moved.eventType == .todoMoved && moved.status == .done && moved.version == 2)
     }
 
+    @Test func theColumnEndIsKeptNotSearched() throws {
+        var s = Scenario.withMembers()
+        s.apply(.createTodo, by: Scenario.member, todo: "a") { $0.title = "a"; $0.position = -5 }
+        #expect(s.state.columnEnds[.todo] == -5)
+        #expect(try #require(s.apply(.createTodo, by: Scenario.member, todo: "b") { $0.title = "b" }).position == -4)
+        s.apply(.createTodo, by: Scenario.member, todo: "c") { $0.title = "c"; $0.position = 7 }
+        // A deleted or moved-away card leaves the column's end where it was: new cards still go last.
+        s.apply(.deleteTodo, by: Scenario.member, todo: "c")
+        #expect(try #require(s.apply(.createTodo, by: Scenario.member, todo: "d") { $0.title = "d" }).position == 8)
+        // Read from the kept end, not from the todos (a create costs the same in any group).
+        var state = GroupState(groupID: "g1")
+        state.columnEnds[.done] = 41
+        #expect(Decider.nextPosition(in: state, status: .done) == 42)
+        #expect(Decider.nextPosition(in: state, status: .todo) == 1)
+        // Replaying the events rebuilds the same ends.
+        #expect(s.events.reduce(GroupState(groupID: "g1"), Decider.evolve).columnEnds == s.state.columnEnds)
+    }
+
     @Test func updateAppliesOnlyTheGivenFieldsAndEmptyStringsClear() throws {
         var s = Scenario.withMembers()
         s.apply(.createTodo, by: Scenario.member, todo: "t") {
