@@ -35,7 +35,8 @@ struct PipelineIntegrationTests {
         let todos = try await Projection.todos(pipeline.pool, group: group)
         #expect(todos == [
             "t1|Write more tests|tab\tand\nnewline|in_progress|2.5|2026-12-24|mia|" + #"{qa,"a \"quoted\" label"}"# + "|u-member|3|5|f",
-            "t2|Short-lived||todo|1|∅|∅|{}|u-owner|2|7|t",
+            // After t1's place in "todo" (t1 moved on, the column's end stays): position 2.
+            "t2|Short-lived||todo|2|∅|∅|{}|u-owner|2|7|t",
         ])
         let offset = try await pipeline.pool.query("SELECT group_version, stream_seq FROM group_projection_offsets WHERE group_id = $1", group)
         #expect(try offset[0].decode(Int64.self, "group_version") == 7)
