@@ -52,11 +52,6 @@ public struct ValidatedCommand: Sendable, Equatable, Encodable, CarriesTodoField
 /// The rules of `POST /api/v1/command` (issue "command intake" §4). Pure: membership and the
 /// assignee's membership are checked afterwards against Postgres.
 public enum CommandValidation {
-    public static let maxTitle = TextRules.title.maxCharacters
-    public static let maxNotes = TextRules.notes.maxCharacters
-    public static let maxLabels = TextRules.maxLabelsPerTodo
-    public static let maxLabel = TextRules.label.maxCharacters
-
     public static func validate(body: Data) throws(FieldError) -> ValidatedCommand {
         var fields = FieldReader(try JSONValue.object(from: body))
         let actionName = try fields.requiredString("action")

@@ -31,8 +31,6 @@ public struct GroupStore: Sendable {
         var id: String { userID.lowercasedString }
     }
 
-    public static let nameLength = 1...TextRules.groupName.maxCharacters
-
     /// Creates a group owned by `actor`; returns its id.
     public func createGroup(name: String, actor: Actor) async throws -> GroupID {
         let id = try GroupID(Identifiers.newID())

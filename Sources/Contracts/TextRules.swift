@@ -74,11 +74,21 @@ public struct TextRule: Sendable, Equatable {
         return text
     }
 
-    /// Whether `text` is already in its stored form (what the engine requires of a command).
+    /// Why `text` is not already in its stored form (what the engine requires of a command), or
+    /// nil when it is.
+    public func storedFormProblem(_ text: String) -> String? {
+        do {
+            // By scalars: `==` on String compares canonical equivalence, which NFC never changes.
+            return try normalize(text).unicodeScalars.elementsEqual(text.unicodeScalars)
+                ? nil : "is not in its normalized form (NFC, LF line breaks)"
+        } catch {
+            return error.description
+        }
+    }
+
+    /// Whether `text` is already in its stored form.
     public func accepts(_ text: String) -> Bool {
-        guard let normalized = try? normalize(text) else { return false }
-        // By scalars: `==` on String compares canonical equivalence, which NFC never changes.
-        return normalized.unicodeScalars.elementsEqual(text.unicodeScalars)
+        storedFormProblem(text) == nil
     }
 }
 

@@ -83,7 +83,7 @@ extension TodoField {
     public func problem(with value: TodoFieldValue) -> String? {
         switch (kind, value) {
         case (.text(let rule, _), .text(let text)):
-            return Self.storedFormProblem(text, rule).map { "\(name): \($0)" }
+            return rule.storedFormProblem(text).map { "\(name): \($0)" }
         case (.status, .status):
             return nil
         case (.date, .text(let text)):
@@ -92,22 +92,11 @@ extension TodoField {
             return text.isEmpty || TextRules.isValidUsername(text) ? nil : "\(name): is not a valid username"
         case (.labels(let rule, let maxCount), .labels(let labels)):
             if labels.count > maxCount { return "\(name): at most \(maxCount) labels are allowed" }
-            return labels.lazy.compactMap { Self.storedFormProblem($0, rule) }.first.map { "\(name): \($0)" }
+            return labels.lazy.compactMap { rule.storedFormProblem($0) }.first.map { "\(name): \($0)" }
         case (.number, .number(let number)):
             return number.isFinite ? nil : "\(name): must be a finite number"
         default:
             return "\(name): has the wrong type"
-        }
-    }
-
-    /// Text already in its stored form: the rule holds and normalizing changes nothing.
-    private static func storedFormProblem(_ text: String, _ rule: TextRule) -> String? {
-        do {
-            // By scalars: `==` on String compares canonical equivalence, which NFC never changes.
-            return try rule.normalize(text).unicodeScalars.elementsEqual(text.unicodeScalars)
-                ? nil : "is not in its normalized form (NFC, LF line breaks)"
-        } catch {
-            return error.description
         }
     }
 }

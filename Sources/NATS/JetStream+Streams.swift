@@ -156,13 +156,8 @@ extension JetStream {
                 let data: String?
                 let time: String?
             }
-            struct APIError: Decodable {
-                let code: Int
-                let err_code: Int?
-                let description: String?
-            }
             let message: Message?
-            let error: APIError?
+            let error: JetStreamAPIError?
         }
         let body = try JSONEncoder().encode(Request(seq: max(1, sequence), next_by_subj: subject))
         let data = try await connection.request("$JS.API.STREAM.MSG.GET.\(stream)", body, timeout: connection.options.apiTimeout)
@@ -193,13 +188,8 @@ extension JetStream {
     public func deleteMessage(stream: String, sequence: UInt64) async throws -> Bool {
         struct Request: Encodable { let seq: UInt64 }
         struct Response: Decodable {
-            struct APIError: Decodable {
-                let code: Int
-                let err_code: Int?
-                let description: String?
-            }
             let success: Bool?
-            let error: APIError?
+            let error: JetStreamAPIError?
         }
         let answer = try await connection.request("$JS.API.STREAM.MSG.DELETE.\(stream)", try JSONEncoder().encode(Request(seq: sequence)),
                                                   timeout: connection.options.apiTimeout)
@@ -214,4 +204,11 @@ extension JetStream {
         throw NATSError(kind: .other, operation: "delete message \(sequence) of \(stream)",
                         message: error.description ?? "error \(error.code)", jetStreamCode: error.err_code ?? 0)
     }
+}
+
+/// The `error` object of a JetStream API answer (`$JS.API.…`).
+struct JetStreamAPIError: Decodable {
+    let code: Int
+    let err_code: Int?
+    let description: String?
 }
