@@ -112,6 +112,7 @@ let package = Package(
             name: "DomainEngine",
             dependencies: [
                 "Contracts", "NATS", "Sharding", "ServiceSupport",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -99,19 +99,23 @@ public final class DataSinkService: Service {
     /// or nil when the part could not be written before shutdown.
     private func writePart(_ messages: [JetStreamMessage]) async -> [JetStreamMessage]? {
         var events: [ProjectedEvent] = []
+        /// The message of each event (a run's events share one).
+        var carriers: [JetStreamMessage] = []
         var valid: [JetStreamMessage] = []
         var handled: [JetStreamMessage] = []
         events.reserveCapacity(messages.count)
         for message in messages {
             do {
-                events.append(try ProjectedEvent(payload: message.payload, streamSequence: message.metadata.streamSequence))
+                let unpacked = try ProjectedEvent.all(in: message.payload, streamSequence: message.metadata.streamSequence)
+                events += unpacked
+                carriers += repeatElement(message, count: unpacked.count)
                 valid.append(message)
             } catch {
                 if await deadLetters.deadLetter(message, logger: logger, reason: "undecodable event: \(error)") { handled.append(message) }
             }
         }
         if !events.isEmpty {
-            guard await writeWithRetry(events, messages: valid) else { return nil }
+            guard await writeWithRetry(events, messages: valid, carriers: carriers) else { return nil }
             let committed = Date()
             for message in valid { eventToRow.recordSeconds(max(0, committed.timeIntervalSince(message.metadata.timestamp))) }
             handled += valid
@@ -133,7 +137,7 @@ public final class DataSinkService: Service {
         return Int(hash % UInt32(parts))
     }
 
-    private func writeWithRetry(_ events: [ProjectedEvent], messages: [JetStreamMessage]) async -> Bool {
+    private func writeWithRetry(_ events: [ProjectedEvent], messages: [JetStreamMessage], carriers: [JetStreamMessage]) async -> Bool {
         var attempt = 0
         while true {
             do {
@@ -151,7 +155,7 @@ public final class DataSinkService: Service {
                 if refused && attempt >= 3 {
                     // The same batch keeps failing on the server: find the event at fault (a
                     // batch of one included: it is recorded as failed, not retried forever).
-                    return await writeOneByOne(events, messages: messages)
+                    return await writeOneByOne(events, carriers: carriers)
                 }
                 if Task.isShuttingDownGracefully || Task.isCancelled { return false }
                 try? await messages.inProgressAll()
@@ -179,8 +183,8 @@ public final class DataSinkService: Service {
 
     /// Each event in its own transaction; one whose values the server refuses every time (a data
     /// or constraint error) is recorded as a failed projection.
-    private func writeOneByOne(_ events: [ProjectedEvent], messages: [JetStreamMessage]) async -> Bool {
-        for (event, message) in zip(events, messages) {
+    private func writeOneByOne(_ events: [ProjectedEvent], carriers: [JetStreamMessage]) async -> Bool {
+        for (event, message) in zip(events, carriers) {
             var attempt = 0
             while true {
                 do {
@@ -195,7 +199,7 @@ public final class DataSinkService: Service {
                     let refused = (error as? PostgresError)?.isRefusedData ?? false
                     if refused && attempt >= 3 {
                         if await recordFailed(event, error: error, message: message) { break }
-                        // Not even the stand-in could be written: park the event in the DLQ.
+                        // Not even the stand-in could be written: park the event (with its message) in the DLQ.
                         guard await deadLetters.deadLetter(message, logger: logger, reason: "refused by Postgres: \(error)") else { return false }
                         break
                     }

@@ -14,12 +14,20 @@ public struct ProjectedEvent: Sendable {
         self.streamSequence = streamSequence
     }
 
-    /// Decodes a message payload; throws for anything that is not a valid event.
+    /// Decodes a payload of one event; throws for anything that is not a valid event.
     public init(payload: Data, streamSequence: UInt64) throws {
-        event = try TodoEvent(json: payload)
-        guard event.groupVersion > 0 else { throw InvalidEvent(reason: "group_version must be positive") }
-        json = String(decoding: payload, as: UTF8.self)
-        self.streamSequence = streamSequence
+        let all = try Self.all(in: payload, streamSequence: streamSequence)
+        guard all.count == 1 else { throw InvalidEvent(reason: "expected one event, found \(all.count)") }
+        self = all[0]
+    }
+
+    /// The events of one EVENTS message (one, or a run of the group's; see `EventMessage`), each
+    /// with its own JSON text; throws unless every one is valid.
+    public static func all(in payload: Data, streamSequence: UInt64) throws -> [ProjectedEvent] {
+        try EventMessage.decodeParts(String(decoding: payload, as: UTF8.self)).map { part in
+            guard part.event.groupVersion > 0 else { throw InvalidEvent(reason: "group_version must be positive") }
+            return ProjectedEvent(event: part.event, json: part.jsonText, streamSequence: streamSequence)
+        }
     }
 
     public struct InvalidEvent: Error, CustomStringConvertible {

@@ -82,7 +82,7 @@ public struct ProjectionRebuilder: Sendable {
         for try await message in jetStream.replay(stream: stream, filter: SubjectKind.event.wildcard, from: sequence + 1) {
             progress.lastSequence = message.sequence
             do {
-                chunk.append(try ProjectedEvent(payload: message.payload, streamSequence: message.sequence))
+                chunk += try ProjectedEvent.all(in: message.payload, streamSequence: message.sequence)
             } catch {
                 progress.skipped += 1 // the live sink dead-letters these
             }

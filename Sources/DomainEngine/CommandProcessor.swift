@@ -4,9 +4,11 @@ import Logging
 import Metrics
 import Sharding
 
-/// Turns one command message into its outcome event: loads (or reuses) the group's state,
-/// decides, appends with the group's expected sequence, and on a conflict reloads and decides
-/// again. Transient failures throw, so the caller retries the same message; nothing is dropped.
+/// Turns a group's command messages into their outcome events: loads (or reuses) the group's
+/// state, decides each command in stream order, and appends the outcomes as runs (up to
+/// `EventMessage.maxEvents` events in one message, under one expected-sequence check). On a
+/// conflict (another replica appended) it takes the run back, reads what was appended and decides
+/// again. Transient failures throw, so the caller retries the same messages; nothing is dropped.
 public final class CommandProcessor: Sendable {
     public enum Outcome: Sendable, Equatable {
         /// The outcome event was stored now (its type), or already existed (nil): acknowledge.
@@ -46,6 +48,9 @@ public final class CommandProcessor: Sendable {
     let cache: GroupStateCache
     let now: @Sendable () -> Date
     let limits: GrowthLimits
+    /// How long a group waits, without any progress, for an earlier command that another replica
+    /// holds before deciding it from the log itself (the holder may have died).
+    let handoffWait: Duration
     let logger: Logger
     static let maxConflictRetries = 20
 
@@ -53,79 +58,187 @@ public final class CommandProcessor: Sendable {
     private let duplicates = Counter(label: "engine_commands_total", dimensions: [("outcome", "already_decided")])
     private let conflicts = Counter(label: "engine_sequence_conflicts_total")
     private let loads = Counter(label: "engine_group_loads_total")
+    private let refreshes = Counter(label: "engine_group_refreshes_total")
     private let catchUps = Counter(label: "engine_commands_decided_from_log_total")
+    private let runLengths = Recorder(label: "engine_events_per_append")
 
     public init(store: any EventStore, cache: GroupStateCache, logger: Logger, limits: GrowthLimits = GrowthLimits(),
-                now: @escaping @Sendable () -> Date = Date.init) {
+                handoffWait: Duration = .milliseconds(500), now: @escaping @Sendable () -> Date = Date.init) {
         self.store = store
         self.limits = limits
         self.cache = cache
         self.logger = logger
+        self.handoffWait = handoffWait
         self.now = now
     }
 
+    /// One delivery on its own.
     public func handle(_ delivery: Delivery) async throws -> Outcome {
+        try await handle([delivery])[0]
+    }
+
+    /// Deliveries in stream order; returns their outcomes in the same order. Each group's
+    /// commands are decided in order, its outcomes appended in runs.
+    public func handle(_ deliveries: [Delivery]) async throws -> [Outcome] {
+        var outcomes = [Outcome?](repeating: nil, count: deliveries.count)
+        var byGroup: [GroupID: [Pending]] = [:]
+        var order: [GroupID] = []
+        for (index, delivery) in deliveries.enumerated() {
+            switch Self.parse(delivery) {
+            case .failure(let reason):
+                outcomes[index] = .deadLetter(reason: reason.text)
+            case .success(let (group, command)):
+                if byGroup[group] == nil { order.append(group) }
+                byGroup[group, default: []].append(Pending(index: index, command: command, delivery: delivery))
+            }
+        }
+        for group in order {
+            try await decide(byGroup[group]!, of: group, into: &outcomes)
+        }
+        return outcomes.map { $0! }
+    }
+
+    struct Pending {
+        let index: Int
+        let command: TodoCommand
+        let delivery: Delivery
+    }
+
+    struct Reason: Error { let text: String }
+
+    static func parse(_ delivery: Delivery) -> Result<(GroupID, TodoCommand), Reason> {
         let groupSubject: GroupSubject
         do {
             groupSubject = try GroupSubject(parsing: delivery.subject)
         } catch {
-            return .deadLetter(reason: "bad subject: \(error)")
+            return .failure(Reason(text: "bad subject: \(error)"))
         }
-        guard groupSubject.kind == .command else { return .deadLetter(reason: "not a command subject: \(delivery.subject)") }
+        guard groupSubject.kind == .command else { return .failure(Reason(text: "not a command subject: \(delivery.subject)")) }
         let command: TodoCommand
         do {
             command = try TodoCommand(json: delivery.payload)
         } catch {
-            return .deadLetter(reason: "undecodable command: \(error)")
+            return .failure(Reason(text: "undecodable command: \(error)"))
         }
         // Its outcome event would carry these ids; an event that cannot be stored helps no one.
         guard command.hasStorableIdentity else {
-            return .deadLetter(reason: "the command's ids or actor are not valid (command_id, group_id, todo_id, actor_user_id, actor_name)")
+            return .failure(Reason(text: "the command's ids or actor are not valid (command_id, group_id, todo_id, actor_user_id, actor_name)"))
         }
-        let group = groupSubject.groupID
+        return .success((groupSubject.groupID, command))
+    }
 
+    /// Outcomes decided but not stored yet, and how to take them back.
+    struct Run {
+        var events: [TodoEvent] = []
+        var estimatedBytes = 0
+        var rollback: GroupStateRollback?
+        /// Delivery index (nil: decided from the log) and event type of each event.
+        var outcomes: [(index: Int?, type: EventType)] = []
+
+        var isFull: Bool { events.count >= EventMessage.maxEvents || estimatedBytes >= EventMessage.maxBytes / 2 }
+    }
+
+    private struct StaleState: Error {}
+
+    private func decide(_ pending: [Pending], of group: GroupID, into outcomes: inout [Outcome?]) async throws {
+        // Checked out of the cache: put back below once it is up to date; on any other error it
+        // is left out, and the group's next command reloads it from the log.
+        let (loaded, loadedFresh, loadedEpoch) = try await checkOutState(of: group)
+        var state = consume loaded
+        var fresh = loadedFresh
+        // The epoch in which the state's order was last verified (nil: check before deciding).
+        var verified: UInt64? = fresh ? nil : loadedEpoch
+        var run = Run()
         for _ in 0..<Self.maxConflictRetries {
-            // Checked out of the cache: put back below once it is up to date; on any error it is
-            // left out, and the group's next command reloads it from the log.
-            let (loaded, fresh, epoch) = try await checkOutState(of: group)
-            var state = consume loaded
             do {
-                if fresh || epoch != delivery.epoch || delivery.redelivered {
-                    // This process may have missed some of the group's commands (they went to
-                    // another replica, or to a process that died): decide any earlier one that
-                    // has no outcome yet first, straight from the log, so the group's commands
-                    // are decided in stream order whoever holds them. Deciding is idempotent, so
-                    // the holder later finds them already decided.
-                    var from = state.lastCommandSequence + 1
-                    while from < delivery.streamSequence,
-                          let logged = try await store.command(of: group, from: from), logged.sequence < delivery.streamSequence {
-                        from = logged.sequence + 1
-                        guard let earlier = logged.command, !state.decidedCommands.contains(earlier.commandID) else { continue }
-                        if !fresh { throw StaleState() } // our cache may just not know another replica decided it
-                        catchUps.increment()
-                        _ = try await decide(earlier, sequence: logged.sequence, group: group, state: &state)
+                for item in pending where outcomes[item.index] == nil {
+                    let delivery = item.delivery
+                    if delivery.streamSequence <= state.lastCommandSequence {
+                        duplicates.increment()
+                        outcomes[item.index] = .decided(nil)
+                        continue
                     }
+                    if verified != delivery.epoch || delivery.redelivered {
+                        // This process may have missed some of the group's commands (they went
+                        // to another replica, or to a process that died): every earlier one must
+                        // have its outcome first, so the group's commands are decided in stream
+                        // order whoever holds them.
+                        try await catchUp(group, before: delivery.streamSequence, state: &state, run: &run,
+                                          fresh: &fresh, outcomes: &outcomes)
+                        verified = delivery.epoch
+                        if delivery.streamSequence <= state.lastCommandSequence {
+                            duplicates.increment()
+                            outcomes[item.index] = .decided(nil)
+                            continue
+                        }
+                    }
+                    if let type = decide(item.command, sequence: delivery.streamSequence, state: &state, run: &run) {
+                        run.outcomes.append((item.index, type))
+                    } else {
+                        outcomes[item.index] = .decided(nil)
+                    }
+                    if run.isFull { try await flush(&run, group: group, state: &state, outcomes: &outcomes) }
                 }
-                let outcome = try await decide(command, sequence: delivery.streamSequence, group: group, state: &state)
-                cache.put(state, epoch: delivery.epoch)
-                return .decided(outcome)
-            } catch is StaleState {
-                continue
-            } catch EventStoreError.sequenceConflict {
+                try await flush(&run, group: group, state: &state, outcomes: &outcomes)
+                cache.put(state, epoch: verified ?? 0)
+                return
+            } catch let error where error is StaleState || (error as? EventStoreError) == .sequenceConflict {
                 conflicts.increment()
-                logger.debug("sequence conflict, deciding again", metadata: [
-                    "group.id": "\(group)", "command.id": "\(command.commandID)"])
+                logger.debug("sequence conflict, deciding again", metadata: ["group.id": "\(group)"])
+                // Take the run back, read what the other writer appended, and decide again.
+                run.rollback?.restore(&state)
+                run = Run()
+                try await refresh(group, state: &state)
+                fresh = true
+                verified = nil
             }
         }
         throw TooManyConflicts(groupID: group.rawValue)
     }
 
-    private struct StaleState: Error {}
+    /// Makes sure every command of the group before stream sequence `sequence` has its outcome:
+    /// reads what other replicas appended, waits while they make progress, and decides from the
+    /// log what nobody decided for `handoffWait`.
+    private func catchUp(_ group: GroupID, before sequence: UInt64, state: inout GroupState, run: inout Run,
+                         fresh: inout Bool, outcomes: inout [Outcome?]) async throws {
+        var lastProgress = ContinuousClock.now
+        var from = state.lastCommandSequence + 1
+        while from < sequence {
+            guard let logged = try await store.command(of: group, from: from), logged.sequence < sequence else { return }
+            from = logged.sequence + 1
+            // Not decodable or not storable: its holder dead-letters it. A copy of a command that
+            // has its outcome gets none.
+            guard let earlier = logged.command, earlier.hasStorableIdentity,
+                  !state.recentCommands.contains(earlier.commandID) else { continue }
+            if !fresh {
+                try await flush(&run, group: group, state: &state, outcomes: &outcomes)
+                let before = state.lastCommandSequence
+                try await refresh(group, state: &state)
+                fresh = true
+                if state.lastCommandSequence > before { lastProgress = .now }
+                if state.lastCommandSequence >= logged.sequence {
+                    from = state.lastCommandSequence + 1
+                    continue
+                }
+            }
+            if run.events.isEmpty && ContinuousClock.now - lastProgress < handoffWait {
+                // Another replica probably holds it and is deciding it right now.
+                try await Task.sleep(for: .milliseconds(2))
+                fresh = false
+                from = logged.sequence
+                continue
+            }
+            catchUps.increment()
+            if let type = decide(earlier, sequence: logged.sequence, state: &state, run: &run) {
+                run.outcomes.append((nil, type))
+            }
+            if run.isFull { try await flush(&run, group: group, state: &state, outcomes: &outcomes) }
+        }
+    }
 
-    /// Decides one command against `state` and appends its outcome; updates `state`.
-    /// Returns the stored event's type, or nil when the command already had its outcome.
-    private func decide(_ command: TodoCommand, sequence: UInt64, group: GroupID,
-                        state: inout GroupState) async throws -> EventType? {
+    /// Decides one command against `state`, applies its outcome to `state` and adds it to `run`.
+    /// Returns the outcome's type, or nil when the command already had its outcome.
+    private func decide(_ command: TodoCommand, sequence: UInt64, state: inout GroupState, run: inout Run) -> EventType? {
         switch Decider.decide(state, command, now: now(), limits: limits) {
         case .alreadyDecided:
             duplicates.increment()
@@ -133,21 +246,44 @@ public final class CommandProcessor: Sendable {
             return nil
         case .emit(var event):
             event.commandSequence = sequence
-            switch try await store.append(event, to: group, expectedLastSequence: state.lastSequence) {
-            case .stored(let stored):
-                Decider.apply(event, to: &state)
-                state.lastSequence = stored
-                decided.increment()
-                if event.eventType == .commandRejected {
-                    Counter(label: "engine_rejections_total", dimensions: [("code", event.code ?? "unknown")]).increment()
-                }
-                return event.eventType
-            case .duplicate:
-                // Another engine (or an earlier delivery) stored this outcome; our state is stale.
-                duplicates.increment()
-                throw StaleState()
-            }
+            if run.rollback == nil { run.rollback = GroupStateRollback(state) }
+            run.rollback!.note(event, before: state)
+            Decider.apply(event, to: &state)
+            run.events.append(event)
+            run.estimatedBytes += EventMessage.estimatedSize(of: event)
+            return event.eventType
         }
+    }
+
+    /// Appends the run as one message under the group's expected sequence.
+    private func flush(_ run: inout Run, group: GroupID, state: inout GroupState, outcomes: inout [Outcome?]) async throws {
+        guard !run.events.isEmpty else { return }
+        switch try await store.append(run.events, to: group, expectedLastSequence: state.lastSequence) {
+        case .stored(let sequence):
+            state.lastSequence = sequence
+            runLengths.record(run.events.count)
+            for (index, type) in run.outcomes {
+                decided.increment()
+                if let index { outcomes[index] = .decided(type) }
+            }
+            for event in run.events where event.eventType == .commandRejected {
+                Counter(label: "engine_rejections_total", dimensions: [("code", event.code ?? "unknown")]).increment()
+            }
+            run = Run()
+        case .duplicate:
+            // Another engine (or an earlier attempt) stored this outcome; our state is stale.
+            throw StaleState()
+        }
+    }
+
+    /// Applies what was appended to the group after the state's last known message.
+    private func refresh(_ group: GroupID, state: inout GroupState) async throws {
+        refreshes.increment()
+        let tail = try await store.history(of: group, after: state.lastSequence)
+        for stored in tail.events {
+            Decider.apply(stored.event, to: &state)
+        }
+        state.lastSequence = tail.lastSequence
     }
 
     /// Forgets a group's cached state (after its processing was interrupted), so the next command

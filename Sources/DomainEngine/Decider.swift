@@ -15,7 +15,7 @@ public enum Decider {
 
     /// Decides `command` against `state`. The event gets `group_version = state.version + 1`.
     public static func decide(_ state: GroupState, _ command: TodoCommand, now: Date, limits: GrowthLimits = GrowthLimits()) -> Decision {
-        if state.decidedCommands.contains(command.commandID) { return .alreadyDecided }
+        if state.recentCommands.contains(command.commandID) { return .alreadyDecided }
         var event = TodoEvent(
             eventID: EventID.derive(fromCommandID: command.commandID), commandID: command.commandID,
             eventType: .commandRejected, groupID: state.groupID, todoID: command.todoID,
@@ -173,7 +173,7 @@ public enum Decider {
     /// event's own changes, never a copy of the whole state.
     public static func apply(_ event: TodoEvent, to state: inout GroupState) {
         state.version = max(state.version, event.groupVersion)
-        state.decidedCommands.insert(event.commandID)
+        state.recentCommands.insert(event.commandID)
         if let sequence = event.commandSequence { state.lastCommandSequence = max(state.lastCommandSequence, sequence) }
         switch event.eventType {
         case .todoCreated, .todoUpdated, .todoMoved, .todoDeleted:

@@ -14,6 +14,12 @@ public struct DomainEngineConfiguration: Sendable, Equatable {
     /// Groups of one batch worked on at the same time (each group strictly in order). Work is
     /// mostly waiting for JetStream acknowledgements, so many groups in flight keep it busy.
     public var groupConcurrency = 2048
+    /// Commands one process holds at most, queued per group ahead of deciding: how far fetching
+    /// runs ahead of a group with a backlog, so that other groups behind it are reached.
+    public var maxHeld = 25_000
+    /// How long a group waits, without progress, for an earlier command that another replica
+    /// holds, before deciding it from the log itself (that replica may have died).
+    public var handoffWait: Duration = .milliseconds(500)
     /// Group states kept in memory; others are rebuilt from their events on demand.
     public var cacheCapacity = 10_000
     /// Unacknowledged time before the server redelivers a command held by an engine that died.
@@ -29,6 +35,8 @@ public struct DomainEngineConfiguration: Sendable, Equatable {
         batchSize = try environment.integer("ENGINE_BATCH_SIZE", default: batchSize, range: 1...10_000)
         groupConcurrency = try environment.integer("ENGINE_GROUP_CONCURRENCY", default: groupConcurrency, range: 1...10_000)
         cacheCapacity = try environment.integer("ENGINE_CACHE_GROUPS", default: cacheCapacity, range: 1...10_000_000)
+        maxHeld = try environment.integer("ENGINE_MAX_HELD", default: maxHeld, range: 1...1_000_000)
+        handoffWait = .milliseconds(try environment.integer("ENGINE_HANDOFF_WAIT_MS", default: 500, range: 1...60_000))
         maxDeliver = try environment.integer("ENGINE_MAX_DELIVER", default: maxDeliver, range: 1...1000)
         ackWait = .seconds(try environment.integer("ENGINE_ACK_WAIT_SECONDS", default: 10, range: 1...3600))
     }

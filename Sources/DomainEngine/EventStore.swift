@@ -1,7 +1,7 @@
 import Contracts
 import Sharding
 
-/// An event as stored, with its position in the EVENTS stream.
+/// An event as stored, with its position in the EVENTS stream (the events of one run share it).
 public struct StoredEvent: Sendable, Equatable {
     public let event: TodoEvent
     public let sequence: UInt64
@@ -14,7 +14,8 @@ public struct StoredEvent: Sendable, Equatable {
 
 public enum AppendOutcome: Sendable, Equatable {
     case stored(sequence: UInt64)
-    /// An event with this id was already stored (at `sequence`); nothing new was written.
+    /// A message with this id (its first event's id) was already stored (at `sequence`); nothing
+    /// new was written.
     case duplicate(sequence: UInt64)
 }
 
@@ -25,17 +26,29 @@ public enum EventStoreError: Error, Equatable {
 
 /// Where a group's events live. `JetStreamEventStore` in production; an in-memory store in tests.
 public protocol EventStore: Sendable {
-    /// Every event of the group, in order, and the sequence of the last message on the group's
-    /// subject (which may be a message that is not a valid event; 0 when there is none).
-    func history(of group: GroupID) async throws -> GroupHistory
+    /// The group's events stored after stream sequence `sequence` (0: all), in order, and the
+    /// sequence of the last message on the group's subject (which may be a message that is not a
+    /// valid event; `sequence` when there is none after it).
+    func history(of group: GroupID, after sequence: UInt64) async throws -> GroupHistory
 
     /// The group's first command at or after `sequence` in COMMANDS (nil `command`: the message
     /// is not a decodable command). Nil when there is none.
     func command(of group: GroupID, from sequence: UInt64) async throws -> LoggedCommand?
 
-    /// Appends only if the group's last event is still at `expectedLastSequence` (0: no event yet);
-    /// throws `EventStoreError.sequenceConflict` otherwise. Any other error is transient.
-    func append(_ event: TodoEvent, to group: GroupID, expectedLastSequence: UInt64) async throws -> AppendOutcome
+    /// Appends `events` (one group's run, consecutive versions) as one message, only if the
+    /// group's last message is still at `expectedLastSequence` (0: none yet); throws
+    /// `EventStoreError.sequenceConflict` otherwise. Any other error is transient.
+    func append(_ events: [TodoEvent], to group: GroupID, expectedLastSequence: UInt64) async throws -> AppendOutcome
+}
+
+extension EventStore {
+    public func history(of group: GroupID) async throws -> GroupHistory {
+        try await history(of: group, after: 0)
+    }
+
+    public func append(_ event: TodoEvent, to group: GroupID, expectedLastSequence: UInt64) async throws -> AppendOutcome {
+        try await append([event], to: group, expectedLastSequence: expectedLastSequence)
+    }
 }
 
 public struct GroupHistory: Sendable, Equatable {

@@ -1,24 +1,28 @@
 import Contracts
+import DequeModule
 import Foundation
 
 /// What the engine knows of one group: enough to decide any command. Rebuilt from the group's own
 /// events (`evolve` over them in order), then kept up to date as the engine emits new ones.
+///
+/// Nothing in it grows with the group's history beyond its live contents: the todos and members
+/// themselves, and a bounded record of recent command ids.
 public struct GroupState: Sendable, Equatable {
     public let groupID: String
     /// `group_version` of the last event (0: no event yet).
     public var version: Int64 = 0
-    /// EVENTS stream sequence of the last event on this group's subject (0: none), for
+    /// EVENTS stream sequence of the last message on this group's subject (0: none), for
     /// `Nats-Expected-Last-Subject-Sequence`.
     public var lastSequence: UInt64 = 0
     /// COMMANDS sequence of the last command decided for this group (0: none): every command of
-    /// the group at or below it has its outcome.
+    /// the group at or below it has its outcome, so a delivery at or below it is a redelivery.
     public var lastCommandSequence: UInt64 = 0
     public var todos: [String: TodoState] = [:]
     /// user id → role, from `member.*` events.
     public var members: [String: GroupRole] = [:]
-    /// Every command id that already has its outcome event: a redelivered or re-published command
-    /// produces no second outcome.
-    public var decidedCommands: Set<String> = []
+    /// The ids of the group's most recent commands with an outcome: a copy of a command published
+    /// again under a new stream sequence produces no second outcome (see `RecentCommandIDs`).
+    public var recentCommands = RecentCommandIDs()
     public var isDeleted = false
     /// Todos not deleted (kept by `Decider.apply`, for the per-group cap).
     public var liveTodos = 0
@@ -28,6 +32,88 @@ public struct GroupState: Sendable, Equatable {
 
     public init(groupID: String) {
         self.groupID = groupID
+    }
+}
+
+/// The command ids of a group's last `capacity` outcomes, oldest first out.
+///
+/// A redelivered command is recognised by its stream sequence (`lastCommandSequence`), and a copy
+/// published again within the duplicate window never reaches the engine (JetStream drops it by its
+/// `Nats-Msg-Id`). What is left is a copy published later, under a new sequence (an outbox relay
+/// that was down, a replay by hand): this record catches those among the group's last 16,384
+/// commands, so the engine's memory per group stays bounded however long the group lives.
+public struct RecentCommandIDs: Sendable, Equatable {
+    public static let defaultCapacity = 16_384
+    public let capacity: Int
+    private var order = Deque<String>()
+    private var members = Set<String>()
+
+    public init(capacity: Int = Self.defaultCapacity) {
+        self.capacity = max(1, capacity)
+    }
+
+    public var count: Int { order.count }
+
+    public func contains(_ id: String) -> Bool { members.contains(id) }
+
+    public mutating func insert(_ id: String) {
+        guard members.insert(id).inserted else { return }
+        order.append(id)
+        if order.count > capacity, let oldest = order.popFirst() { members.remove(oldest) }
+    }
+
+    /// Takes back the last `count` insertions (those of a run that was not stored). Ids that they
+    /// pushed out stay out: the record is only ever smaller, never wrong.
+    mutating func removeLast(_ count: Int) {
+        for _ in 0..<min(count, order.count) {
+            if let id = order.popLast() { members.remove(id) }
+        }
+    }
+}
+
+/// What a run of events applied to a state changed, so that the state can be put back as it was
+/// when the run is not stored (a sequence conflict): restoring costs what the run touched, never a
+/// reload of the group.
+struct GroupStateRollback {
+    private let version: Int64
+    private let lastSequence: UInt64
+    private let lastCommandSequence: UInt64
+    private let isDeleted: Bool
+    private let liveTodos: Int
+    private let columnEnds: [TodoStatus: Double]
+    private let recentCount: Int
+    /// The first value each touched todo / member had (nil: absent).
+    private var todos: [String: TodoState?] = [:]
+    private var members: [String: GroupRole?] = [:]
+    private var insertedIDs = 0
+
+    init(_ state: GroupState) {
+        version = state.version
+        lastSequence = state.lastSequence
+        lastCommandSequence = state.lastCommandSequence
+        isDeleted = state.isDeleted
+        liveTodos = state.liveTodos
+        columnEnds = state.columnEnds
+        recentCount = state.recentCommands.count
+    }
+
+    /// Called before `event` is applied to `state`.
+    mutating func note(_ event: TodoEvent, before state: GroupState) {
+        if !state.recentCommands.contains(event.commandID) { insertedIDs += 1 }
+        if let todoID = event.todoID, todos[todoID] == nil { todos[todoID] = .some(state.todos[todoID]) }
+        if let member = event.memberUserID, members[member] == nil { members[member] = .some(state.members[member]) }
+    }
+
+    func restore(_ state: inout GroupState) {
+        state.version = version
+        state.lastSequence = lastSequence
+        state.lastCommandSequence = lastCommandSequence
+        state.isDeleted = isDeleted
+        state.liveTodos = liveTodos
+        state.columnEnds = columnEnds
+        for (id, todo) in todos { state.todos[id] = todo }
+        for (id, role) in members { state.members[id] = role }
+        state.recentCommands.removeLast(insertedIDs)
     }
 }
 

@@ -4,7 +4,8 @@ import Logging
 import NATS
 import Sharding
 
-/// Events on `app.event.<shard>.group.<gid>` in the EVENTS stream; `Nats-Msg-Id` = `event_id` and
+/// Events on `app.event.<shard>.group.<gid>` in the EVENTS stream, one message per event or per
+/// run of events (`EventMessage`); `Nats-Msg-Id` = the first event's `event_id` and
 /// `Nats-Expected-Last-Subject-Sequence` make appends idempotent and race-free.
 public struct JetStreamEventStore: EventStore {
     public let jetStream: JetStream
@@ -12,6 +13,9 @@ public struct JetStreamEventStore: EventStore {
     let logger: Logger
 
     public let commandStream: String
+    /// A tail of up to this many messages is read by direct gets (one request each); a longer one
+    /// (or a whole group) through an ordered consumer.
+    static let directTail = 8
 
     public init(jetStream: JetStream, stream: String = SubjectKind.event.streamName,
                 commandStream: String = SubjectKind.command.streamName, logger: Logger) {
@@ -28,28 +32,41 @@ public struct JetStreamEventStore: EventStore {
         return LoggedCommand(sequence: message.sequence, command: command)
     }
 
-    public func history(of group: GroupID) async throws -> GroupHistory {
-        var events: [StoredEvent] = []
-        var lastSequence: UInt64 = 0
-        for try await message in jetStream.replay(stream: stream, filter: GroupSubject.event(group).subject) {
-            lastSequence = message.sequence
-            do {
-                events.append(StoredEvent(event: try TodoEvent(json: message.payload), sequence: message.sequence))
-            } catch {
-                // Only the engine publishes here, so this means a foreign or corrupt message; it
-                // cannot take part in the group's state, and the sink dead-letters it.
-                logger.error("undecodable event skipped while loading group",
-                             metadata: ["group.id": "\(group)", "event.sequence": "\(message.sequence)", "error": "\(error)"])
+    public func history(of group: GroupID, after sequence: UInt64) async throws -> GroupHistory {
+        var history = GroupHistory(events: [], lastSequence: sequence)
+        let subject = GroupSubject.event(group).subject
+        if sequence > 0 {
+            // Usually a short tail (what another replica appended): a few direct gets.
+            for _ in 0..<Self.directTail {
+                guard let message = try await jetStream.nextMessage(stream: stream, subject: subject, from: history.lastSequence + 1)
+                else { return history }
+                add(message.payload, sequence: message.sequence, group: group, to: &history)
             }
         }
-        return GroupHistory(events: events, lastSequence: lastSequence)
+        for try await message in jetStream.replay(stream: stream, filter: subject, from: history.lastSequence + 1) {
+            add(message.payload, sequence: message.sequence, group: group, to: &history)
+        }
+        return history
     }
 
-    public func append(_ event: TodoEvent, to group: GroupID, expectedLastSequence: UInt64) async throws -> AppendOutcome {
-        let payload = event.jsonData()
+    private func add(_ payload: Data, sequence: UInt64, group: GroupID, to history: inout GroupHistory) {
+        history.lastSequence = sequence
+        do {
+            for event in try EventMessage.decode(payload) {
+                history.events.append(StoredEvent(event: event, sequence: sequence))
+            }
+        } catch {
+            // Only the engine publishes here, so this means a foreign or corrupt message; it
+            // cannot take part in the group's state, and the sink dead-letters it.
+            logger.error("undecodable event message skipped while loading group",
+                         metadata: ["group.id": "\(group)", "event.sequence": "\(sequence)", "error": "\(error)"])
+        }
+    }
+
+    public func append(_ events: [TodoEvent], to group: GroupID, expectedLastSequence: UInt64) async throws -> AppendOutcome {
         do {
             let ack = try await jetStream.publish(OutgoingMessage(
-                subject: GroupSubject.event(group).subject, payload: payload, msgID: event.eventID,
+                subject: GroupSubject.event(group).subject, payload: EventMessage.encode(events), msgID: events[0].eventID,
                 expectedLastSubjectSequence: expectedLastSequence))
             return ack.duplicate ? .duplicate(sequence: ack.sequence) : .stored(sequence: ack.sequence)
         } catch let error as NATSError where error.kind == .wrongLastSequence {

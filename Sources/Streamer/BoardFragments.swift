@@ -116,4 +116,9 @@ public struct RenderedEvent: Sendable, Equatable {
     public init(json: String) throws {
         self.init(event: try TodoEvent(json: Array(json.utf8)), json: json)
     }
+
+    /// The events of one EVENTS message (one, or a run of the group's; see `EventMessage`).
+    public static func all(in payload: Data) throws -> [RenderedEvent] {
+        try EventMessage.decodeParts(String(decoding: payload, as: UTF8.self)).map { RenderedEvent(event: $0.event, json: $0.jsonText) }
+    }
 }

@@ -157,17 +157,19 @@ public struct EventStreamRoute: SSEStreamOpener {
     private func replay(_ group: GroupID, after version: Int64, through limit: Int64?, userID: String,
                         send: (ByteBuffer) async throws -> Void) async throws -> (Int64, Bool) {
         active.replays.increment()
-        // Start near the first missing event when the projection knows where it is.
-        let start = (try? await store.streamSequence(of: group.rawValue, version: version)).flatMap { $0 }.map { $0 + 1 } ?? 1
+        // Start near the first missing event when the projection knows where it is: at the
+        // message holding the last version seen, since a run's later events share its message.
+        let start = (try? await store.streamSequence(of: group.rawValue, version: version)).flatMap { $0 } ?? 1
         var last = version
         for try await message in jetStream.replay(stream: Streams.events, filter: GroupSubject.event(group).subject, from: start) {
-            let rendered = try RenderedEvent(json: String(decoding: message.payload, as: UTF8.self))
-            if rendered.groupVersion <= last { continue }
-            if let limit, rendered.groupVersion > limit { break }
-            try await send(rendered.bytes)
-            active.replayed.increment()
-            last = rendered.groupVersion
-            if Self.ends(rendered.event, for: userID) { return (last, true) }
+            for rendered in try RenderedEvent.all(in: message.payload) {
+                if rendered.groupVersion <= last { continue }
+                if let limit, rendered.groupVersion > limit { return (last, false) }
+                try await send(rendered.bytes)
+                active.replayed.increment()
+                last = rendered.groupVersion
+                if Self.ends(rendered.event, for: userID) { return (last, true) }
+            }
         }
         return (last, false)
     }

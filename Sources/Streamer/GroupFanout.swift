@@ -113,13 +113,14 @@ public actor GroupFanout {
             Task {
                 guard let subscription = try? await channel.ready.value else { return }
                 for await message in subscription {
-                    let json = String(decoding: message.payload, as: UTF8.self)
-                    guard let rendered = try? RenderedEvent(json: json) else {
+                    guard let events = try? RenderedEvent.all(in: message.payload) else {
                         undecodable.increment()
                         logger.warning("undecodable event", metadata: ["subject": "\(message.subject)"])
                         continue
                     }
-                    fannedOut.increment(by: channel.forEach { $0.deliver(rendered) })
+                    for rendered in events {
+                        fannedOut.increment(by: channel.forEach { $0.deliver(rendered) })
+                    }
                 }
             }
         }

@@ -14,6 +14,8 @@ final class InMemoryEventStore: EventStore {
         var events: [String: [StoredEvent]] = [:]
         var eventIDs: [String: UInt64] = [:]
         var commands: [String: [LoggedCommand]] = [:]
+        /// Messages appended (a run of events is one).
+        var appends = 0
         /// The next append stores its event, then fails as if its acknowledgement was lost.
         var loseNextAcknowledgement = false
     }
@@ -31,10 +33,10 @@ final class InMemoryEventStore: EventStore {
         }
     }
 
-    func history(of group: GroupID) async throws -> GroupHistory {
+    func history(of group: GroupID, after sequence: UInt64) async throws -> GroupHistory {
         state.withLock { state in
-            let events = state.events[group.rawValue] ?? []
-            return GroupHistory(events: events, lastSequence: events.last?.sequence ?? 0)
+            let events = (state.events[group.rawValue] ?? []).filter { $0.sequence > sequence }
+            return GroupHistory(events: events, lastSequence: events.last?.sequence ?? sequence)
         }
     }
 
@@ -42,14 +44,18 @@ final class InMemoryEventStore: EventStore {
         state.withLock { $0.commands[group.rawValue]?.first { $0.sequence >= sequence } }
     }
 
-    func append(_ event: TodoEvent, to group: GroupID, expectedLastSequence: UInt64) async throws -> AppendOutcome {
+    func append(_ events: [TodoEvent], to group: GroupID, expectedLastSequence: UInt64) async throws -> AppendOutcome {
         try state.withLock { state in
-            if let existing = state.eventIDs[event.eventID] { return .duplicate(sequence: existing) }
+            // As JetStream: the message id is the first event's id.
+            if let existing = state.eventIDs[events[0].eventID] { return .duplicate(sequence: existing) }
             let last = state.events[group.rawValue]?.last?.sequence ?? 0
             guard last == expectedLastSequence else { throw EventStoreError.sequenceConflict }
             state.sequence += 1
-            state.events[group.rawValue, default: []].append(StoredEvent(event: event, sequence: state.sequence))
-            state.eventIDs[event.eventID] = state.sequence
+            state.appends += 1
+            for event in events {
+                state.events[group.rawValue, default: []].append(StoredEvent(event: event, sequence: state.sequence))
+            }
+            state.eventIDs[events[0].eventID] = state.sequence
             if state.loseNextAcknowledgement {
                 state.loseNextAcknowledgement = false
                 throw LostAcknowledgement()

@@ -127,7 +127,7 @@ struct CrashIntegrationTests {
 
         for group in groups {
             let events = try await nats.jetStream.replayAll(stream: Streams.events, filter: GroupSubject.event(GroupID(group)).subject)
-            let decoded = try events.map { try MessageCoding.decoder().decode(TodoEvent.self, from: $0.payload) }
+            let decoded = try events.flatMap { try EventMessage.decode($0.payload) }
             #expect(decoded.count == perGroup, "\(group): one outcome per command")
             #expect(Set(decoded.map(\.commandID)) == Set(published[group]!))
             #expect(decoded.map(\.groupVersion) == Array(1...Int64(perGroup)))

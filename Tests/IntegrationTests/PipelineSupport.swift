@@ -50,6 +50,27 @@ struct InProcessPipeline {
         return InProcessPipeline(nats: nats, pool: pool, replicaConnections: connections, tasks: tasks)
     }
 
+    /// An engine replica started later, on a connection of its own.
+    struct Replica {
+        let task: Task<Void, Error>
+        let connection: NATSConnection
+
+        func stop() async {
+            task.cancel()
+            _ = await task.result
+            await connection.drain()
+        }
+    }
+
+    func startEngine(_ name: String = "engine-late", settings: [String: String] = [:]) async throws -> Replica {
+        let connection = try await TestInfrastructure.nats(name: name)
+        let environment = ["NATS_URL": TestInfrastructure.natsURL, "DATABASE_URL": TestInfrastructure.databaseURL,
+                           "ENGINE_DURABLE": Self.engineDurable].merging(Self.ackWaits) { $1 }.merging(settings) { $1 }
+        let engine = DomainEngineService(configuration: try DomainEngineConfiguration(environment: environment),
+                                         connection: connection, logger: Logger(label: name))
+        return Replica(task: Task { try await engine.run() }, connection: connection)
+    }
+
     func stop() async {
         for task in tasks { task.cancel() }
         for task in tasks { _ = await task.result }
