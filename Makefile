@@ -164,6 +164,7 @@ bench: deps build-release ## Benchmarks (release build, servers of their own); w
 	@status=0; \
 	.build/release/todo-bench foundation --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; \
 	if [ $$status = 0 ]; then .build/release/todo-bench pipeline --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
+	if [ $$status = 0 ]; then .build/release/todo-bench hot-group --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
 	if [ $$status = 0 ]; then .build/release/todo-bench command-api --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
 	if [ $$status = 0 ]; then .build/release/todo-bench streamer --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
 	$(BENCH_ENV) scripts/infra.sh stop; exit $$status

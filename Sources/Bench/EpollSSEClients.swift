@@ -90,12 +90,13 @@ final class EpollSSEClients: @unchecked Sendable {
 
     /// Every open client's arrival times (with the events published before it opened), once each
     /// has seen every event up to `events`.
-    func arrivals(waitingFor events: Int, timeout: Duration) async throws -> [(Int, [Arrival])] {
+    /// With `skippingClosed`, a client the server closed counts as done with what it received.
+    func arrivals(waitingFor events: Int, timeout: Duration, skippingClosed: Bool = false) async throws -> [(Int, [Arrival])] {
         let deadline = ContinuousClock.now + timeout
         while true {
             let (complete, all, closed) = clients.withLock { clients -> (Bool, [(Int, [Arrival])], Int) in
                 let open = clients.filter { $0.status == 200 }
-                let done = open.allSatisfy { $0.arrivals.count >= events - $0.eventsBefore }
+                let done = open.allSatisfy { $0.arrivals.count >= events - $0.eventsBefore || (skippingClosed && $0.closed) }
                 return (done, done ? open.map { ($0.eventsBefore, $0.arrivals) } : [], open.filter(\.closed).count)
             }
             if complete { return all }
@@ -235,9 +236,9 @@ final class EpollSSEClientGroup: Sendable {
         return total
     }
 
-    func arrivals(waitingFor events: Int, timeout: Duration) async throws -> [(Int, [EpollSSEClients.Arrival])] {
+    func arrivals(waitingFor events: Int, timeout: Duration, skippingClosed: Bool = false) async throws -> [(Int, [EpollSSEClients.Arrival])] {
         var all: [(Int, [EpollSSEClients.Arrival])] = []
-        for reader in readers { all += try await reader.arrivals(waitingFor: events, timeout: timeout) }
+        for reader in readers { all += try await reader.arrivals(waitingFor: events, timeout: timeout, skippingClosed: skippingClosed) }
         return all
     }
 

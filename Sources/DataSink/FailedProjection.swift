@@ -11,6 +11,8 @@ import Postgres
 /// it again). The stand-in is a `command.rejected` event with code `projection_failed` at the
 /// same group version, made of the original's ids with whatever Postgres cannot take removed. So
 /// the group's offset moves past it and the command reports `rejected`, never `pending` forever.
+/// An event whose group version is already taken by another event (only a forged one can be) is
+/// recorded without a stand-in.
 enum FailedProjection {
     static let code = "projection_failed"
 
@@ -18,8 +20,11 @@ enum FailedProjection {
     static func record(_ event: ProjectedEvent, error: String, writer: ProjectionWriter, on connection: PostgresConnection) throws {
         let standIn = standIn(for: event)
         // The stand-in first: the live tables are locked before failed_projections, in the order
-        // the rebuild's swap takes them.
-        try writer.apply([standIn], on: connection)
+        // the rebuild's swap takes them. A forged event at a version the group already has (a
+        // second, different event there) needs none: the version is taken, the offset is past it.
+        let taken = try connection.queryPrepared("SELECT 1 FROM \(writer.tables.events) WHERE group_id = $1 AND group_version = $2",
+                                                 standIn.event.groupID, standIn.event.groupVersion)
+        if taken.isEmpty { try writer.apply([standIn], on: connection) }
         _ = try connection.queryPrepared("""
             INSERT INTO failed_projections (event_id, group_id, group_version, stream_seq, event_type, error, payload)
             VALUES ($1, $2, $3, $4, $5, $6, $7)

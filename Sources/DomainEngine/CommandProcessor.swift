@@ -149,6 +149,9 @@ public final class CommandProcessor: Sendable {
         // The epoch in which the state's order was last verified (nil: check before deciding).
         var verified: UInt64? = fresh ? nil : loadedEpoch
         var run = Run()
+        // Set when another replica held earlier commands of the group.
+        var shared = false
+        var role = Role()
         for _ in 0..<Self.maxConflictRetries {
             do {
                 for item in pending where outcomes[item.index] == nil {
@@ -163,8 +166,10 @@ public final class CommandProcessor: Sendable {
                         // to another replica, or to a process that died): every earlier one must
                         // have its outcome first, so the group's commands are decided in stream
                         // order whoever holds them.
-                        try await catchUp(group, before: delivery.streamSequence, state: &state, run: &run,
-                                          fresh: &fresh, outcomes: &outcomes)
+                        if try await catchUp(group, before: delivery.streamSequence, state: &state, run: &run,
+                                             fresh: &fresh, role: &role, outcomes: &outcomes) {
+                            shared = true
+                        }
                         verified = delivery.epoch
                         if delivery.streamSequence <= state.lastCommandSequence {
                             duplicates.increment()
@@ -174,10 +179,17 @@ public final class CommandProcessor: Sendable {
                     }
                     if let type = decide(item.command, sequence: delivery.streamSequence, state: &state, run: &run) {
                         run.outcomes.append((item.index, type))
+                        role.active = true
                     } else {
                         outcomes[item.index] = .decided(nil)
                     }
                     if run.isFull { try await flush(&run, group: group, state: &state, outcomes: &outcomes) }
+                }
+                if shared && !role.yielded {
+                    // The group's commands are split between replicas (the shared consumer hands
+                    // them out one by one): go on deciding from the log, so the others find theirs
+                    // decided instead of handing the group back and forth for every command.
+                    try await readAhead(group, state: &state, run: &run, outcomes: &outcomes)
                 }
                 try await flush(&run, group: group, state: &state, outcomes: &outcomes)
                 cache.put(state, epoch: verified ?? 0)
@@ -188,6 +200,7 @@ public final class CommandProcessor: Sendable {
                 // Take the run back, read what the other writer appended, and decide again.
                 run.rollback?.restore(&state)
                 run = Run()
+                role = Role(active: false, yielded: true)
                 try await refresh(group, state: &state)
                 fresh = true
                 verified = nil
@@ -196,45 +209,107 @@ public final class CommandProcessor: Sendable {
         throw TooManyConflicts(groupID: group.rawValue)
     }
 
-    /// Makes sure every command of the group before stream sequence `sequence` has its outcome:
-    /// reads what other replicas appended, waits while they make progress, and decides from the
-    /// log what nobody decided for `handoffWait`.
+    /// This call's part in moving a group forward when its commands are split between replicas.
+    struct Role {
+        /// It decided something: it is the replica moving the group forward, and takes what is
+        /// missing straight from the log instead of waiting for whoever holds it.
+        var active = false
+        /// It lost a conflict: the other replica is moving the group; this one waits for it.
+        var yielded = false
+
+        var takesOver: Bool { active && !yielded }
+    }
+
+    /// Makes sure every command of the group before stream sequence `sequence` has its outcome.
+    /// An earlier command without one is in another replica's hands. A call that is already
+    /// moving the group forward decides such commands itself, from the log, in bulk (the other
+    /// replica then finds them decided). Otherwise it stores its own pending outcomes, reads what
+    /// others append and waits while the group makes progress; only when nothing moved for
+    /// `handoffWait` (the holder died or is stuck) does it take over.
+    /// Returns whether another replica held earlier commands.
+    @discardableResult
     private func catchUp(_ group: GroupID, before sequence: UInt64, state: inout GroupState, run: inout Run,
-                         fresh: inout Bool, outcomes: inout [Outcome?]) async throws {
+                         fresh: inout Bool, role: inout Role, outcomes: inout [Outcome?]) async throws -> Bool {
         var lastProgress = ContinuousClock.now
-        var from = state.lastCommandSequence + 1
-        while from < sequence {
-            guard let logged = try await store.command(of: group, from: from), logged.sequence < sequence else { return }
-            from = logged.sequence + 1
+        var shared = false
+        var next: LoggedCommand?
+        while true {
+            let from = state.lastCommandSequence + 1
+            if next == nil || next!.sequence < from {
+                guard from < sequence, let found = try await store.command(of: group, from: from), found.sequence < sequence else {
+                    return shared
+                }
+                next = found
+            }
+            let logged = next!
             // Not decodable or not storable: its holder dead-letters it. A copy of a command that
             // has its outcome gets none.
             guard let earlier = logged.command, earlier.hasStorableIdentity,
-                  !state.recentCommands.contains(earlier.commandID) else { continue }
-            if !fresh {
+                  !state.recentCommands.contains(earlier.commandID) else {
+                state.lastCommandSequence = max(state.lastCommandSequence, logged.sequence)
+                continue
+            }
+            shared = true
+            let stalled = ContinuousClock.now - lastProgress >= handoffWait
+            if !role.takesOver && !stalled {
                 try await flush(&run, group: group, state: &state, outcomes: &outcomes)
-                let before = state.lastCommandSequence
+                if !fresh {
+                    let before = state.lastCommandSequence
+                    try await refresh(group, state: &state)
+                    if state.lastCommandSequence > before { lastProgress = .now }
+                    if state.lastCommandSequence >= logged.sequence { continue }
+                }
+                // The replica moving the group decides this one (and reads ahead past it); look
+                // again in a moment, so waiting costs one read per pause, not a busy poll.
+                try await Task.sleep(for: Self.handoffPause)
+                fresh = false
+                continue
+            }
+            if !fresh && !role.active {
+                // Taking over after a stall: start from what is stored now.
+                try await flush(&run, group: group, state: &state, outcomes: &outcomes)
                 try await refresh(group, state: &state)
                 fresh = true
-                if state.lastCommandSequence > before { lastProgress = .now }
-                if state.lastCommandSequence >= logged.sequence {
-                    from = state.lastCommandSequence + 1
-                    continue
-                }
-            }
-            if run.events.isEmpty && ContinuousClock.now - lastProgress < handoffWait {
-                // Another replica probably holds it and is deciding it right now.
-                try await Task.sleep(for: .milliseconds(2))
-                fresh = false
-                from = logged.sequence
                 continue
             }
             catchUps.increment()
             if let type = decide(earlier, sequence: logged.sequence, state: &state, run: &run) {
                 run.outcomes.append((nil, type))
             }
+            state.lastCommandSequence = max(state.lastCommandSequence, logged.sequence)
+            if run.isFull { try await flush(&run, group: group, state: &state, outcomes: &outcomes) }
+            role.active = true
+        }
+    }
+
+    /// Decides the group's next commands straight from the log (whoever holds them), up to
+    /// `readAheadLimit` of them or the log's end.
+    private func readAhead(_ group: GroupID, state: inout GroupState, run: inout Run, outcomes: inout [Outcome?]) async throws {
+        for _ in 0..<Self.readAheadRounds {
+            // Is there anything? One lookup, before an ordered replay (which costs a consumer).
+            guard try await store.command(of: group, from: state.lastCommandSequence + 1) != nil else { return }
+            try await readAheadOnce(group, state: &state, run: &run, outcomes: &outcomes)
+        }
+    }
+
+    private func readAheadOnce(_ group: GroupID, state: inout GroupState, run: inout Run, outcomes: inout [Outcome?]) async throws {
+        for logged in try await store.commands(of: group, from: state.lastCommandSequence + 1, limit: Self.readAheadLimit)
+        where logged.sequence > state.lastCommandSequence {
+            if let command = logged.command, command.hasStorableIdentity, !state.recentCommands.contains(command.commandID) {
+                catchUps.increment()
+                if let type = decide(command, sequence: logged.sequence, state: &state, run: &run) {
+                    run.outcomes.append((nil, type))
+                }
+            }
+            state.lastCommandSequence = max(state.lastCommandSequence, logged.sequence)
             if run.isFull { try await flush(&run, group: group, state: &state, outcomes: &outcomes) }
         }
     }
+
+    static let readAheadLimit = 512
+    static let readAheadRounds = 8
+    /// How long a replica waiting for another one's progress pauses between looks.
+    static let handoffPause: Duration = .milliseconds(5)
 
     /// Decides one command against `state`, applies its outcome to `state` and adds it to `run`.
     /// Returns the outcome's type, or nil when the command already had its outcome.

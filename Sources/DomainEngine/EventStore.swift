@@ -35,6 +35,9 @@ public protocol EventStore: Sendable {
     /// is not a decodable command). Nil when there is none.
     func command(of group: GroupID, from sequence: UInt64) async throws -> LoggedCommand?
 
+    /// The group's commands at or after `sequence`, in order, at most `limit` of them.
+    func commands(of group: GroupID, from sequence: UInt64, limit: Int) async throws -> [LoggedCommand]
+
     /// Appends `events` (one group's run, consecutive versions) as one message, only if the
     /// group's last message is still at `expectedLastSequence` (0: none yet); throws
     /// `EventStoreError.sequenceConflict` otherwise. Any other error is transient.
@@ -42,6 +45,17 @@ public protocol EventStore: Sendable {
 }
 
 extension EventStore {
+    /// One lookup per command.
+    public func commands(of group: GroupID, from sequence: UInt64, limit: Int) async throws -> [LoggedCommand] {
+        var found: [LoggedCommand] = []
+        var from = sequence
+        while found.count < limit, let next = try await command(of: group, from: from) {
+            found.append(next)
+            from = next.sequence + 1
+        }
+        return found
+    }
+
     public func history(of group: GroupID) async throws -> GroupHistory {
         try await history(of: group, after: 0)
     }

@@ -133,6 +133,24 @@ public struct TodoState: Sendable, Equatable {
     /// 1 on create, +1 per change.
     public var version: Int64
     public var isDeleted: Bool
+
+    public init(todoID: String, title: String, notes: String, status: TodoStatus, position: Double, dueDate: String? = nil,
+                assignee: String?, labels: [String], createdBy: String, createdByName: String, createdAt: Date, version: Int64,
+                isDeleted: Bool) {
+        self.todoID = todoID
+        self.title = title
+        self.notes = notes
+        self.status = status
+        self.position = position
+        self.dueDate = dueDate
+        self.assignee = assignee
+        self.labels = labels
+        self.createdBy = createdBy
+        self.createdByName = createdByName
+        self.createdAt = createdAt
+        self.version = version
+        self.isDeleted = isDeleted
+    }
 }
 
 /// Why a command was rejected; `code` travels in `command.rejected` events.

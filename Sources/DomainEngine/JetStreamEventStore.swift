@@ -32,6 +32,16 @@ public struct JetStreamEventStore: EventStore {
         return LoggedCommand(sequence: message.sequence, command: command)
     }
 
+    /// One ordered replay of the group's command subject instead of a request per command.
+    public func commands(of group: GroupID, from sequence: UInt64, limit: Int) async throws -> [LoggedCommand] {
+        var found: [LoggedCommand] = []
+        for try await message in jetStream.replay(stream: commandStream, filter: GroupSubject.command(group).subject, from: sequence) {
+            found.append(LoggedCommand(sequence: message.sequence, command: try? TodoCommand(json: message.payload)))
+            if found.count >= limit { break }
+        }
+        return found
+    }
+
     public func history(of group: GroupID, after sequence: UInt64) async throws -> GroupHistory {
         var history = GroupHistory(events: [], lastSequence: sequence)
         let subject = GroupSubject.event(group).subject

@@ -118,9 +118,9 @@ public actor GroupFanout {
                         logger.warning("undecodable event", metadata: ["subject": "\(message.subject)"])
                         continue
                     }
-                    for rendered in events {
-                        fannedOut.increment(by: channel.forEach { $0.deliver(rendered) })
-                    }
+                    // A run's events go to each stream together: one hop per event loop and one
+                    // flush per stream for the whole run.
+                    fannedOut.increment(by: events.count * channel.forEach { $0.deliver(events) })
                 }
             }
         }

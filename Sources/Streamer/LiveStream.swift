@@ -70,20 +70,36 @@ final class LiveStream: @unchecked Sendable {
 
     /// A live event of the group.
     func deliver(_ event: RenderedEvent) {
+        deliver(CollectionOfOne(event))
+    }
+
+    /// Live events of the group, in order (a run appended as one message): written together and
+    /// flushed once.
+    func deliver(_ events: some Collection<RenderedEvent>) {
         eventLoop.assertInEventLoop()
-        switch state.deliver(event, writable: connection.isWritable) {
-        case .ignore:
-            return
-        case .write(let event):
-            connection.write(StreamBytes(event))
-            connection.flush()
-        case .writeAndEnd(let event):
-            connection.write(StreamBytes(event))
-            end(.finished)
-        case .catchUp(let after, let through):
-            catchUp(self, after, through)
-        case .drop:
-            end(.tooSlow)
+        var written = false
+        defer { if written && !over { connection.flush() } }
+        // Whether the client had room when the run came: its own writes fill the buffer, and a
+        // client that keeps up gets the whole run (a run is at most one buffer's worth of events).
+        let writable = connection.isWritable
+        for event in events {
+            guard !over else { return }
+            switch state.deliver(event, writable: writable) {
+            case .ignore:
+                continue
+            case .write(let event):
+                connection.write(StreamBytes(event))
+                written = true
+            case .writeAndEnd(let event):
+                connection.write(StreamBytes(event))
+                end(.finished)
+                return
+            case .catchUp(let after, let through):
+                catchUp(self, after, through)
+            case .drop:
+                end(.tooSlow)
+                return
+            }
         }
     }
 

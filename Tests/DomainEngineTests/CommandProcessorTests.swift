@@ -75,9 +75,9 @@ struct CommandProcessorTests {
     let group = "g1"
     let owner = ("u1", "olivia")
 
-    func processor() -> CommandProcessor {
+    func processor(handoffWait: Duration = .milliseconds(20)) -> CommandProcessor {
         CommandProcessor(store: store, cache: GroupStateCache(capacity: 100), logger: Logger(label: "test"),
-                         now: { Date(timeIntervalSince1970: 1_795_000_000) })
+                         handoffWait: handoffWait, now: { Date(timeIntervalSince1970: 1_795_000_000) })
     }
 
     func command(_ id: String, _ action: CommandAction, todo: String? = nil, configure: (inout TodoCommand) -> Void = { _ in }) -> TodoCommand {
@@ -236,5 +236,91 @@ struct CommandProcessorTests {
                                                     payload: Data("nope".utf8), streamSequence: 2, epoch: 1, redelivered: false)
         guard case .deadLetter = try await processor.handle(undecodable) else { Issue.record("not dead-lettered"); return }
         #expect(store.events(group).isEmpty)
+    }
+
+    @Test func aRunOfCommandsIsAppendedAsOneMessage() async throws {
+        let processor = processor()
+        var commands = [addOwner()]
+        for index in 1...10 { commands.append(command("c\(index)", .createTodo, todo: "t\(index)") { $0.title = "todo \(index)" }) }
+        commands.append(command("c11", .updateTodo, todo: "t3") { $0.title = "changed in the same run" })
+        let deliveries = try commands.map { try delivery($0, sequence: store.log($0)) }
+        let outcomes = try await processor.handle(deliveries)
+        #expect(outcomes == [.decided(.memberAdded)] + Array(repeating: .decided(.todoCreated), count: 10) + [.decided(.todoUpdated)])
+        #expect(store.state.withLock { $0.appends } == 1, "twelve outcomes, one message")
+        let events = store.events(group)
+        #expect(events.map(\.groupVersion) == Array(1...12))
+        #expect(events.last?.title == "changed in the same run")
+        #expect(events.last?.version == 2)
+    }
+
+    @Test func aConflictInARunTakesTheRunBackAndDecidesAgainstWhatWasAppended() async throws {
+        let processor = processor()
+        let join = addOwner()
+        #expect(try await processor.handle(delivery(join, sequence: store.log(join))) == .decided(.memberAdded))
+        // Another engine appends behind this one's back: todo t exists now.
+        let foreign = TodoEvent(eventID: "evt-foreign", commandID: "foreign", eventType: .todoCreated, groupID: group,
+                                todoID: "t", actorUserID: "u1", actorName: "olivia", occurredAt: Date(), shardID: 0,
+                                groupVersion: 2, title: "from elsewhere", status: .todo, labels: [], position: 1, version: 1,
+                                createdBy: "u1")
+        let last = store.state.withLock { $0.events[group]!.last!.sequence }
+        _ = try await store.append(foreign, to: try GroupID(group), expectedLastSequence: last)
+
+        let run = [command("c1", .createTodo, todo: "u") { $0.title = "new" },
+                   command("c2", .createTodo, todo: "t") { $0.title = "same id" },
+                   command("c3", .updateTodo, todo: "t") { $0.notes = "on the foreign todo" }]
+        let outcomes = try await processor.handle(try run.map { try delivery($0, sequence: store.log($0)) })
+        #expect(outcomes == [.decided(.todoCreated), .decided(.commandRejected), .decided(.todoUpdated)])
+        let events = store.events(group)
+        #expect(events.map(\.groupVersion) == [1, 2, 3, 4, 5])
+        #expect(events[3].code == "todo_exists")
+        #expect(events[4].title == "from elsewhere" && events[4].version == 2)
+        // What the engine kept equals the group rebuilt from its events.
+        let kept = try #require(processor.cache.checkOut(group)).state
+        let rebuilt = try await self.processor().checkOutState(of: GroupID(group)).0
+        #expect(kept == rebuilt)
+    }
+
+    @Test func anEarlierCommandHeldByAnotherReplicaIsAwaitedNotDecidedTwice() async throws {
+        let replicaA = processor(), replicaB = processor(handoffWait: .seconds(5))
+        let log = logJoinCreateUpdate()
+        // B gets the update while A still holds the join and the create.
+        let b = Task { try await replicaB.handle(delivery(log.update, sequence: log.updateSeq, epoch: 2)) }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(store.events(group).isEmpty, "B waits for the holder")
+        let outcomes = try await replicaA.handle([try delivery(log.join, sequence: log.joinSeq),
+                                                  try delivery(log.create, sequence: log.createSeq)])
+        #expect(outcomes == [.decided(.memberAdded), .decided(.todoCreated)])
+        #expect(try await b.value == .decided(.todoUpdated))
+        #expect(store.events(group).map(\.eventType) == [.memberAdded, .todoCreated, .todoUpdated])
+        #expect(store.state.withLock { $0.appends } == 2, "A's run and B's command; nothing decided twice or thrown away")
+    }
+
+    @Test func decidingKeepsTheGroupsStorageInPlace() async throws {
+        // A group of 100,000 todos, cached. Updating some of them must change the state in place:
+        // a copy of the whole state (what made a command cost as much as its group was big) would
+        // show as new storage for the todos.
+        let processor = processor()
+        let join = addOwner()
+        #expect(try await processor.handle(delivery(join, sequence: store.log(join))) == .decided(.memberAdded))
+        // Built in a scope of its own, so the cache holds the only reference.
+        let (epoch, storage) = try { () throws -> (UInt64, UnsafeRawPointer) in
+            var (state, epoch) = try #require(processor.cache.checkOut(group))
+            state.todos.reserveCapacity(100_001)
+            for index in 0..<100_000 {
+                state.todos["t\(index)"] = TodoState(todoID: "t\(index)", title: "todo", notes: "", status: .todo, position: Double(index),
+                                                     assignee: nil, labels: [], createdBy: owner.0, createdByName: owner.1,
+                                                     createdAt: Date(), version: 1, isDeleted: false)
+            }
+            state.liveTodos = 100_000
+            let storage = unsafeBitCast(state.todos, to: UnsafeRawPointer.self)
+            processor.cache.put(state, epoch: epoch)
+            return (epoch, storage)
+        }()
+        let updates = (0..<300).map { index in command("u\(index)", .updateTodo, todo: "t\(index * 7)") { $0.title = "changed" } }
+        let outcomes = try await processor.handle(try updates.map { try delivery($0, sequence: store.log($0), epoch: epoch) })
+        #expect(outcomes.allSatisfy { $0 == .decided(.todoUpdated) })
+        let after = try #require(processor.cache.checkOut(group)).state
+        #expect(unsafeBitCast(after.todos, to: UnsafeRawPointer.self) == storage, "the todos were copied")
+        #expect(after.todos["t7"]?.title == "changed")
     }
 }

@@ -16,10 +16,30 @@ struct CrashIntegrationTests {
     ].merging(InProcessPipeline.ackWaits) { $1 }
     static let logDirectory = ".runtime/test/logs"
 
-    func start(_ service: String) throws -> ChildProcess {
+    func start(_ service: String, replica: Int = 0) throws -> ChildProcess {
         try FileManager.default.createDirectory(atPath: Self.logDirectory, withIntermediateDirectories: true)
-        return try ChildProcess(name: service, arguments: [service], environment: Self.environment,
-                                log: "\(Self.logDirectory)/crash-test-\(service).log")
+        var environment = Self.environment
+        if replica > 0 { environment["DOMAIN_ENGINE_HEALTH_ADDR"] = "127.0.0.1:\(18082 + 10 * replica)" }
+        return try ChildProcess(name: service, arguments: [service], environment: environment,
+                                log: "\(Self.logDirectory)/crash-test-\(service)-\(replica).log")
+    }
+
+    /// The group's last decided version on EVENTS.
+    func decided(_ nats: NATSConnection, group: String) async throws -> Int64 {
+        guard let last = try await nats.jetStream.lastMessage(stream: Streams.events, subject: GroupSubject.event(GroupID(group)).subject)
+        else { return 0 }
+        return try EventMessage.decode(last.payload).last?.groupVersion ?? 0
+    }
+
+    func waitUntilDecided(_ nats: NATSConnection, group: String, atLeast version: Int64, timeout: Duration = .seconds(180)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try await decided(nats, group: group) < version {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("only \(try await decided(nats, group: group)) of \(version) decided within \(timeout)")
+                throw Projection.TimedOut()
+            }
+            try await Task.sleep(for: .milliseconds(2))
+        }
     }
 
     func projected(_ pool: PostgresPool, groups: [String]) async throws -> Int64 {
@@ -147,6 +167,70 @@ struct CrashIntegrationTests {
               AND (l.group_version IS DISTINCT FROM r.group_version OR l.stream_seq IS DISTINCT FROM r.stream_seq)
             """, groups)
         #expect(try offsetsDiffer[0].decode(Int.self, "n") == 0)
+        for table in verify.all { try await pool.query("DROP TABLE \(table)") }
+        await nats.drain()
+        await pool.shutdown()
+    }
+
+    /// One hot group, two engines appending its runs (several events per message); each is killed
+    /// while the group's backlog drains, so the kills land in the middle of runs being decided and
+    /// appended. Every command still has exactly one outcome, in order, and the tables match EVENTS.
+    @Test func killingEnginesInTheMiddleOfMultiEventAppendsLosesAndDoublesNothing() async throws {
+        let nats = try await TestInfrastructure.nats(name: "crash-test-hot")
+        let pool = try await TestInfrastructure.pool(maxConnections: 4)
+        let setup = try await InProcessPipeline.start(engines: 0, sinks: 0)
+        await setup.stop()
+
+        let group = TestInfrastructure.unique("crash-hot")
+        let count = 12_000
+        var writer = CommandWriter(jetStream: nats.jetStream, groupID: group)
+        var commands = [writer.make(.addMember, actor: Script.owner) {
+            $0.memberUserID = Script.owner.0; $0.memberUsername = Script.owner.1; $0.role = .owner
+        }]
+        for index in 1..<count {
+            // Per four commands: a todo is created, updated, moved and updated again.
+            let todo = "t\((index - 1) / 4)"
+            switch (index - 1) % 4 {
+            case 0: commands.append(writer.make(.createTodo, actor: Script.owner, todo: todo) { $0.title = "todo \(index)" })
+            case 2: commands.append(writer.make(.moveTodo, actor: Script.owner, todo: todo) { $0.status = .done })
+            default: commands.append(writer.make(.updateTodo, actor: Script.owner, todo: todo) { $0.notes = "edit \(index)" })
+            }
+        }
+        let results = await nats.jetStream.publishBatch(try commands.map { try writer.message($0) })
+        #expect(results.allSatisfy { (try? $0.get()) != nil })
+
+        var engines = [try start("domain-engine", replica: 0), try start("domain-engine", replica: 1)]
+        let sink = try start("data-sink")
+        let total = Int64(count)
+        for (threshold, victims) in [(Int64(2_500), [0]), (5_500, [1]), (8_500, [0, 1])] {
+            try await waitUntilDecided(nats, group: group, atLeast: threshold)
+            for victim in victims { engines[victim].signal(SIGKILL) }
+            for victim in victims {
+                #expect(await engines[victim].wait() == 128 + SIGKILL)
+                engines[victim] = try start("domain-engine", replica: victim)
+            }
+        }
+        try await waitUntilProjected(pool, groups: [group], atLeast: total)
+        try await waitUntilListening(port: 18082)
+        try await waitUntilListening(port: 18092)
+        for engine in engines { engine.signal(SIGTERM) }
+        sink.signal(SIGTERM)
+        for engine in engines { #expect(await engine.wait() == 0) }
+        #expect(await sink.wait() == 0)
+
+        let messages = try await nats.jetStream.replayAll(stream: Streams.events, filter: GroupSubject.event(GroupID(group)).subject)
+        let events = try messages.flatMap { try EventMessage.decode($0.payload) }
+        #expect(events.count == count, "one outcome per command")
+        #expect(events.map(\.groupVersion) == Array(1...total))
+        #expect(events.map(\.commandID) == commands.map(\.commandID), "decided in stream order")
+        #expect(events.allSatisfy { $0.eventType != .commandRejected }, "no command decided against a state that missed one")
+        #expect(messages.count < count / 4, "\(messages.count) messages for \(count) events: runs were appended together")
+        let rows = try await pool.query("SELECT count(*)::int AS n FROM todo_events WHERE group_id = $1", group)
+        #expect(try rows[0].decode(Int.self, "n") == count)
+
+        let verify = ProjectionTables.live.suffixed("_verify_\(group.replacingOccurrences(of: "-", with: "_"))")
+        try await ProjectionRebuilder(pool: pool, jetStream: nats.jetStream, logger: .init(label: "verify")).build(into: verify)
+        #expect(try await Projection.todos(pool, group: group) == Projection.todos(pool, group: group, table: verify.todos))
         for table in verify.all { try await pool.query("DROP TABLE \(table)") }
         await nats.drain()
         await pool.shutdown()

@@ -44,6 +44,11 @@ struct HostileInputIntegrationTests {
             labels: [], position: 1, version: 1, createdBy: Self.owner.0, createdByName: Self.owner.1, createdAt: Date())
         _ = try await pipeline.nats.jetStream.publish(GroupSubject.event(try GroupID(group)).subject, forged.jsonData(),
                                                       msgID: forged.eventID)
+        // And a second, different event at a version the group already has.
+        var clash = forged
+        clash.eventID = "evt-\(group)-clash"; clash.commandID = "\(group)-clash"; clash.groupVersion = 1; clash.title = "clash"
+        _ = try await pipeline.nats.jetStream.publish(GroupSubject.event(try GroupID(group)).subject, clash.jsonData(),
+                                                      msgID: clash.eventID)
         // The group goes on: the engine decides at version 3 after the forged one.
         try await writer.send(.createTodo, actor: Self.owner, todo: "after") { $0.title = "after" }
         try await Projection.waitForVersion(pipeline.pool, group: group, atLeast: 3)
@@ -53,8 +58,9 @@ struct HostileInputIntegrationTests {
         #expect(events.map(\.type) == ["member.added", "command.rejected", "todo.created"])
         #expect(events[1].code == "projection_failed")
         let failed = try await pipeline.pool.query(
-            "SELECT event_id, group_version, event_type, error, payload FROM failed_projections WHERE group_id = $1", group)
-        #expect(failed.count == 1)
+            "SELECT event_id, group_version, event_type, error, payload FROM failed_projections WHERE group_id = $1 ORDER BY group_version DESC", group)
+        #expect(failed.count == 2)
+        #expect(try failed.count == 2 && failed[1].decode(String.self, "event_id") == clash.eventID, "recorded; version 1 keeps its event")
         #expect(try failed.first?.decode(String.self, "event_id") == forged.eventID)
         #expect(try failed.first?.decode(Int64.self, "group_version") == 2)
         #expect(try failed.first?.decode(String.self, "error").contains("0x00") == true)
@@ -64,7 +70,7 @@ struct HostileInputIntegrationTests {
         let rebuilder = ProjectionRebuilder(pool: pipeline.pool, jetStream: pipeline.nats.jetStream, logger: .init(label: "rebuild"))
         let target = ProjectionTables.live.suffixed("_hostile")
         let progress = try await rebuilder.build(into: target)
-        #expect(progress.failed >= 1)
+        #expect(progress.failed >= 2)
         let rebuilt = try await pipeline.pool.query(
             "SELECT group_version, event_type FROM \(target.events) WHERE group_id = $1 ORDER BY group_version", group)
         #expect(try rebuilt.map { try $0.decode(String.self, "event_type") } == ["member.added", "command.rejected", "todo.created"])
