@@ -4,6 +4,7 @@ import Contracts
 import DomainEngine
 import Foundation
 import HTTPAPI
+import Logging
 import Migrations
 import NATS
 import Postgres
@@ -66,6 +67,8 @@ struct HotGroupBench: AsyncParsableCommand {
             row("sustained: listeners dropped as too slow (of \(listeners))", "listeners", "0") { "\($0.sustainedDropped)" },
             row("sustained CPU: engines / sink / streamer / nats-server / postgres", "µs per command", "–") { round in
                 round.sustainedCPU.map { String(format: "%.0f", $0 * 1e6 / Double(sustainedRate * sustainedSeconds)) }.joined(separator: " / ") },
+            row("cold load of the group's state (every event, as a restarted engine does)", "ms", "–") {
+                String(format: "%.0f for %d events", $0.load * 1000, $0.loadedEvents) },
         ]
         let decide = try decideCost()
         report.rows.append(["decide + apply one update, group of 100 todos", String(format: "%.2f", decide.small), "", "µs", "–"])
@@ -93,6 +96,8 @@ struct HotGroupBench: AsyncParsableCommand {
         var sustainedDropped = 0
         var sustainedLatency = LatencyHistogram()
         var sustainedCPU: [Double] = []
+        var load = 0.0
+        var loadedEvents = 0
     }
 
     private func round(replicas: Int, nats: NATSConnection, pool: PostgresPool) async throws -> Round {
@@ -233,6 +238,14 @@ struct HotGroupBench: AsyncParsableCommand {
         round.sustainedLatency = latency
         round.sustainedDelivered = Double(sustained) / (Double(lastSustained &- sentAt[0]) / 1e9)
         live.closeAll()
+
+        // A cold load of the group's state, as an engine that restarts does: every event, in runs.
+        let loadStart = ContinuousClock.now
+        let history = try await JetStreamEventStore(jetStream: nats.jetStream, logger: .init(label: "bench")).history(of: group)
+        var state = GroupState(groupID: group.rawValue)
+        for stored in history.events { Decider.apply(stored.event, to: &state) }
+        round.load = (ContinuousClock.now - loadStart).seconds
+        round.loadedEvents = history.events.count
         print("  sustained: \(sustained) commands in \(String(format: "%.1f", sustainedSpan)) s; publish → SSE p50/p90/p99/p99.9/max \(latency.summary) ms; \(kept) listeners kept up")
         for index in 0..<replicas {
             if let metrics = try? shell(["curl", "-s", "http://127.0.0.1:\(28482 + index)/metrics"]) {

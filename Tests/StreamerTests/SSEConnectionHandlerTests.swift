@@ -138,6 +138,15 @@ struct SSEConnectionHandlerTests {
         #expect(Self.text(try await Self.written(channel)) == event.text)
         #expect(try await channel.readOutbound(as: HTTPResponsePart.self) == nil)
 
+        // A run of events from one message: written in order, once each, past the stream's
+        // capacity of 4 while it has room.
+        let run = (2...7).map { LiveStreamStateTests.event(Int64($0)) }
+        try await channel.testingEventLoop.executeInContext {
+            stream.deliver(run + [run[2]])
+        }
+        for expected in run { #expect(Self.text(try await Self.written(channel)) == expected.text) }
+        #expect(try await channel.readOutbound(as: HTTPResponsePart.self) == nil)
+
         // Shutdown: a reconnection hint, the final chunk, then the held request goes to the router.
         try await channel.testingEventLoop.executeInContext {
             stream.shutdown(retryLine: StreamBytes("retry: 3000\n\n"))
