@@ -87,7 +87,13 @@ struct PipelineBench: AsyncParsableCommand {
                                          connection: engineConnection, logger: logger)
         let engineStart = ContinuousClock.now
         let engineTask = Task { try await engine.run() }
-        try await waitFor("engine", total: total) { UInt64(try await nats.jetStream.streamInfo(Streams.events).messages) }
+        let lastCommand = try await nats.jetStream.streamInfo(Streams.commands).lastSequence
+        try await waitFor("engine", total: total) {
+            // Acknowledged up to the last command means decided up to it (a run's events share a
+            // message, so EVENTS' message count is not the number of outcomes).
+            guard let info = try? await nats.jetStream.consumerInfo(stream: Streams.commands, durable: "bench-engine") else { return 0 }
+            return info.ackFloorStreamSequence >= lastCommand ? UInt64(total) : info.ackFloorStreamSequence
+        }
         let engineSeconds = (ContinuousClock.now - engineStart).seconds
         engineTask.cancel()
         _ = await engineTask.result
