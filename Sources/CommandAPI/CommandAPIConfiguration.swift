@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import HTTPAPI
 
 /// command-api's settings (DESIGN §2). Only what this service reads lives here.
 public struct CommandAPIConfiguration: Sendable, Equatable {
@@ -16,8 +17,9 @@ public struct CommandAPIConfiguration: Sendable, Equatable {
     public var refreshTokenDays: Int
     /// bcrypt work factor: 12 in production (~250 ms a hash on one core here), lower for tests.
     public var bcryptCost: Int
-    /// Proxies whose `X-Forwarded-For` is believed (exact IPs); empty: the socket's peer is the client.
-    public var trustedProxies: Set<String>
+    /// Addresses and CIDR blocks (`TRUSTED_PROXIES`) whose `X-Forwarded-For` is believed; empty:
+    /// the socket's peer is the client.
+    public var trustedProxies: [IPRange]
     /// Login/register/refresh attempts per client IP: a burst, then this many a minute.
     public var authPerMinutePerIP: Int
     /// Commands per user: a burst, then this many a second.
@@ -45,8 +47,11 @@ public struct CommandAPIConfiguration: Sendable, Equatable {
         accessTokenSeconds = try environment.integer("ACCESS_TOKEN_SECONDS", default: 900, range: 30...86_400)
         refreshTokenDays = try environment.integer("REFRESH_TOKEN_DAYS", default: 30, range: 1...365)
         bcryptCost = try environment.integer("BCRYPT_COST", default: isProduction ? 12 : 10, range: isProduction ? 10...15 : 4...15)
-        trustedProxies = Set((environment["TRUSTED_PROXIES"] ?? "").split(separator: ",")
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        switch [IPRange].parse(environment["TRUSTED_PROXIES"] ?? "") {
+        case .success(let ranges): trustedProxies = ranges
+        case .failure(let error):
+            throw SettingsError(variable: "TRUSTED_PROXIES", problem: "\"\(error.entry)\" is neither an IP address nor a CIDR block")
+        }
         authPerMinutePerIP = try environment.integer("AUTH_RATE_PER_MINUTE", default: 30, range: 1...1_000_000)
         commandsPerSecondPerUser = try environment.integer("COMMAND_RATE_PER_SECOND", default: 50, range: 1...1_000_000)
         requestsPerSecondPerIP = try environment.integer("REQUEST_RATE_PER_SECOND", default: 500, range: 1...10_000_000)

@@ -3,6 +3,8 @@ import HTTPTypes
 import struct HummingbirdCore.Request
 import NIOCore
 import Testing
+import CommandAPI
+import Contracts
 @testable import HTTPAPI
 
 @Suite("Access tokens")
@@ -110,10 +112,45 @@ struct LimitTests {
         let proxy = try SocketAddress(ipAddress: "10.0.0.1", port: 1234)
         let stranger = try SocketAddress(ipAddress: "203.0.113.9", port: 1234)
         let headers: HTTPFields = [.xForwardedFor: "198.51.100.7, 10.0.0.2"]
-        let resolver = ClientAddressResolver(trustedProxies: ["10.0.0.1", "10.0.0.2"])
+        let resolver = ClientAddressResolver(trustedProxies: [IPRange("10.0.0.1")!, IPRange("10.0.0.2")!])
         #expect(resolver.clientIP(remote: proxy, headers: headers) == "198.51.100.7")
         #expect(resolver.clientIP(remote: stranger, headers: headers) == "203.0.113.9")
         #expect(ClientAddressResolver().clientIP(remote: proxy, headers: headers) == "10.0.0.1")
+    }
+
+    @Test func trustedProxiesAreAddressesOrCIDRBlocks() throws {
+        let block = try #require(IPRange("10.0.0.0/8"))
+        #expect(block.contains("10.244.1.17") && block.contains("10.0.0.0") && block.contains("::ffff:10.1.2.3"))
+        #expect(!block.contains("11.0.0.1") && !block.contains("fd00::1") && !block.contains("not an address"))
+        let v6 = try #require(IPRange("fd00::/8"))
+        #expect(v6.contains("fd12:3456::1") && !v6.contains("fe80::1") && !v6.contains("10.0.0.1"))
+        #expect(IPRange("192.168.1.77/24")?.contains("192.168.1.3") == true, "host bits of the block are ignored")
+        #expect(IPRange("0.0.0.0/0")?.contains("203.0.113.9") == true)
+        #expect(IPRange("10.0.0.1")?.contains("10.0.0.2") == false)
+        for bad in ["10.0.0.0/33", "10.0.0.0/", "/8", "10.0.0.0/8/1", "10.0.0.0/+8", "10.0.0.0/ 8", "abc", "10.0.0", "fd00::/129", ""] {
+            #expect(IPRange(bad) == nil, "\(bad)")
+        }
+        #expect([IPRange].parse(" 10.0.0.0/8 , fd00::/8,,") == .success([IPRange("10.0.0.0/8")!, IPRange("fd00::/8")!]))
+        #expect([IPRange].parse("10.0.0.0/8, gateway") == .failure(IPRangeError(entry: "gateway")))
+    }
+
+    /// The manifests' own value: behind the Gateway (any pod address in 10.0.0.0/8) two clients
+    /// are two clients, not one shared rate-limit bucket.
+    @Test func theManifestsTrustedProxiesTellClientsBehindTheGatewayApart() throws {
+        let config = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../infrastructure/app/config.yaml")
+        let text = try String(contentsOf: config, encoding: .utf8)
+        let line = try #require(text.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("TRUSTED_PROXIES:") })
+        let value = String(line.split(separator: ":", maxSplits: 1)[1]).trimmingCharacters(in: .whitespaces)
+            .trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+        let secret = ["JWT_SECRET": String(repeating: "s", count: 40)]
+        let configuration = try CommandAPIConfiguration(environment: secret.merging(["TRUSTED_PROXIES": value]) { $1 })
+        let resolver = ClientAddressResolver(trustedProxies: configuration.trustedProxies)
+        let gateway = try SocketAddress(ipAddress: "10.42.3.17", port: 40_000)
+        #expect(resolver.clientIP(remote: gateway, headers: [.xForwardedFor: "198.51.100.7"]) == "198.51.100.7")
+        #expect(resolver.clientIP(remote: gateway, headers: [.xForwardedFor: "203.0.113.20"]) == "203.0.113.20")
+        #expect(throws: SettingsError(variable: "TRUSTED_PROXIES", problem: "\"the-gateway\" is neither an IP address nor a CIDR block")) {
+            try CommandAPIConfiguration(environment: secret.merging(["TRUSTED_PROXIES": "10.0.0.0/8, the-gateway"]) { $1 })
+        }
     }
 
     @Test func loopbackSpellingsOnlyInDevelopment() {
