@@ -11,8 +11,9 @@ public struct DomainEngineConfiguration: Sendable, Equatable {
     /// larger batch holds more groups to work on at once (catch-up: ~18.4k cmd/s with 512 and
     /// 512 groups at a time, ~20.9k with 2,048 and 2,048, in alternating runs).
     public var batchSize = 2048
-    /// Groups of one batch worked on at the same time (each group strictly in order). Work is
-    /// mostly waiting for JetStream acknowledgements, so many groups in flight keep it busy.
+    /// Workers: groups worked on at the same time (each group strictly in order, a run at a
+    /// time). Work is mostly waiting for JetStream acknowledgements, so many groups in flight keep
+    /// it busy.
     public var groupConcurrency = 2048
     /// Commands one process holds at most, queued per group ahead of deciding: how far fetching
     /// runs ahead of a group with a backlog, so that other groups behind it are reached.

@@ -93,6 +93,16 @@ struct CommandProcessorTests {
                                   epoch: epoch, redelivered: redelivered)
     }
 
+    /// Todo `t` created at version 2 by another engine, behind the processor's back.
+    func appendForeignTodo() async throws {
+        let foreign = TodoEvent(eventID: "evt-foreign", commandID: "foreign", eventType: .todoCreated, groupID: group,
+                                todoID: "t", actorUserID: "u1", actorName: "olivia", occurredAt: Date(), shardID: 0,
+                                groupVersion: 2, title: "from elsewhere", status: .todo, labels: [], position: 1, version: 1,
+                                createdBy: "u1")
+        let last = store.state.withLock { $0.events[group]!.last!.sequence }
+        _ = try await store.append(foreign, to: try GroupID(group), expectedLastSequence: last)
+    }
+
     func addOwner() -> TodoCommand {
         command("c0", .addMember) { $0.memberUserID = "u1"; $0.memberUsername = "olivia"; $0.role = .owner }
     }
@@ -197,12 +207,7 @@ struct CommandProcessorTests {
         let join = addOwner()
         #expect(try await processor.handle(delivery(join, sequence: store.log(join))) == .decided(.memberAdded))
         // Another engine appends behind this one's back.
-        let foreign = TodoEvent(eventID: "evt-foreign", commandID: "foreign", eventType: .todoCreated, groupID: group,
-                                todoID: "t", actorUserID: "u1", actorName: "olivia", occurredAt: Date(), shardID: 0,
-                                groupVersion: 2, title: "from elsewhere", status: .todo, labels: [], position: 1, version: 1,
-                                createdBy: "u1")
-        let last = store.state.withLock { $0.events[group]!.last!.sequence }
-        _ = try await store.append(foreign, to: try GroupID(group), expectedLastSequence: last)
+        try await appendForeignTodo()
 
         let create = command("c1", .createTodo, todo: "t") { $0.title = "same id" }
         #expect(try await processor.handle(delivery(create, sequence: store.log(create))) == .decided(.commandRejected))
@@ -258,12 +263,7 @@ struct CommandProcessorTests {
         let join = addOwner()
         #expect(try await processor.handle(delivery(join, sequence: store.log(join))) == .decided(.memberAdded))
         // Another engine appends behind this one's back: todo t exists now.
-        let foreign = TodoEvent(eventID: "evt-foreign", commandID: "foreign", eventType: .todoCreated, groupID: group,
-                                todoID: "t", actorUserID: "u1", actorName: "olivia", occurredAt: Date(), shardID: 0,
-                                groupVersion: 2, title: "from elsewhere", status: .todo, labels: [], position: 1, version: 1,
-                                createdBy: "u1")
-        let last = store.state.withLock { $0.events[group]!.last!.sequence }
-        _ = try await store.append(foreign, to: try GroupID(group), expectedLastSequence: last)
+        try await appendForeignTodo()
 
         let run = [command("c1", .createTodo, todo: "u") { $0.title = "new" },
                    command("c2", .createTodo, todo: "t") { $0.title = "same id" },

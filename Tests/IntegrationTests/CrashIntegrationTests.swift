@@ -24,21 +24,9 @@ struct CrashIntegrationTests {
                                 log: "\(Self.logDirectory)/crash-test-\(service)-\(replica).log")
     }
 
-    /// The group's last decided version on EVENTS.
-    func decided(_ nats: NATSConnection, group: String) async throws -> Int64 {
-        guard let last = try await nats.jetStream.lastMessage(stream: Streams.events, subject: GroupSubject.event(GroupID(group)).subject)
-        else { return 0 }
-        return try EventMessage.decode(last.payload).last?.groupVersion ?? 0
-    }
-
     func waitUntilDecided(_ nats: NATSConnection, group: String, atLeast version: Int64, timeout: Duration = .seconds(180)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while try await decided(nats, group: group) < version {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("only \(try await decided(nats, group: group)) of \(version) decided within \(timeout)")
-                throw Projection.TimedOut()
-            }
-            try await Task.sleep(for: .milliseconds(2))
+        try await Projection.waitUntil("decided", reaches: version, timeout: timeout, interval: .milliseconds(2)) {
+            try await Projection.decidedVersion(nats.jetStream, group: group)
         }
     }
 
@@ -48,13 +36,8 @@ struct CrashIntegrationTests {
     }
 
     func waitUntilProjected(_ pool: PostgresPool, groups: [String], atLeast count: Int64, timeout: Duration = .seconds(180)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while try await projected(pool, groups: groups) < count {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("only \(try await projected(pool, groups: groups)) of \(count) events projected within \(timeout)")
-                throw Projection.TimedOut()
-            }
-            try await Task.sleep(for: .milliseconds(20))
+        try await Projection.waitUntil("events projected", reaches: count, timeout: timeout, interval: .milliseconds(20)) {
+            try await projected(pool, groups: groups)
         }
     }
 

@@ -145,6 +145,27 @@ enum Projection {
 
     struct TimedOut: Error {}
 
+    /// The group's last decided version on EVENTS (0: none), the last event of its last message.
+    static func decidedVersion(_ jetStream: JetStream, group: String) async throws -> Int64 {
+        guard let last = try await jetStream.lastMessage(stream: Streams.events, subject: GroupSubject.event(GroupID(group)).subject)
+        else { return 0 }
+        return try EventMessage.decode(last.payload).last?.groupVersion ?? 0
+    }
+
+    /// Polls `current` every `interval` until it reaches `target`; records what it reached and
+    /// throws `TimedOut` past `timeout`.
+    static func waitUntil(_ what: String, reaches target: Int64, timeout: Duration, interval: Duration,
+                          current: () async throws -> Int64) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try await current() < target {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("only \(try await current()) of \(target) \(what) within \(timeout)")
+                throw TimedOut()
+            }
+            try await Task.sleep(for: interval)
+        }
+    }
+
     /// The group's todos as comparable text rows (timestamps left out).
     static func todos(_ pool: PostgresPool, group: String, table: String = "todos") async throws -> [String] {
         try await pool.query("""
