@@ -1,4 +1,5 @@
 import ArgumentParser
+import Contracts
 import Foundation
 import Histogram
 
@@ -120,7 +121,12 @@ struct LatencyHistogram {
 /// The servers a benchmark talks to (`--nats-url`, `--database-url`; defaults from NATS_URL and
 /// DATABASE_URL, else the development stack).
 struct BenchServers: ParsableArguments {
-    @Option var natsURL = ProcessInfo.processInfo.environment["NATS_URL"] ?? "nats://127.0.0.1:4222"
+    @Option(name: .customLong("nats-url"), help: "NATS server(s); NATS_USER and NATS_PASSWORD(_FILE) add credentials")
+    var natsServer = ProcessInfo.processInfo.environment["NATS_URL"] ?? "nats://127.0.0.1:4222"
+    /// The server URL with the credentials of NATS_USER and NATS_PASSWORD(_FILE), if set.
+    var natsURL: String {
+        (try? NATSCredentials.url(natsServer, environment: ProcessInfo.processInfo.environment)) ?? natsServer
+    }
     @Option var databaseURL = ProcessInfo.processInfo.environment["DATABASE_URL"]
         ?? "postgres://app:password@127.0.0.1:5432/app?sslmode=disable"
 }

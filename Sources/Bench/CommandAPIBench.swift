@@ -1,6 +1,7 @@
 import ArgumentParser
 import Contracts
 import Foundation
+import HTTPAPI
 import NATS
 import ServiceSupport
 
@@ -17,6 +18,7 @@ struct CommandAPIBench: AsyncParsableCommand {
     var databaseURL: String { servers.databaseURL }
     @Option(help: "The todo binary to run command-api from.") var todo = ".build/release/todo"
     @Option var address = "127.0.0.1:28080"
+    @Option(help: "command-api's internal listener (readiness, metrics)") var internalAddress = "127.0.0.1:29080"
     @Option(help: "Seconds per wrk run.") var seconds = 15
     @Option(help: "Concurrent keep-alive connections, one wrk run each.") var connections: [Int] = [16, 64]
     @Option var output = "bench/results"
@@ -39,15 +41,15 @@ struct CommandAPIBench: AsyncParsableCommand {
         server.executableURL = URL(fileURLWithPath: todo)
         server.arguments = ["command-api"]
         server.environment = ProcessInfo.processInfo.environment.merging([
-            "NATS_URL": natsURL, "DATABASE_URL": databaseURL, "COMMAND_API_ADDR": address,
-            "JWT_SECRET": (0..<4).map { _ in UUID().uuidString }.joined(), "BCRYPT_COST": "4",
+            "NATS_URL": natsURL, "DATABASE_URL": databaseURL, "COMMAND_API_ADDR": address, "COMMAND_API_INTERNAL_ADDR": internalAddress,
+            "BCRYPT_COST": "4",
             "COMMAND_RATE_PER_SECOND": "1000000", "REQUEST_RATE_PER_SECOND": "10000000", "AUTH_RATE_PER_MINUTE": "100000",
-        ]) { $1 }
+        ].merging(TokenSigningKey.generate(kid: "bench").environment) { $1 }) { $1 }
         server.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try server.run()
         defer { if server.isRunning { server.terminate(); server.waitUntilExit() } }
         let base = "http://\(address)"
-        try await waitUntilReady("\(base)/readyz")
+        try await waitUntilReady("http://\(internalAddress)/readyz")
 
         let user = "bench_\(tag)"
         let session = try curlJSON("\(base)/api/v1/auth/register", body: #"{"username":"\#(user)","password":"bench-password"}"#)

@@ -114,11 +114,11 @@ struct HotGroupBench: AsyncParsableCommand {
             try db.query("INSERT INTO groups (group_id, name, created_by) VALUES ($1, 'hot group', $2)", group.rawValue, userID)
             try db.query("INSERT INTO group_members (group_id, user_id, role) VALUES ($1, $2, 'owner')", group.rawValue, userID)
         }
-        let secret = (0..<4).map { _ in UUID().uuidString }.joined()
-        let token = try await AccessTokens(secret: secret, lifetime: .seconds(3600))
-            .issue(for: AuthenticatedUser(userID: userID, username: username))
+        let key = TokenSigningKey.generate(kid: "bench")
+        let token = try await AccessTokenIssuer(signingKey: key, lifetime: .seconds(3600))
+            .issue(for: AuthenticatedUser(userID: userID, username: username, sessionID: UUID()))
 
-        let base = ["NATS_URL": natsURL, "DATABASE_URL": databaseURL, "JWT_SECRET": secret, "LOG_LEVEL": "warning"]
+        let base = ["NATS_URL": natsURL, "DATABASE_URL": databaseURL, "LOG_LEVEL": "warning"].merging(key.environment) { $1 }
         var processes: [(String, Process)] = []
         defer { for (_, process) in processes where process.isRunning { process.terminate(); process.waitUntilExit() } }
         func start(_ name: String, _ arguments: [String], _ environment: [String: String], health: String) async throws {
@@ -138,7 +138,9 @@ struct HotGroupBench: AsyncParsableCommand {
             processes.append((name, process))
             try await waitUntilReady("http://\(health)/readyz")
         }
-        try await start("streamer", ["streamer"], ["STREAMER_ADDR": "127.0.0.1:\(streamerPort)"], health: "127.0.0.1:\(streamerPort)")
+        try await start("streamer", ["streamer"], ["STREAMER_ADDR": "127.0.0.1:\(streamerPort)", "STREAMER_INTERNAL_ADDR": "127.0.0.1:\(streamerPort + 1000)",
+                                                   "READ_RATE_PER_SECOND": "1000000", "READ_RATE_PER_SECOND_PER_USER": "1000000"],
+                        health: "127.0.0.1:\(streamerPort + 1000)")
         for index in 0..<replicas {
             try await start("engine", ["domain-engine"], ["DOMAIN_ENGINE_HEALTH_ADDR": "127.0.0.1:\(28482 + index)"],
                             health: "127.0.0.1:\(28482 + index)")
@@ -256,7 +258,7 @@ struct HotGroupBench: AsyncParsableCommand {
                 print("  engine \(index): " + lines.joined(separator: ", "))
             }
         }
-        if let metrics = try? shell(["curl", "-s", "http://127.0.0.1:\(streamerPort)/metrics"]) {
+        if let metrics = try? shell(["curl", "-s", "http://127.0.0.1:\(streamerPort + 1000)/metrics"]) {
             let wanted = ["sse_replays_total", "sse_replayed_events_total", "sse_slow_clients_dropped_total", "sse_undecodable_events_total"]
             let lines = metrics.split(separator: "\n").filter { line in wanted.contains { line.hasPrefix($0) } }
             print("  streamer: " + lines.joined(separator: ", "))

@@ -50,21 +50,23 @@ struct StreamerBench: AsyncParsableCommand {
             try db.query("INSERT INTO groups (group_id, name, created_by) VALUES ($1, 'sse bench', $2)", group.rawValue, userID)
             try db.query("INSERT INTO group_members (group_id, user_id, role) VALUES ($1, $2, 'owner')", group.rawValue, userID)
         }
-        let secret = (0..<4).map { _ in UUID().uuidString }.joined()
-        let token = try await AccessTokens(secret: secret, lifetime: .seconds(3600))
-            .issue(for: AuthenticatedUser(userID: userID, username: username))
+        let key = TokenSigningKey.generate(kid: "bench")
+        let token = try await AccessTokenIssuer(signingKey: key, lifetime: .seconds(3600))
+            .issue(for: AuthenticatedUser(userID: userID, username: username, sessionID: UUID()))
 
         let server = Process()
         server.executableURL = URL(fileURLWithPath: todo)
         server.arguments = ["streamer"]
         server.environment = ProcessInfo.processInfo.environment.merging([
             "NATS_URL": natsURL, "DATABASE_URL": databaseURL, "STREAMER_ADDR": "\(host):\(port)",
-            "JWT_SECRET": secret, "SSE_MAX_STREAMS": "\(cap)", "MAX_CONNECTIONS": "\(cap + 1000)",
+            "JWT_PUBLIC_KEYS": key.environment["JWT_PUBLIC_KEYS"]!, "SSE_MAX_STREAMS": "\(cap)", "MAX_CONNECTIONS": "\(cap + 1000)",
+            "SSE_MAX_STREAMS_PER_USER": "\(cap)", "STREAMER_INTERNAL_ADDR": "\(host):\(port + 1000)",
+            "READ_RATE_PER_SECOND": "1000000", "READ_RATE_PER_SECOND_PER_USER": "1000000",
         ]) { $1 }
         server.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try server.run()
         defer { if server.isRunning { server.terminate(); server.waitUntilExit() } }
-        try await waitUntilReady("http://\(host):\(port)/readyz")
+        try await waitUntilReady("http://\(host):\(port + 1000)/readyz")
         try await Task.sleep(for: .seconds(1))
         let baseline = try residentKilobytes(of: server.processIdentifier)
 

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HTTPAPI
 import Postgres
 
 /// A user as stored.
@@ -11,23 +12,30 @@ public struct UserRecord: Sendable, Equatable {
 
 /// What happened to a presented refresh token.
 public enum RefreshOutcome: Sendable, Equatable {
-    /// Rotated: the old token is spent, a new one in the same family was stored.
-    case rotated(user: UserRecord, newToken: String)
+    /// Rotated: the old token is spent, a new one in the same family (session) was stored.
+    case rotated(user: UserRecord, newToken: String, session: UUID)
     /// Unknown, expired or revoked.
     case invalid
-    /// Already rotated once: presented again, so it leaked. The whole family is now revoked.
-    case reused
+    /// Already rotated once: presented again, so it leaked. The whole family is now revoked (the
+    /// revocation is returned when this call made it).
+    case reused(SessionRevocation?)
 }
 
-/// command-api's accounts and refresh tokens in Postgres (tables `users`, `refresh_tokens`).
-/// Refresh tokens are 256 random bits, handed out once and stored only as their SHA-256.
+/// command-api's accounts, sessions and refresh tokens in Postgres (tables `users`,
+/// `refresh_tokens`, `revoked_sessions`). A session is one sign-in: a family of refresh tokens,
+/// whose id is the access tokens' `sid`. Refresh tokens are 256 random bits, handed out once and
+/// stored only as their SHA-256. Ending a session records it in `revoked_sessions` in the same
+/// transaction, kept until its last access token has expired.
 public struct AccountStore: Sendable {
     let pool: PostgresPool
     let refreshLifetime: TimeInterval
+    /// How long a revocation is kept: the access tokens' lifetime and a minute for clock skew.
+    let revocationLifetime: TimeInterval
 
-    public init(pool: PostgresPool, refreshTokenDays: Int) {
+    public init(pool: PostgresPool, refreshTokenDays: Int, accessTokenSeconds: Int = 900) {
         self.pool = pool
         refreshLifetime = TimeInterval(refreshTokenDays) * 86_400
+        revocationLifetime = TimeInterval(accessTokenSeconds + 60)
     }
 
     /// Creates a user; nil when the username is taken.
@@ -44,6 +52,16 @@ public struct AccountStore: Sendable {
         return UserRecord(userID: id, username: username, passwordHash: passwordHash)
     }
 
+    public func user(id: UUID) async throws -> UserRecord? {
+        try await pool.withConnection { connection in
+            let rows = try connection.query("SELECT user_id, username, password_hash FROM users WHERE user_id = $1", id)
+            return try rows.first.map { row in
+                UserRecord(userID: try row.decode(UUID.self, "user_id"), username: try row.decode(String.self, "username"),
+                           passwordHash: try row.decode(String.self, "password_hash"))
+            }
+        }
+    }
+
     public func user(named username: String) async throws -> UserRecord? {
         try await pool.withConnection { connection in
             let rows = try connection.query(
@@ -55,14 +73,15 @@ public struct AccountStore: Sendable {
         }
     }
 
-    /// Starts a new token family (a login or registration) and returns the token.
-    public func issueRefreshToken(for userID: UUID) async throws -> String {
+    /// Starts a new session (a login or registration): its first refresh token and its id.
+    public func issueRefreshToken(for userID: UUID) async throws -> (token: String, session: UUID) {
         let token = Self.newToken()
+        let session = UUID()
         let lifetime = refreshLifetime
         try await pool.withConnection { connection in
-            try Self.insert(token: token, userID: userID, family: UUID(), lifetime: lifetime, on: connection)
+            try Self.insert(token: token, userID: userID, family: session, lifetime: lifetime, on: connection)
         }
-        return token
+        return (token, session)
     }
 
     /// Rotates `token` atomically: exactly one of two concurrent refreshes with the same token wins;
@@ -83,33 +102,66 @@ public struct AccountStore: Sendable {
                 if let row = spent.first {
                     let user = UserRecord(userID: try row.decode(UUID.self, "user_id"), username: try row.decode(String.self, "username"),
                                           passwordHash: try row.decode(String.self, "password_hash"))
-                    try Self.insert(token: replacement, userID: user.userID, family: try row.decode(UUID.self, "family_id"),
-                                    lifetime: lifetime, on: connection)
-                    return .rotated(user: user, newToken: replacement)
+                    let session = try row.decode(UUID.self, "family_id")
+                    try Self.insert(token: replacement, userID: user.userID, family: session, lifetime: lifetime, on: connection)
+                    return .rotated(user: user, newToken: replacement, session: session)
                 }
-                let revoked = try connection.query("""
-                    UPDATE refresh_tokens SET revoked_at = now()
-                    WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND rotated_at IS NOT NULL)
-                      AND revoked_at IS NULL
-                    RETURNING token_hash
-                    """, hash)
-                if !revoked.isEmpty { return .reused }
-                // A rotated token whose family was already revoked is reuse as well.
-                let known = try connection.query("SELECT rotated_at IS NOT NULL AS rotated FROM refresh_tokens WHERE token_hash = $1", hash)
-                return try known.first?.decode(Bool.self, "rotated") == true ? .reused : .invalid
+                let family = try connection.query(
+                    "SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = $1 AND rotated_at IS NOT NULL", hash)
+                guard let row = family.first else { return .invalid }
+                // A rotated token presented again: the family ends (again, harmlessly, if it already had).
+                return .reused(try revoke(family: try row.decode(UUID.self, "family_id"), user: try row.decode(UUID.self, "user_id"),
+                                          on: connection))
             }
         }
     }
 
-    /// Revokes the token's whole family (logout). Unknown tokens are ignored.
-    public func revokeFamily(of token: String) async throws {
+    /// Ends the token's session (logout); nil for an unknown token.
+    public func revokeFamily(of token: String) async throws -> SessionRevocation? {
         let hash = Self.hash(token)
-        try await pool.withConnection { connection in
-            _ = try connection.query("""
-                UPDATE refresh_tokens SET revoked_at = now()
-                WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1) AND revoked_at IS NULL
-                """, hash)
+        return try await pool.withConnection { connection in
+            try connection.transaction { connection in
+                let family = try connection.query("SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = $1", hash)
+                guard let row = family.first else { return nil }
+                return try revoke(family: try row.decode(UUID.self, "family_id"), user: try row.decode(UUID.self, "user_id"), on: connection)
+            }
         }
+    }
+
+    /// Ends every session of the user that may still hold a live refresh or access token (sign out
+    /// everywhere, password change).
+    public func revokeAllSessions(of userID: UUID) async throws -> [SessionRevocation] {
+        let recent = revocationLifetime
+        return try await pool.withConnection { connection in
+            try connection.transaction { connection in
+                let families = try connection.query("""
+                    SELECT DISTINCT family_id FROM refresh_tokens
+                    WHERE user_id = $1 AND ((revoked_at IS NULL AND expires_at > now()) OR issued_at > now() - make_interval(secs => $2))
+                    """, userID, Double(recent))
+                return try families.compactMap { row in
+                    try revoke(family: try row.decode(UUID.self, "family_id"), user: userID, on: connection)
+                }
+            }
+        }
+    }
+
+    /// Replaces the user's password hash.
+    public func setPasswordHash(_ hash: String, of userID: UUID) async throws {
+        try await pool.withConnection { connection in
+            _ = try connection.query("UPDATE users SET password_hash = $2 WHERE user_id = $1", userID, hash)
+        }
+    }
+
+    /// Revokes the family's refresh tokens and records the session as revoked until its last
+    /// access token has expired.
+    private func revoke(family: UUID, user: UUID, on connection: PostgresConnection) throws -> SessionRevocation? {
+        _ = try connection.query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL", family)
+        let rows = try connection.query("""
+            INSERT INTO revoked_sessions (session_id, user_id, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))
+            ON CONFLICT (session_id) DO UPDATE SET expires_at = EXCLUDED.expires_at, revoked_at = now()
+            RETURNING expires_at
+            """, family, user, Double(revocationLifetime))
+        return try rows.first.map { SessionRevocation(sessionID: family, expiresAt: try $0.decode(Date.self, "expires_at")) }
     }
 
     static func insert(token: String, userID: UUID, family: UUID, lifetime: TimeInterval, on connection: PostgresConnection) throws {

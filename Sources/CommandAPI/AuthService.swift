@@ -2,11 +2,12 @@ import Contracts
 import Foundation
 import HTTPAPI
 
-/// `{token, access_token, refresh_token, token_type, expires_in, user_id, username}` (DESIGN §5).
+/// `{token, access_token, refresh_token?, token_type, expires_in, user_id, username}` (DESIGN §5).
+/// `refresh_token` is left out when it went into the browser's HttpOnly cookie instead.
 public struct AuthResponse: Codable, Sendable, Equatable {
     public let token: String
     public let accessToken: String
-    public let refreshToken: String
+    public var refreshToken: String?
     public let tokenType: String
     public let expiresIn: Int
     public let userID: String
@@ -18,16 +19,25 @@ public struct AuthResponse: Codable, Sendable, Equatable {
     }
 }
 
-/// Registration, login, refresh with rotation and reuse detection, logout.
+/// Registration, login, refresh with rotation and reuse detection, and the ends of a session:
+/// logout, reuse, password change, sign out everywhere. Every end is recorded with the session's
+/// refresh tokens and announced, so its access tokens and streams stop on every replica.
 public struct AuthService: Sendable {
     let accounts: AccountStore
     let passwords: PasswordHasher
-    let tokens: AccessTokens
+    let tokens: AccessTokenIssuer
+    let announcer: any SessionRevocationAnnouncing
+    /// This replica's own list, updated before the announcement goes out (so a request to this
+    /// replica right after a logout is already refused).
+    let revocations: RevokedSessions
 
-    public init(accounts: AccountStore, passwords: PasswordHasher, tokens: AccessTokens) {
+    public init(accounts: AccountStore, passwords: PasswordHasher, tokens: AccessTokenIssuer,
+                announcer: any SessionRevocationAnnouncing, revocations: RevokedSessions) {
         self.accounts = accounts
         self.passwords = passwords
         self.tokens = tokens
+        self.announcer = announcer
+        self.revocations = revocations
     }
 
     public struct Credentials: Decodable, Sendable {
@@ -40,12 +50,7 @@ public struct AuthService: Sendable {
         guard Username.isValid(username) else {
             throw APIError.badRequest("username: must be 3–32 characters of a-z, 0-9, '_', '.' or '-'")
         }
-        let password: String
-        do { password = try TextRules.password.normalize(credentials.password) } catch { throw APIError.badRequest("password: \(error)") }
-        // Counted as sent, in code points (as the OpenAPI document's minLength and maxLength).
-        guard PasswordHasher.lengthRange.contains(credentials.password.unicodeScalars.count) else {
-            throw APIError.badRequest("password: must be 8–128 characters")
-        }
+        let password = try Self.newPassword(credentials.password, field: "password")
         let hash = try await passwords.hash(password)
         guard let user = try await accounts.createUser(username: username, passwordHash: hash) else {
             throw APIError.conflict("username \(username) is taken")
@@ -56,16 +61,8 @@ public struct AuthService: Sendable {
     /// The same answer, after about the same time, for an unknown user and a wrong password.
     public func login(_ credentials: Credentials) async throws -> AuthResponse {
         let username = Username.normalize(credentials.username)
-        // Passwords are hashed in NFC. An account whose password was hashed as typed (before the
-        // text rules) is also checked with the raw text when that differs.
-        let raw = credentials.password
-        let normalized = (try? TextRules.password.normalize(raw)) ?? raw
-        let user = Username.isValid(username) && raw.utf8.count <= 4 * 128 ? try await accounts.user(named: username) : nil
-        var verified = try await passwords.verify(normalized, hash: user?.passwordHash)
-        if !verified, user != nil, !normalized.unicodeScalars.elementsEqual(raw.unicodeScalars) {
-            verified = try await passwords.verify(raw, hash: user?.passwordHash)
-        }
-        guard verified, let user else {
+        let user = Username.isValid(username) && credentials.password.utf8.count <= 4 * 128 ? try await accounts.user(named: username) : nil
+        guard try await checkPassword(credentials.password, of: user), let user else {
             throw APIError.unauthorized("wrong username or password")
         }
         return try await session(for: user)
@@ -74,9 +71,10 @@ public struct AuthService: Sendable {
     public func refresh(_ token: String) async throws -> AuthResponse {
         guard !token.isEmpty, token.utf8.count <= 256 else { throw APIError.unauthorized("invalid refresh token") }
         switch try await accounts.rotate(token) {
-        case .rotated(let user, let newToken):
-            return try await response(for: user, refreshToken: newToken)
-        case .reused:
+        case .rotated(let user, let newToken, let session):
+            return try await response(for: user, session: session, refreshToken: newToken)
+        case .reused(let revocation):
+            await ended(revocation.map { [$0] } ?? [])
             throw APIError.unauthorized("refresh token was already used; every session of this sign-in is revoked")
         case .invalid:
             throw APIError.unauthorized("invalid or expired refresh token")
@@ -85,15 +83,72 @@ public struct AuthService: Sendable {
 
     public func logout(_ token: String) async throws {
         guard !token.isEmpty, token.utf8.count <= 256 else { return }
-        try await accounts.revokeFamily(of: token)
+        if let revocation = try await accounts.revokeFamily(of: token) { await ended([revocation]) }
+    }
+
+    /// Ends every session of the user, this one included (sign out everywhere).
+    public func logoutEverywhere(_ user: AuthenticatedUser) async throws {
+        await ended(try await accounts.revokeAllSessions(of: user.userID))
+    }
+
+    public struct PasswordChange: Sendable {
+        public let currentPassword: String
+        public let newPassword: String
+
+        public init(currentPassword: String, newPassword: String) {
+            self.currentPassword = currentPassword
+            self.newPassword = newPassword
+        }
+    }
+
+    /// Sets a new password when the current one is given: every session of the user ends, and the
+    /// caller gets a new one.
+    public func changePassword(_ user: AuthenticatedUser, _ change: PasswordChange) async throws -> AuthResponse {
+        let password = try Self.newPassword(change.newPassword, field: "new_password")
+        guard let record = try await accounts.user(id: user.userID) else { throw APIError.unauthorized() }
+        guard change.currentPassword.utf8.count <= 4 * 128, try await checkPassword(change.currentPassword, of: record) else {
+            throw APIError.forbidden("current_password: is not your password")
+        }
+        let hash = try await passwords.hash(password)
+        try await accounts.setPasswordHash(hash, of: user.userID)
+        await ended(try await accounts.revokeAllSessions(of: user.userID))
+        return try await session(for: UserRecord(userID: record.userID, username: record.username, passwordHash: hash))
+    }
+
+    /// Revoked here at once, then announced to every other process.
+    private func ended(_ sessions: [SessionRevocation]) async {
+        for revocation in sessions { revocations.revoke(revocation.sessionID, until: revocation.expiresAt) }
+        if !sessions.isEmpty { await announcer.announce(sessions) }
+    }
+
+    /// Passwords are hashed in NFC. An account whose password was hashed as typed (before the text
+    /// rules) is also checked with the raw text when that differs. Hashes even for an unknown user.
+    private func checkPassword(_ raw: String, of user: UserRecord?) async throws -> Bool {
+        let normalized = (try? TextRules.password.normalize(raw)) ?? raw
+        var verified = try await passwords.verify(normalized, hash: user?.passwordHash)
+        if !verified, user != nil, !normalized.unicodeScalars.elementsEqual(raw.unicodeScalars) {
+            verified = try await passwords.verify(raw, hash: user?.passwordHash)
+        }
+        return verified && user != nil
+    }
+
+    private static func newPassword(_ text: String, field: String) throws -> String {
+        let password: String
+        do { password = try TextRules.password.normalize(text) } catch { throw APIError.badRequest("\(field): \(error)") }
+        // Counted as sent, in code points (as the OpenAPI document's minLength and maxLength).
+        guard PasswordHasher.lengthRange.contains(text.unicodeScalars.count) else {
+            throw APIError.badRequest("\(field): must be 8–128 characters")
+        }
+        return password
     }
 
     private func session(for user: UserRecord) async throws -> AuthResponse {
-        try await response(for: user, refreshToken: try await accounts.issueRefreshToken(for: user.userID))
+        let (token, session) = try await accounts.issueRefreshToken(for: user.userID)
+        return try await response(for: user, session: session, refreshToken: token)
     }
 
-    private func response(for user: UserRecord, refreshToken: String) async throws -> AuthResponse {
-        let access = try await tokens.issue(for: AuthenticatedUser(userID: user.userID, username: user.username))
+    private func response(for user: UserRecord, session: UUID, refreshToken: String) async throws -> AuthResponse {
+        let access = try await tokens.issue(for: AuthenticatedUser(userID: user.userID, username: user.username, sessionID: session))
         return AuthResponse(token: access, accessToken: access, refreshToken: refreshToken, tokenType: "Bearer",
                             expiresIn: tokens.lifetimeSeconds, userID: user.userID.lowercasedString, username: user.username)
     }

@@ -6,13 +6,21 @@ import HTTPAPI
 public struct CommandAPIConfiguration: Sendable, Equatable {
     public var shared: SharedSettings
     public var listen: ListenAddress
+    /// `/readyz` and `/metrics` (and `/healthz`), for probes and Prometheus: not routed by the Gateway.
+    public var internalListen: ListenAddress
+    public var timeouts: HTTPTimeouts
     /// The browser origin allowed by CORS (with its loopback spellings outside production).
     public var uiOrigin: String
-    /// `APP_ENV=production` turns development conveniences off and requires a strong `JWT_SECRET`.
+    /// `APP_ENV=production` turns development conveniences off (and makes the session cookie `Secure`).
     public var isProduction: Bool
-    /// HS256 key of the access tokens. Outside production the local run writes a random one into
-    /// `.runtime/` (see scripts/infra.sh); a missing secret is an error everywhere.
-    public var jwtSecret: String
+    /// The Ed25519 key the access tokens are signed with (`JWT_SIGNING_KEY`, a private JWK), and
+    /// the public keys they are checked with (`JWT_PUBLIC_KEYS`, plus the signing key's own).
+    /// Outside production the local run writes a pair into `.runtime/jwt/` (DevelopmentKeys);
+    /// production refuses to start without them.
+    public var signingKey: TokenSigningKey
+    public var verificationKeys: TokenVerificationKeys
+    /// Seconds between reads of `revoked_sessions` (besides the announcements on NATS).
+    public var revocationPollSeconds: Int
     public var accessTokenSeconds: Int
     public var refreshTokenDays: Int
     /// bcrypt work factor: 12 in production (~250 ms a hash on one core here), lower for tests.
@@ -41,17 +49,17 @@ public struct CommandAPIConfiguration: Sendable, Equatable {
     public init(environment: [String: String]) throws(SettingsError) {
         shared = try SharedSettings(environment: environment)
         listen = try environment.address("COMMAND_API_ADDR", default: "127.0.0.1:8080")
+        internalListen = try environment.address("COMMAND_API_INTERNAL_ADDR", default: "127.0.0.1:9080")
+        timeouts = try HTTPTimeouts(environment: environment)
         uiOrigin = environment.uiOrigin
         isProduction = environment.isProduction
-        jwtSecret = try environment.jwtSecret()
+        signingKey = try environment.tokenSigningKey()
+        verificationKeys = try environment.tokenVerificationKeys(adding: signingKey)
+        revocationPollSeconds = try environment.integer("REVOCATION_POLL_SECONDS", default: 5, range: 1...300)
         accessTokenSeconds = try environment.integer("ACCESS_TOKEN_SECONDS", default: 900, range: 30...86_400)
         refreshTokenDays = try environment.integer("REFRESH_TOKEN_DAYS", default: 30, range: 1...365)
         bcryptCost = try environment.integer("BCRYPT_COST", default: isProduction ? 12 : 10, range: isProduction ? 10...15 : 4...15)
-        switch [IPRange].parse(environment["TRUSTED_PROXIES"] ?? "") {
-        case .success(let ranges): trustedProxies = ranges
-        case .failure(let error):
-            throw SettingsError(variable: "TRUSTED_PROXIES", problem: "\"\(error.entry)\" is neither an IP address nor a CIDR block")
-        }
+        trustedProxies = try environment.trustedProxies()
         authPerMinutePerIP = try environment.integer("AUTH_RATE_PER_MINUTE", default: 30, range: 1...1_000_000)
         commandsPerSecondPerUser = try environment.integer("COMMAND_RATE_PER_SECOND", default: 50, range: 1...1_000_000)
         requestsPerSecondPerIP = try environment.integer("REQUEST_RATE_PER_SECOND", default: 500, range: 1...10_000_000)

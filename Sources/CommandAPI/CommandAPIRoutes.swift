@@ -32,12 +32,12 @@ public struct CommandAPILimits: Sendable {
     }
 }
 
-/// Per-IP limit on every API route (the operational routes are not behind it).
+/// Per-IP limit on every route but `/healthz` (paths are canonical by now: `CanonicalPathMiddleware`).
 struct PerIPLimitMiddleware: RouterMiddleware {
     let limits: CommandAPILimits
 
     func handle(_ request: Request, context: APIRequestContext, next: (Request, APIRequestContext) async throws -> Response) async throws -> Response {
-        if request.uri.path.hasPrefix("/api/") {
+        if request.uri.path != "/healthz" {
             try limits.check(limits.perIP, limits.clientIP(request, context))
         }
         return try await next(request, context)
@@ -46,33 +46,81 @@ struct PerIPLimitMiddleware: RouterMiddleware {
 
 /// The routes of DESIGN §5 for command-api.
 public enum CommandAPIRoutes {
-    public static func addAuthRoutes(to router: Router<APIRequestContext>, auth: AuthService, limits: CommandAPILimits) {
+    /// The auth routes. Browsers ask for their refresh token in an HttpOnly cookie
+    /// (`X-Session-Transport: cookie`, see `SessionCookie`); API clients get it in the body and
+    /// send it back in the body.
+    public static func addAuthRoutes(to router: Router<APIRequestContext>, auth: AuthService, tokens: AccessTokens,
+                                     limits: CommandAPILimits, cookie: SessionCookie) {
         let routes = router.group("/api/v1/auth")
         routes.post("register") { request, context in
             try limits.check(limits.authPerIP, limits.clientIP(request, context))
+            try cookie.admit(request)
             let credentials = try await credentials(request, context)
-            return try JSONBody.response(try await auth.register(credentials), status: .created, headers: noStore)
+            return try cookie.respond(with: try await auth.register(credentials), to: request, status: .created)
         }
         routes.post("login") { request, context in
-            try limits.check(limits.authPerIP, limits.clientIP(request, context))
+            let ip = limits.clientIP(request, context)
+            try limits.check(limits.authPerIP, ip)
+            try cookie.admit(request)
             let credentials = try await credentials(request, context)
-            try limits.check(limits.loginPerUsername, Username.normalize(credentials.username))
-            return try JSONBody.response(try await auth.login(credentials), headers: noStore)
+            // Per username *and* address: guesses at one account are slowed, but nobody elsewhere
+            // can use the limit to lock its owner out.
+            try limits.check(limits.loginPerUsername, Username.normalize(credentials.username) + "|" + ip)
+            return try cookie.respond(with: try await auth.login(credentials), to: request)
         }
         routes.post("refresh") { request, context in
             try limits.check(limits.authPerIP, limits.clientIP(request, context))
-            var fields = try await object(request, context)
-            let token = try field { try fields.requiredString("refresh_token") }
-            try field { try fields.rejectUnknown(context: "refresh") }
-            return try JSONBody.response(try await auth.refresh(token), headers: noStore)
+            guard let token = try await refreshToken(request, context, cookie: cookie, context: "refresh") else {
+                throw APIError.unauthorized("no refresh token (in the body, or the session cookie with X-Session-Transport: cookie)")
+            }
+            do {
+                return try cookie.respond(with: try await auth.refresh(token.value), to: request)
+            } catch let error as APIError where token.fromCookie {
+                // The cookie is spent: drop it, so the browser stops presenting it.
+                throw error.with(headers: [.setCookie: cookie.clear])
+            }
         }
         routes.post("logout") { request, context in
-            var fields = try await object(request, context)
-            let token = try field { try fields.requiredString("refresh_token") }
-            try field { try fields.rejectUnknown(context: "logout") }
-            try await auth.logout(token)
-            return Response(status: .noContent)
+            // Without a token there is no session to end: the answer is the same.
+            if let token = try await refreshToken(request, context, cookie: cookie, context: "logout") {
+                try await auth.logout(token.value)
+            }
+            return Response(status: .noContent, headers: [.setCookie: cookie.clear, .cacheControl: "no-store"])
         }
+        routes.post("logout-everywhere") { request, context in
+            let user = try await tokens.authenticate(request)
+            let fields = try await object(request, context)
+            try field { try fields.rejectUnknown(context: "logout-everywhere") }
+            try await auth.logoutEverywhere(user)
+            return Response(status: .noContent, headers: [.setCookie: cookie.clear, .cacheControl: "no-store"])
+        }
+        routes.post("password") { request, context in
+            try limits.check(limits.authPerIP, limits.clientIP(request, context))
+            try cookie.admit(request)
+            let user = try await tokens.authenticate(request)
+            var fields = try await object(request, context)
+            let current = try field { try fields.requiredString("current_password") }
+            let new = try field { try fields.requiredString("new_password") }
+            try field { try fields.rejectUnknown(context: "a password change") }
+            let change = AuthService.PasswordChange(currentPassword: current, newPassword: new)
+            return try cookie.respond(with: try await auth.changePassword(user, change), to: request)
+        }
+    }
+
+    /// The refresh token of a refresh or logout: `refresh_token` in the body (API clients), or the
+    /// session cookie when the request says it is a browser's (`X-Session-Transport: cookie`: a
+    /// custom header, so a cross-site page cannot send it without a CORS preflight it fails).
+    /// nil when there is neither.
+    static func refreshToken(_ request: Request, _ context: APIRequestContext, cookie: SessionCookie,
+                             context name: String) async throws -> (value: String, fromCookie: Bool)? {
+        let wantsCookie = try SessionCookie.isRequested(by: request)
+        var fields = try await object(request, context)
+        let body = try field { try fields.string("refresh_token") }
+        try field { try fields.rejectUnknown(context: name) }
+        if let body { return (body, false) }
+        guard wantsCookie else { return nil }
+        try cookie.checkOrigin(of: request)
+        return SessionCookie.token(in: request.headers).map { ($0, true) }
     }
 
     /// - Parameters:
@@ -146,8 +194,6 @@ public enum CommandAPIRoutes {
         let id: String
         let name: String
     }
-
-    static let noStore: HTTPFields = [.cacheControl: "no-store"]
 
     static func actor(_ request: Request, _ tokens: AccessTokens) async throws -> GroupStore.Actor {
         let user = try await tokens.authenticate(request)

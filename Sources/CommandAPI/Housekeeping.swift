@@ -10,7 +10,8 @@ import ServiceLifecycle
 /// - `Idempotency-Key` records older than the 24 h they are promised for;
 /// - refresh tokens past their expiry, and rotated or revoked ones a day after that happened
 ///   (presenting a rotated token within that day still revokes its family: reuse detection);
-/// - outbox rows published more than an hour ago.
+/// - outbox rows published more than an hour ago;
+/// - revoked sessions whose last access token has expired.
 ///
 /// Every replica may run it; the deletes are idempotent and skip rows another sweep has locked.
 public final class Housekeeping: Service, Sendable {
@@ -35,6 +36,11 @@ public final class Housekeeping: Service, Sendable {
         ("command_outbox", """
             DELETE FROM command_outbox WHERE ctid = ANY(ARRAY(
                 SELECT ctid FROM command_outbox WHERE published_at < now() - interval '1 hour'
+                LIMIT \(slice) FOR UPDATE SKIP LOCKED))
+            """),
+        ("revoked_sessions", """
+            DELETE FROM revoked_sessions WHERE ctid = ANY(ARRAY(
+                SELECT ctid FROM revoked_sessions WHERE expires_at < now()
                 LIMIT \(slice) FOR UPDATE SKIP LOCKED))
             """),
     ]

@@ -1,6 +1,10 @@
+import Foundation
 /// Settings shared by every service, read from the environment with the defaults of DESIGN §2.
 public struct SharedSettings: Sendable, Equatable {
     public var natsURL: String
+    /// `NATS_CA_FILE`: the certificate authorities nats-server's certificate is checked against;
+    /// set, the connection requires TLS (Kubernetes).
+    public var natsCAFile: String?
     public var databaseURL: String
     /// Replicas of the COMMANDS and EVENTS streams: 1 locally, 3 in a cluster.
     public var streamReplicas: Int
@@ -11,7 +15,8 @@ public struct SharedSettings: Sendable, Equatable {
     public static let defaultDatabaseURL = "postgres://app:password@127.0.0.1:5432/app?sslmode=disable"
 
     public init(environment: [String: String]) throws(SettingsError) {
-        natsURL = environment["NATS_URL"].nonEmpty ?? Self.defaultNATSURL
+        natsURL = try NATSCredentials.url(environment["NATS_URL"].nonEmpty ?? Self.defaultNATSURL, environment: environment)
+        natsCAFile = environment["NATS_CA_FILE"].nonEmpty
         databaseURL = environment["DATABASE_URL"].nonEmpty ?? Self.defaultDatabaseURL
         streamReplicas = try environment.integer("STREAM_REPLICAS", default: 1, range: 1...5)
         limits = try GrowthLimits(environment: environment)
@@ -83,18 +88,6 @@ extension Dictionary where Key == String, Value == String {
         return number
     }
 
-    /// `JWT_SECRET`, shared by command-api and the streamer: at least 32 bytes. (Outside production
-    /// the `todo` binary fills it from `.runtime/jwt-secret` first; see DevelopmentSecret.)
-    public func jwtSecret() throws(SettingsError) -> String {
-        let secret = self["JWT_SECRET"] ?? ""
-        guard secret.utf8.count >= 32 else {
-            throw SettingsError(variable: "JWT_SECRET", problem: secret.isEmpty
-                ? "is not set (the local run writes one to .runtime/jwt-secret; production must provide one)"
-                : "is \(secret.utf8.count) bytes long; at least 32 are required")
-        }
-        return secret
-    }
-
     /// The browser origin allowed by CORS.
     public var uiOrigin: String { self["UI_ORIGIN"].nonEmpty ?? "http://localhost:8081" }
 
@@ -103,5 +96,39 @@ extension Dictionary where Key == String, Value == String {
 
     public func address(_ name: String, default value: String) throws(SettingsError) -> ListenAddress {
         try ListenAddress(parsing: self[name].nonEmpty ?? value, variable: name)
+    }
+}
+
+/// Who a process is on the bus (DESIGN §11): nats-server has a user per service, with the
+/// subjects it may publish and subscribe to. `NATS_USER` and `NATS_PASSWORD` (or
+/// `NATS_PASSWORD_FILE`, e.g. a mounted Secret) are put into the server URL, which the NATS
+/// wrapper never logs unredacted. A URL that already names a user is used as it is.
+public enum NATSCredentials {
+    public static func url(_ url: String, environment: [String: String]) throws(SettingsError) -> String {
+        guard let user = environment["NATS_USER"].nonEmpty else { return url }
+        var password = environment["NATS_PASSWORD"].nonEmpty
+        if password == nil, let path = environment["NATS_PASSWORD_FILE"].nonEmpty {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw SettingsError(variable: "NATS_PASSWORD_FILE", problem: "\(path) cannot be read")
+            }
+            password = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard let password, !password.isEmpty else {
+            throw SettingsError(variable: "NATS_PASSWORD", problem: "NATS_USER is set, but neither NATS_PASSWORD nor NATS_PASSWORD_FILE")
+        }
+        return try with(user: user, password: password, in: url)
+    }
+
+    /// `url` (one or more comma-separated servers) with `user:password@` in each server that names no user.
+    public static func with(user: String, password: String, in url: String) throws(SettingsError) -> String {
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
+        guard let encodedUser = user.addingPercentEncoding(withAllowedCharacters: allowed),
+              let encodedPassword = password.addingPercentEncoding(withAllowedCharacters: allowed)
+        else { throw SettingsError(variable: "NATS_USER", problem: "cannot be put into a URL") }
+        return url.split(separator: ",").map { server in
+            let server = server.trimmingCharacters(in: .whitespaces)
+            guard let scheme = server.range(of: "://"), !server[scheme.upperBound...].contains("@") else { return server }
+            return server[..<scheme.upperBound] + "\(encodedUser):\(encodedPassword)@" + server[scheme.upperBound...]
+        }.joined(separator: ",")
     }
 }

@@ -16,6 +16,13 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible {
 
     public var description: String { "\(status.code) \(message)" }
 
+    /// The same error with `extra` header fields added.
+    public func with(headers extra: HTTPFields) -> APIError {
+        var copy = self
+        for field in extra { copy.headers.append(field) }
+        return copy
+    }
+
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"

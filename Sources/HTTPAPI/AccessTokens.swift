@@ -4,24 +4,28 @@ import Hummingbird
 import JWTKit
 import Synchronization
 
-/// Who a valid access token speaks for.
+/// Who a valid access token speaks for, and in which session (a sign-in: the refresh-token family).
 public struct AuthenticatedUser: Sendable, Equatable {
     public let userID: UUID
     public let username: String
+    /// The sign-in the token belongs to (`sid`): revoking it ends every token and stream of it.
+    public let sessionID: UUID
     /// `userID` as text (lowercase, as stored and sent on the bus), made once per verified token.
     public let id: String
 
-    public init(userID: UUID, username: String) {
+    public init(userID: UUID, username: String, sessionID: UUID) {
         self.userID = userID
         self.username = username
+        self.sessionID = sessionID
         id = userID.lowercasedString
     }
 }
 
-/// The claims of an access token (DESIGN §5, issue "sessions"): `sub`, `username`, `iat`, `exp`, `jti`.
+/// The claims of an access token: `sub`, `username`, `sid`, `iat`, `exp`, `jti`.
 struct AccessTokenClaims: JWTPayload {
     var sub: SubjectClaim
     var username: String
+    var sid: String
     var iat: IssuedAtClaim
     var exp: ExpirationClaim
     var jti: IDClaim
@@ -31,25 +35,18 @@ struct AccessTokenClaims: JWTPayload {
     }
 }
 
-/// Issues and checks short-lived HS256 access tokens signed with `JWT_SECRET`.
-///
-/// Only HS256 with this key verifies: `alg: none`, other algorithms, foreign signatures, expired or
-/// malformed tokens all fail the same way (`verify` returns nil, the route answers 401).
-public struct AccessTokens: Sendable {
-    public static let minimumSecretBytes = 32
-
+/// Signs access tokens with command-api's Ed25519 key (EdDSA, with its `kid`). Only command-api
+/// has one of these; verifiers have `AccessTokens`.
+public struct AccessTokenIssuer: Sendable {
     private let keys: JWTKeyCollection
+    private let kid: String
     public let lifetime: Duration
-    /// Tokens already verified, until they expire: a client sends the same token with every
-    /// request for 15 minutes, and verifying it again (JSON, HMAC, a hop to jwt-kit's key actor)
-    /// is a measurable share of a command's cost. Access tokens are not revocable, so serving a
-    /// verified token from memory until its `exp` decides exactly as verifying it again would.
-    private let verified = VerifiedTokens(capacity: 50_000)
 
-    public init(secret: String, lifetime: Duration = .seconds(15 * 60)) async {
+    public init(signingKey: TokenSigningKey, lifetime: Duration = .seconds(15 * 60)) async {
         let keys = JWTKeyCollection()
-        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        await keys.add(eddsa: EdDSA.PrivateKey(backing: signingKey.key), kid: JWKIdentifier(string: signingKey.kid))
         self.keys = keys
+        kid = signingKey.kid
         self.lifetime = lifetime
     }
 
@@ -58,10 +55,37 @@ public struct AccessTokens: Sendable {
     public func issue(for user: AuthenticatedUser, now: Date = Date()) async throws -> String {
         let now = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down)) // NumericDate: whole seconds
         let claims = AccessTokenClaims(
-            sub: SubjectClaim(value: user.userID.lowercasedString), username: user.username,
+            sub: SubjectClaim(value: user.userID.lowercasedString), username: user.username, sid: user.sessionID.lowercasedString,
             iat: IssuedAtClaim(value: now), exp: ExpirationClaim(value: now.addingTimeInterval(TimeInterval(lifetimeSeconds))),
             jti: IDClaim(value: UUID().lowercasedString))
-        return try await keys.sign(claims, header: ["typ": "JWT"])
+        return try await keys.sign(claims, kid: JWKIdentifier(string: kid), header: ["typ": "JWT"])
+    }
+}
+
+/// Checks access tokens against the public key set, and against the revoked sessions.
+///
+/// Only `alg: EdDSA` with a `kid` of the set verifies: `alg: none`, HS256 (also with a public key
+/// as its secret), unknown keys, foreign signatures, expired or malformed tokens and tokens of a
+/// revoked session all fail the same way (`verify` returns nil, the route answers 401).
+public struct AccessTokens: Sendable {
+    private let keys: JWTKeyCollection
+    private let kids: Set<String>
+    /// Sessions that ended (logout, refresh-token reuse, password change, sign out everywhere).
+    public let revocations: RevokedSessions
+    /// Tokens already verified, until they expire: a client sends the same token with every
+    /// request for 15 minutes, and verifying it again (JSON, a signature check, a hop to jwt-kit's
+    /// key actor) is a measurable share of a command's cost. The revocation list is consulted on
+    /// every use, remembered or not.
+    private let verified = VerifiedTokens(capacity: 50_000)
+
+    public init(verificationKeys: TokenVerificationKeys, revocations: RevokedSessions = RevokedSessions()) async {
+        let keys = JWTKeyCollection()
+        for key in verificationKeys.keys.values {
+            await keys.add(eddsa: EdDSA.PublicKey(backing: key.key), kid: JWKIdentifier(string: key.kid))
+        }
+        self.keys = keys
+        kids = Set(verificationKeys.keys.keys)
+        self.revocations = revocations
     }
 
     /// The user of the request's `Authorization: Bearer` token; 401 without a valid one.
@@ -78,13 +102,28 @@ public struct AccessTokens: Sendable {
     /// The user of a valid token, or nil for any token that must not be trusted.
     public func verify(_ token: String, now: Date = Date()) async -> AuthenticatedUser? {
         guard token.utf8.count < 4096 else { return nil }
-        if let user = verified.user(for: token, at: now) { return user }
-        guard let claims = try? await keys.verify(token, as: AccessTokenClaims.self),
-              claims.exp.value > now, let userID = UUID(uuidString: claims.sub.value)
+        if let user = verified.user(for: token, at: now) {
+            return revocations.isRevoked(user.sessionID, at: now) ? nil : user
+        }
+        guard hasAcceptedHeader(token),
+              let claims = try? await keys.verify(token, as: AccessTokenClaims.self),
+              claims.exp.value > now, let userID = UUID(uuidString: claims.sub.value), let session = UUID(uuidString: claims.sid),
+              !revocations.isRevoked(session, at: now)
         else { return nil }
-        let user = AuthenticatedUser(userID: userID, username: claims.username)
+        let user = AuthenticatedUser(userID: userID, username: claims.username, sessionID: session)
         verified.remember(token, user: user, until: claims.exp.value)
         return user
+    }
+
+    /// The header names EdDSA, one of our key ids, and nothing the verifier would have to understand
+    /// (`crit`): the algorithm is ours to choose, never the token's.
+    private func hasAcceptedHeader(_ token: String) -> Bool {
+        guard let dot = token.utf8.firstIndex(of: UInt8(ascii: ".")),
+              let data = Base64URL.decode(token[..<dot]),
+              let header = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              header["alg"] as? String == "EdDSA", let kid = header["kid"] as? String, kids.contains(kid), header["crit"] == nil
+        else { return false }
+        return true
     }
 }
 

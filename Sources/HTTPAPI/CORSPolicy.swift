@@ -52,7 +52,7 @@ public struct CORSMiddleware<Context: RequestContext>: RouterMiddleware {
             guard allowed else { throw APIError.forbidden("origin \(origin) is not allowed") }
             var headers = policy.headers(origin: origin)
             headers[.accessControlAllowMethods] = "GET, POST, PATCH, DELETE, OPTIONS"
-            headers[.accessControlAllowHeaders] = "Authorization, Content-Type, Idempotency-Key, Last-Event-ID"
+            headers[.accessControlAllowHeaders] = "Authorization, Content-Type, Idempotency-Key, Last-Event-ID, X-Session-Transport"
             headers[.accessControlMaxAge] = "600"
             return Response(status: .noContent, headers: headers)
         }

@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 
 /// One IP address ("10.0.0.7", "fd00::1") or a CIDR block ("10.0.0.0/8", "fd00::/8"), for
@@ -70,4 +71,15 @@ extension Array where Element == IPRange {
 
 public struct IPRangeError: Error, Equatable {
     public let entry: String
+}
+
+extension Dictionary where Key == String, Value == String {
+    /// `TRUSTED_PROXIES`: IP addresses and CIDR blocks, comma-separated; a bad entry is an error.
+    public func trustedProxies() throws(SettingsError) -> [IPRange] {
+        switch [IPRange].parse(self["TRUSTED_PROXIES"] ?? "") {
+        case .success(let ranges): return ranges
+        case .failure(let error):
+            throw SettingsError(variable: "TRUSTED_PROXIES", problem: "\"\(error.entry)\" is neither an IP address nor a CIDR block")
+        }
+    }
 }

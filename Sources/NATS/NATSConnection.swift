@@ -25,6 +25,9 @@ public final class NATSConnection: @unchecked Sendable {
         public var apiTimeout: Duration = .seconds(5)
         /// Threads for blocking libnats calls (fetch, replay, API requests, publish submission).
         public var blockingThreads: Int = 4
+        /// A PEM file of the certificate authorities to trust: the connection then requires TLS
+        /// (`tls://` URLs require it too, with the system's authorities).
+        public var caFile: String?
 
         public init(url: String, name: String = "todo-pipeline") {
             self.url = url
@@ -87,6 +90,10 @@ public final class NATSConnection: @unchecked Sendable {
         // Callbacks of all subscriptions share a small pool of threads instead of one thread each,
         // so a streamer with thousands of group subscriptions does not start thousands of threads.
         try NATSError.check(natsOptions_UseGlobalMessageDelivery(natsOptions, true), "use global message delivery")
+        if let caFile = options.caFile {
+            try NATSError.check(natsOptions_SetSecure(natsOptions, true), "require TLS")
+            try NATSError.check(natsOptions_LoadCATrustedCertificates(natsOptions, caFile), "load the CA certificates in \(caFile)")
+        }
 
         var connection: OpaquePointer?
         let status = natsConnection_Connect(&connection, natsOptions)

@@ -14,7 +14,7 @@ struct DataSinkCommand: AsyncParsableCommand {
         let registry = Observability.bootstrap()
         let logger = Logger(label: "data-sink")
         let configuration = try DataSinkConfiguration(environment: ProcessInfo.processInfo.environment)
-        let nats = try await ServiceRunner.connectNATS(url: configuration.shared.natsURL, name: "data-sink", logger: logger)
+        let nats = try await ServiceRunner.connectNATS(url: configuration.shared.natsURL, name: "data-sink", caFile: configuration.shared.natsCAFile, logger: logger)
         let pool = PostgresPool(url: configuration.shared.databaseURL, maxConnections: configuration.poolSize + 1)
         let sink = DataSinkService(configuration: configuration, connection: nats, pool: pool, logger: logger)
         try await ServiceRunner.run(

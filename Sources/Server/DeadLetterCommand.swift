@@ -17,8 +17,10 @@ struct DeadLetterCommand: AsyncParsableCommand {
 
         /// Runs `body` with the DLQ of the configured NATS, and closes the connection after.
         func withAdmin(_ body: (DeadLetterAdmin) async throws -> Void) async throws {
-            let url = try natsURL ?? SharedSettings(environment: ProcessInfo.processInfo.environment).natsURL
-            let connection = try await NATSConnection.connect(url: url, name: "todo dlq")
+            let shared = try SharedSettings(environment: ProcessInfo.processInfo.environment)
+            var options = NATSConnection.Options(url: natsURL ?? shared.natsURL, name: "todo dlq")
+            options.caFile = shared.natsCAFile
+            let connection = try await NATSConnection.connect(options)
             do {
                 try await body(DeadLetterAdmin(jetStream: connection.jetStream))
             } catch {

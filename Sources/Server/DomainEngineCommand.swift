@@ -13,7 +13,7 @@ struct DomainEngineCommand: AsyncParsableCommand {
         let registry = Observability.bootstrap()
         let logger = Logger(label: "domain-engine")
         let configuration = try DomainEngineConfiguration(environment: ProcessInfo.processInfo.environment)
-        let nats = try await ServiceRunner.connectNATS(url: configuration.shared.natsURL, name: "domain-engine", logger: logger)
+        let nats = try await ServiceRunner.connectNATS(url: configuration.shared.natsURL, name: "domain-engine", caFile: configuration.shared.natsCAFile, logger: logger)
         let engine = DomainEngineService(configuration: configuration, connection: nats, logger: logger)
         try await ServiceRunner.run(
             name: "domain-engine", worker: engine, health: configuration.healthListen,

@@ -18,7 +18,10 @@ struct EnsureStreams: AsyncParsableCommand {
     func run() async throws {
         Observability.bootstrap()
         let logger = Logger(label: "ensure-streams")
-        let connection = try await NATSConnection.connect(url: try natsURL ?? SharedSettings(environment: ProcessInfo.processInfo.environment).natsURL, name: "todo ensure-streams")
+        let shared = try SharedSettings(environment: ProcessInfo.processInfo.environment)
+        var options = NATSConnection.Options(url: natsURL ?? shared.natsURL, name: "todo ensure-streams")
+        options.caFile = shared.natsCAFile
+        let connection = try await NATSConnection.connect(options)
         for config in PipelineStreams.all(replicas: replicas) {
             let outcome = try await connection.jetStream.ensureStream(config)
             logger.info("stream reconciled", metadata: ["stream": "\(config.name)", "outcome": "\(outcome)"])

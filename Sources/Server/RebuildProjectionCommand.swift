@@ -19,7 +19,7 @@ struct RebuildProjectionCommand: AsyncParsableCommand {
         let logger = Logger(label: "rebuild-projection")
         let environment = ProcessInfo.processInfo.environment
         let configuration = try DataSinkConfiguration(environment: environment)
-        let nats = try await ServiceRunner.connectNATS(url: configuration.shared.natsURL, name: "rebuild-projection", logger: logger)
+        let nats = try await ServiceRunner.connectNATS(url: configuration.shared.natsURL, name: "rebuild-projection", caFile: configuration.shared.natsCAFile, logger: logger)
         let pool = PostgresPool(url: configuration.shared.databaseURL, maxConnections: 2)
         let rebuilder = ProjectionRebuilder(pool: pool, jetStream: nats.jetStream, logger: logger)
         do {

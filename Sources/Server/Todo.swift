@@ -7,6 +7,6 @@ struct Todo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "todo",
         abstract: "Realtime collaborative todo pipeline: command-api, domain-engine, data-sink, streamer.",
-        subcommands: [Migrate.self, CommandAPICommand.self, EnsureStreams.self, DomainEngineCommand.self, DataSinkCommand.self, RebuildProjectionCommand.self, DeadLetterCommand.self, StreamerCommand.self]
+        subcommands: [Migrate.self, CommandAPICommand.self, EnsureStreams.self, DomainEngineCommand.self, DataSinkCommand.self, RebuildProjectionCommand.self, DeadLetterCommand.self, StreamerCommand.self, TokenKeysCommand.self]
     )
 }

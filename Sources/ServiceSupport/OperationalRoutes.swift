@@ -4,14 +4,20 @@ import Logging
 import Prometheus
 
 /// `GET /healthz` (the process is alive), `GET /readyz` (every dependency answers; 503 with the
-/// failing checks otherwise) and `GET /metrics` (Prometheus text), for every service.
+/// failing checks otherwise) and `GET /metrics` (Prometheus text), for every service, on its
+/// internal listener (the Gateway routes only the public ports; probes and Prometheus use this one).
+/// The public ports of command-api and the streamer answer `/healthz` only.
 public enum OperationalRoutes {
-    public static func add<Context: RequestContext>(
-        to router: Router<Context>, checks: [ReadinessCheck], registry: PrometheusCollectorRegistry
-    ) {
+    public static func addLiveness<Context: RequestContext>(to router: Router<Context>) {
         router.get("/healthz") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
         }
+    }
+
+    public static func add<Context: RequestContext>(
+        to router: Router<Context>, checks: [ReadinessCheck], registry: PrometheusCollectorRegistry
+    ) {
+        addLiveness(to: router)
         router.get("/readyz") { _, _ in
             var results: [(String, Bool)] = []
             for check in checks { results.append((check.name, await check.check())) }

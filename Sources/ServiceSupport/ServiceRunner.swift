@@ -56,8 +56,11 @@ public enum ServiceRunner {
 
     /// Connects to NATS, retrying with backoff for up to `patience` (a server still starting),
     /// then failing with the last error.
-    public static func connectNATS(url: String, name: String, logger: Logger, patience: Duration = .seconds(60)) async throws -> NATSConnection {
-        try await connectNATS(options: NATSConnection.Options(url: url, name: name), logger: logger, patience: patience)
+    public static func connectNATS(url: String, name: String, caFile: String? = nil, logger: Logger,
+                                   patience: Duration = .seconds(60)) async throws -> NATSConnection {
+        var options = NATSConnection.Options(url: url, name: name)
+        options.caFile = caFile
+        return try await connectNATS(options: options, logger: logger, patience: patience)
     }
 
     public static func connectNATS(options: NATSConnection.Options, logger: Logger, patience: Duration = .seconds(60)) async throws -> NATSConnection {

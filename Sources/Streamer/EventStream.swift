@@ -27,6 +27,8 @@ public struct EventStreamRoute: SSEStreamOpener {
     let tokens: AccessTokens
     let configuration: StreamerConfiguration
     let cors: CORSPolicy
+    let security: SecurityHeaders
+    let limits: ReadLimits
     let active: Active
     let logger: Logger
 
@@ -37,7 +39,48 @@ public struct EventStreamRoute: SSEStreamOpener {
         let replays = Counter(label: "sse_replays_total")
         let replayed = Counter(label: "sse_replayed_events_total")
         let refused = Counter(label: "sse_refused_over_cap_total")
+        let refusedPerUser = Counter(label: "sse_refused_over_user_cap_total")
+        let revokedEnded = Counter(label: "sse_streams_ended_by_revocation_total")
         let slowDropped = Counter(label: "sse_slow_clients_dropped_total")
+        /// Open streams by session (to end them when it is revoked) and counts by user (the cap).
+        private let owners = Mutex(Owners())
+
+        struct Owners {
+            var bySession: [UUID: [ObjectIdentifier: LiveStream]] = [:]
+            var perUser: [String: Int] = [:]
+        }
+
+        /// Takes one of the user's stream slots; false when they hold `cap` already.
+        func reserve(user: String, cap: Int) -> Bool {
+            owners.withLock { owners in
+                let held = owners.perUser[user, default: 0]
+                guard held < cap else { return false }
+                owners.perUser[user] = held + 1
+                return true
+            }
+        }
+
+        func unreserve(user: String) {
+            owners.withLock { owners in
+                let held = owners.perUser[user, default: 0] - 1
+                owners.perUser[user] = held > 0 ? held : nil
+            }
+        }
+
+        func register(_ stream: LiveStream, session: UUID) {
+            owners.withLock { $0.bySession[session, default: [:]][ObjectIdentifier(stream)] = stream }
+        }
+
+        func unregister(_ stream: LiveStream, session: UUID) {
+            owners.withLock { owners in
+                owners.bySession[session]?[ObjectIdentifier(stream)] = nil
+                if owners.bySession[session]?.isEmpty == true { owners.bySession[session] = nil }
+            }
+        }
+
+        func streams(of session: UUID) -> [LiveStream] {
+            owners.withLock { owners in owners.bySession[session].map { Array($0.values) } ?? [] }
+        }
 
         /// Frees an admitted stream's slot.
         func release() {
@@ -47,15 +90,27 @@ public struct EventStreamRoute: SSEStreamOpener {
     }
 
     public init(store: ReadStore, fanout: GroupFanout, jetStream: JetStream, tokens: AccessTokens,
-                configuration: StreamerConfiguration, logger: Logger) {
+                configuration: StreamerConfiguration, limits: ReadLimits, logger: Logger) {
         self.store = store
         self.fanout = fanout
         self.jetStream = jetStream
         self.tokens = tokens
         self.configuration = configuration
         cors = CORSPolicy(uiOrigin: configuration.uiOrigin, development: !configuration.isProduction)
-        active = Active()
+        security = SecurityHeaders(production: configuration.isProduction)
+        self.limits = limits
+        let active = Active()
+        self.active = active
         self.logger = logger
+        // A revoked session's streams end at once (their reconnect then gets 401).
+        tokens.revocations.observe { session in
+            for stream in active.streams(of: session) {
+                stream.eventLoop.execute {
+                    active.revokedEnded.increment()
+                    stream.shutdown(retryLine: EventStreamRoute.retryLine)
+                }
+            }
+        }
     }
 
     public var connectedClients: Int { active.count.load(ordering: .relaxed) }
@@ -70,13 +125,17 @@ public struct EventStreamRoute: SSEStreamOpener {
 
     /// The stream's CORS headers (the request is served below the router and its middleware).
     func responseHeaders(for request: HTTPRequest) -> HTTPFields {
-        cors.headers(origin: request.headerFields[.origin])
+        var headers = cors.headers(origin: request.headerFields[.origin])
+        security.apply(to: &headers, authenticated: SecurityHeaders.isAuthenticated(request.headerFields))
+        return headers
     }
 
     /// Authenticates, checks membership and admission, and joins the group's fan-out; the
     /// connection handler then writes the response head and starts the stream.
     func open(_ request: HTTPRequest, on connection: SSEConnectionHandler) async throws -> LiveStream {
+        try limits.check(limits.perIP, limits.clientAddress.clientIP(remote: connection.remoteAddress, headers: request.headerFields))
         let user = try await tokens.authenticate(request.headerFields)
+        try limits.check(limits.perUser, user.id)
         let groupText = URI(request.path ?? "").queryParameters.get("group_id") ?? ""
         let group: GroupID
         do { group = try GroupID(groupText) } catch { throw APIError.badRequest("group_id: \(error)") }
@@ -93,15 +152,22 @@ public struct EventStreamRoute: SSEStreamOpener {
         guard !active.draining.load(ordering: .relaxed) else {
             throw APIError.unavailable("this server is shutting down; reconnect to another")
         }
+        guard active.reserve(user: user.id, cap: configuration.maxStreamsPerUser) else {
+            active.refusedPerUser.increment()
+            throw APIError(.tooManyRequests, "you have \(configuration.maxStreamsPerUser) live streams open on this server; close one first",
+                           headers: [.retryAfter: "5"])
+        }
         let (_, admitted) = active.count.wrappingAdd(1, ordering: .relaxed)
         guard admitted <= configuration.maxStreams else {
             active.count.wrappingSubtract(1, ordering: .relaxed)
+            active.unreserve(user: user.id)
             active.refused.increment()
             throw APIError.unavailable("this server holds its maximum of \(configuration.maxStreams) streams; retry shortly")
         }
         active.gauge.record(admitted)
 
         let fanout = self.fanout, active = self.active, logger = self.logger
+        let session = user.sessionID
         let stream = LiveStream(
             connection: connection, userID: user.id, capacity: configuration.clientBufferEvents,
             resumeAfter: lastSeen,
@@ -111,16 +177,25 @@ public struct EventStreamRoute: SSEStreamOpener {
                     active.slowDropped.increment()
                     logger.info("slow client disconnected", metadata: ["group_id": "\(group)", "user_id": "\(stream.userID)"])
                 }
+                active.unregister(stream, session: session)
                 Task {
                     await fanout.leave(group, stream)
                     active.release()
+                    active.unreserve(user: stream.userID)
                 }
             })
+        active.register(stream, session: session)
         do {
             try await fanout.join(group, stream) // leaves again if it fails
         } catch {
+            active.unregister(stream, session: session)
             active.release()
+            active.unreserve(user: user.id)
             throw APIError.unavailable("live updates are unavailable (message bus)")
+        }
+        // Revoked while it was being opened: end it as soon as it starts.
+        if tokens.revocations.isRevoked(session) {
+            stream.eventLoop.execute { stream.shutdown(retryLine: EventStreamRoute.retryLine) }
         }
         return stream
     }

@@ -62,6 +62,9 @@ final class SSEConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler,
     private var heldParts: [HTTPRequestPart] = []
     private(set) var eventLoop: (any EventLoop)!
 
+    /// The peer's address (for per-IP limits).
+    var remoteAddress: SocketAddress? { channel?.remoteAddress }
+
     init(opener: any SSEStreamOpener) {
         self.opener = opener
     }
@@ -150,7 +153,7 @@ final class SSEConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler,
         switch result {
         case .success(let stream):
             headers[.contentType] = "text/event-stream"
-            headers[.cacheControl] = "no-cache"
+            headers[.cacheControl] = "no-store"
             headers[.xAccelBuffering] = "no"
             context.write(wrapOutboundOut(.head(HTTPResponse(status: .ok, headerFields: headers))), promise: nil)
             state = .streaming(stream, closeAfter: Self.wantsClose(request))

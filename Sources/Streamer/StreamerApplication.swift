@@ -15,27 +15,39 @@ public struct StreamerApplication {
     public let router: Router<APIRequestContext>
     public let events: EventStreamRoute
     public let fanout: GroupFanout
+    /// Sessions that ended: their requests get 401 and their open streams end. Keep it current
+    /// with a `SessionRevocationFeed` beside the server.
+    public let revocations: RevokedSessions
+    let checks: [ReadinessCheck]
+    let registry: PrometheusCollectorRegistry
 
     public init(configuration: StreamerConfiguration, pool: PostgresPool, nats: NATSConnection,
                 checks: [ReadinessCheck], registry: PrometheusCollectorRegistry, logger: Logger) async {
-        let tokens = await AccessTokens(secret: configuration.jwtSecret)
+        revocations = RevokedSessions()
+        self.checks = checks
+        self.registry = registry
+        let limits = ReadLimits(configuration: configuration)
+        let tokens = await AccessTokens(verificationKeys: configuration.verificationKeys, revocations: revocations)
         let store = ReadStore(pool: pool)
         fanout = GroupFanout(connection: nats, heartbeat: .seconds(configuration.heartbeatSeconds), logger: logger)
         events = EventStreamRoute(store: store, fanout: fanout, jetStream: nats.jetStream, tokens: tokens,
-                                  configuration: configuration, logger: logger)
-        router = Self.router(configuration: configuration, store: store, tokens: tokens, checks: checks, registry: registry)
+                                  configuration: configuration, limits: limits, logger: logger)
+        router = Self.router(configuration: configuration, store: store, tokens: tokens, limits: limits)
     }
 
     /// Every route but `GET /events`, which `SSEConnectionHandler` serves in the connection's
     /// pipeline (`SSEConnectionHandler.path`).
     static func router(configuration: StreamerConfiguration, store: ReadStore, tokens: AccessTokens,
-                       checks: [ReadinessCheck], registry: PrometheusCollectorRegistry) -> Router<APIRequestContext> {
+                       limits: ReadLimits) -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
+        router.add(middleware: SecurityHeadersMiddleware(SecurityHeaders(production: configuration.isProduction)))
+        router.add(middleware: CanonicalPathMiddleware())
         router.add(middleware: CORSMiddleware(uiOrigin: configuration.uiOrigin, development: !configuration.isProduction))
         router.add(middleware: MetricsMiddleware())
         let allowedMethods = AllowedMethods()
         router.add(middleware: ErrorMiddleware(allowedMethods: allowedMethods))
-        OperationalRoutes.add(to: router, checks: checks, registry: registry)
+        router.add(middleware: ReadLimitMiddleware(limits: limits, tokens: tokens))
+        OperationalRoutes.addLiveness(to: router)
         OpenAPIDocument.streamer.addRoute(to: router)
         StreamerRoutes.addReadRoutes(to: router, store: store, tokens: tokens)
         UIRoutes.add(to: router, store: store, tokens: tokens, commandAPI: configuration.commandAPIURL)
@@ -51,14 +63,20 @@ public struct StreamerApplication {
 
     public func application(configuration: StreamerConfiguration, logger: Logger) -> some ApplicationProtocol {
         HTTPServer.application(router: router, listen: configuration.listen, serverName: "streamer",
-                               maxConnections: configuration.maxConnections, server: server, logger: logger)
+                               maxConnections: configuration.maxConnections, server: server(configuration), logger: logger)
     }
 
     /// HTTP/1 with `GET /events` served in each connection's pipeline (`SSEConnectionHandler`);
     /// tests that run the router on a live server pass this as its `server`.
-    public var server: HTTPServerBuilder {
+    public func server(_ configuration: StreamerConfiguration) -> HTTPServerBuilder {
         let events = self.events
-        return .http1(configuration: .init(additionalChannelHandlers: [SSEConnectionHandler(opener: events)]))
+        return HTTPServer.http1(timeouts: configuration.timeouts) { [SSEConnectionHandler(opener: events)] }
+    }
+
+    /// `/healthz`, `/readyz` and `/metrics` on the internal address (`STREAMER_INTERNAL_ADDR`).
+    public func internalApplication(configuration: StreamerConfiguration, logger: Logger) -> some ApplicationProtocol {
+        OperationalRoutes.application(host: configuration.internalListen.host, port: configuration.internalListen.port,
+                                      serverName: "streamer-internal", checks: checks, registry: registry, logger: logger)
     }
 }
 
@@ -137,5 +155,40 @@ public enum StreamerRoutes {
             throw APIError.badRequest("\(name): must be a whole number in \(range.lowerBound)...\(range.upperBound)")
         }
         return number
+    }
+}
+
+/// The streamer's read limits (DESIGN §11): per client IP on every request but `/healthz`, and per
+/// user on every authenticated one, as command-api limits its writes. The SSE route checks both
+/// when a stream opens.
+public struct ReadLimits: Sendable {
+    public let perIP: RateLimiter
+    public let perUser: RateLimiter
+    public let clientAddress: ClientAddressResolver
+
+    public init(configuration: StreamerConfiguration) {
+        perIP = RateLimiter(ratePerSecond: Double(configuration.readsPerSecondPerIP), burst: Double(configuration.readsPerSecondPerIP) * 2)
+        perUser = RateLimiter(ratePerSecond: Double(configuration.readsPerSecondPerUser),
+                              burst: Double(configuration.readsPerSecondPerUser) * 2)
+        clientAddress = ClientAddressResolver(trustedProxies: configuration.trustedProxies)
+    }
+
+    func check(_ limiter: RateLimiter, _ key: String) throws {
+        if case .limited(let seconds) = limiter.take(key) { throw APIError.tooManyRequests(retryAfterSeconds: seconds) }
+    }
+}
+
+struct ReadLimitMiddleware: RouterMiddleware {
+    let limits: ReadLimits
+    let tokens: AccessTokens
+
+    func handle(_ request: Request, context: APIRequestContext, next: (Request, APIRequestContext) async throws -> Response) async throws -> Response {
+        guard request.uri.path != "/healthz" else { return try await next(request, context) }
+        try limits.check(limits.perIP, limits.clientAddress.clientIP(remote: context.remoteAddress, headers: request.headers))
+        // The user's bucket, when the token is good (a bad one gets its 401 from the route).
+        if let token = request.headers.bearerToken, let user = await tokens.verify(token) {
+            try limits.check(limits.perUser, user.id)
+        }
+        return try await next(request, context)
     }
 }

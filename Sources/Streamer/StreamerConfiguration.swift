@@ -1,14 +1,28 @@
 import Contracts
 import Foundation
+import HTTPAPI
 
 /// streamer's settings (DESIGN §2, §6).
 public struct StreamerConfiguration: Sendable, Equatable {
     public var shared: SharedSettings
     public var listen: ListenAddress
+    /// `/readyz` and `/metrics` (and `/healthz`), for probes and Prometheus: not routed by the Gateway.
+    public var internalListen: ListenAddress
+    public var timeouts: HTTPTimeouts
+    /// Addresses and CIDR blocks (`TRUSTED_PROXIES`) whose `X-Forwarded-For` is believed.
+    public var trustedProxies: [IPRange]
+    /// Reads (API, fragments, stream opens) per client IP a second, after a burst of twice as many.
+    public var readsPerSecondPerIP: Int
+    /// Reads per user a second, after a burst of twice as many.
+    public var readsPerSecondPerUser: Int
     public var uiOrigin: String
     public var isProduction: Bool
-    /// HS256 key shared with command-api (see CommandAPIConfiguration).
-    public var jwtSecret: String
+    /// The public keys access tokens are checked with (`JWT_PUBLIC_KEYS`): the streamer cannot sign.
+    public var verificationKeys: TokenVerificationKeys
+    /// Seconds between reads of `revoked_sessions` (besides the announcements on NATS).
+    public var revocationPollSeconds: Int
+    /// Open streams one user may hold in this process (`SSE_MAX_STREAMS_PER_USER`); past it, 429.
+    public var maxStreamsPerUser: Int
     /// SSE streams this process holds at most; past it, `GET /events` answers 503. Kept well below
     /// `ulimit -n` (20,000 here): every stream is a socket, and libdispatch aborts the process when
     /// it cannot open a file.
@@ -27,9 +41,16 @@ public struct StreamerConfiguration: Sendable, Equatable {
     public init(environment: [String: String]) throws(SettingsError) {
         shared = try SharedSettings(environment: environment)
         listen = try environment.address("STREAMER_ADDR", default: "127.0.0.1:8081")
+        internalListen = try environment.address("STREAMER_INTERNAL_ADDR", default: "127.0.0.1:9081")
+        timeouts = try HTTPTimeouts(environment: environment)
+        trustedProxies = try environment.trustedProxies()
+        readsPerSecondPerIP = try environment.integer("READ_RATE_PER_SECOND", default: 200, range: 1...10_000_000)
+        readsPerSecondPerUser = try environment.integer("READ_RATE_PER_SECOND_PER_USER", default: 50, range: 1...10_000_000)
         uiOrigin = environment.uiOrigin
         isProduction = environment.isProduction
-        jwtSecret = try environment.jwtSecret()
+        verificationKeys = try environment.tokenVerificationKeys()
+        revocationPollSeconds = try environment.integer("REVOCATION_POLL_SECONDS", default: 5, range: 1...300)
+        maxStreamsPerUser = try environment.integer("SSE_MAX_STREAMS_PER_USER", default: 32, range: 1...1_000_000)
         maxStreams = try environment.integer("SSE_MAX_STREAMS", default: 15_000, range: 1...1_000_000)
         maxConnections = try environment.integer("MAX_CONNECTIONS", default: 16_000, range: 16...1_000_000)
         clientBufferEvents = try environment.integer("SSE_CLIENT_BUFFER", default: 256, range: 1...100_000)

@@ -70,8 +70,8 @@ final class InMemoryIntakeStore: CommandIntakeStore {
 
 @Suite("POST /api/v1/command over HTTP (in-memory store and publisher)")
 struct CommandRouteTests {
-    let alice = AuthenticatedUser(userID: UUID(), username: "alice")
-    let bob = AuthenticatedUser(userID: UUID(), username: "bob")
+    let alice = AuthenticatedUser(userID: UUID(), username: "alice", sessionID: UUID())
+    let bob = AuthenticatedUser(userID: UUID(), username: "bob", sessionID: UUID())
     let group = "team-1"
 
     struct Fixture {
@@ -79,12 +79,14 @@ struct CommandRouteTests {
         let publisher: RecordingPublisher
         let store: InMemoryIntakeStore
         let tokens: AccessTokens
+        let issuer: AccessTokenIssuer
     }
 
     func fixture(environment: [String: String] = [:]) async throws -> Fixture {
         let configuration = try CommandAPIConfiguration(
-            environment: ["JWT_SECRET": String(repeating: "k", count: 32)].merging(environment) { $1 })
-        let tokens = await AccessTokens(secret: configuration.jwtSecret)
+            environment: TokenSigningKey.generate(kid: "k1").environment.merging(environment) { $1 })
+        let tokens = await AccessTokens(verificationKeys: configuration.verificationKeys)
+        let issuer = await AccessTokenIssuer(signingKey: configuration.signingKey)
         let publisher = RecordingPublisher()
         let store = InMemoryIntakeStore()
         store.add(alice, to: group, as: .member)
@@ -94,11 +96,11 @@ struct CommandRouteTests {
         CommandAPIRoutes.addCommandRoutes(
             to: router, intake: CommandIntake(store: store, publisher: publisher, logger: Logger(label: "test")),
             tokens: tokens, limits: CommandAPILimits(configuration: configuration))
-        return Fixture(router: router, publisher: publisher, store: store, tokens: tokens)
+        return Fixture(router: router, publisher: publisher, store: store, tokens: tokens, issuer: issuer)
     }
 
     func headers(_ fixture: Fixture, _ user: AuthenticatedUser, key: String? = nil) async throws -> HTTPFields {
-        var headers: HTTPFields = [.authorization: "Bearer \(try await fixture.tokens.issue(for: user))", .contentType: "application/json"]
+        var headers: HTTPFields = [.authorization: "Bearer \(try await fixture.issuer.issue(for: user))", .contentType: "application/json"]
         if let key { headers[.idempotencyKey] = key }
         return headers
     }

@@ -4,35 +4,74 @@ import struct HummingbirdCore.Request
 import NIOCore
 import Testing
 import CommandAPI
+import Crypto
+import Synchronization
 import Contracts
 @testable import HTTPAPI
 
 @Suite("Access tokens")
 struct AccessTokenTests {
-    let secret = String(repeating: "s", count: 40)
-    let user = AuthenticatedUser(userID: UUID(), username: "alice")
+    let key = TokenSigningKey.generate(kid: "k1")
+    let user = AuthenticatedUser(userID: UUID(), username: "alice", sessionID: UUID())
 
-    @Test func issuedTokenVerifiesToItsUser() async throws {
-        let tokens = await AccessTokens(secret: secret)
-        let token = try await tokens.issue(for: user)
-        #expect(await tokens.verify(token) == user)
+    func verifier(_ keys: [TokenSigningKey]? = nil, revocations: RevokedSessions = RevokedSessions()) async -> AccessTokens {
+        await AccessTokens(verificationKeys: TokenVerificationKeys((keys ?? [key]).map(\.publicKey)), revocations: revocations)
+    }
+
+    func issuer(_ key: TokenSigningKey? = nil, lifetime: Duration = .seconds(900)) async -> AccessTokenIssuer {
+        await AccessTokenIssuer(signingKey: key ?? self.key, lifetime: lifetime)
+    }
+
+    @Test func issuedTokenVerifiesToItsUserAndSession() async throws {
+        let token = try await issuer().issue(for: user)
+        #expect(await verifier().verify(token) == user)
         let claims = try #require(Self.payload(of: token))
-        #expect(Set(claims.keys) == ["sub", "username", "iat", "exp", "jti"])
+        #expect(Set(claims.keys) == ["sub", "username", "sid", "iat", "exp", "jti"])
+        #expect(claims["sid"] as? String == user.sessionID.lowercasedString)
         #expect((claims["exp"] as? Double ?? 0) - (claims["iat"] as? Double ?? 0) == 900)
+        let header = try #require(Self.part(0, of: token))
+        #expect(header["alg"] as? String == "EdDSA" && header["kid"] as? String == "k1")
     }
 
     @Test func expiredTokenIsRefused() async throws {
-        let tokens = await AccessTokens(secret: secret, lifetime: .seconds(60))
-        let token = try await tokens.issue(for: user, now: Date().addingTimeInterval(-120))
-        #expect(await tokens.verify(token) == nil)
+        let token = try await issuer(lifetime: .seconds(60)).issue(for: user, now: Date().addingTimeInterval(-120))
+        #expect(await verifier().verify(token) == nil)
     }
 
     @Test func aRememberedTokenStillExpires() async throws {
-        let tokens = await AccessTokens(secret: secret, lifetime: .seconds(60))
-        let token = try await tokens.issue(for: user)
+        let tokens = await verifier()
+        let token = try await issuer(lifetime: .seconds(60)).issue(for: user)
         #expect(await tokens.verify(token) == user)
         #expect(await tokens.verify(token) == user, "served from the verified-token cache")
         #expect(await tokens.verify(token, now: Date().addingTimeInterval(61)) == nil, "not past its exp")
+    }
+
+    @Test func aRevokedSessionsTokensAreRefusedEvenWhenRemembered() async throws {
+        let revocations = RevokedSessions()
+        let tokens = await verifier(revocations: revocations)
+        let token = try await issuer().issue(for: user)
+        let other = AuthenticatedUser(userID: user.userID, username: user.username, sessionID: UUID())
+        let otherToken = try await issuer().issue(for: other)
+        #expect(await tokens.verify(token) == user)
+        let heard = Mutex<[UUID]>([])
+        revocations.observe { session in heard.withLock { $0.append(session) } }
+        revocations.revoke(user.sessionID, until: Date().addingTimeInterval(960))
+        revocations.revoke(user.sessionID, until: Date().addingTimeInterval(960))
+        #expect(await tokens.verify(token) == nil)
+        #expect(await tokens.verify(otherToken) == other, "another session of the same user goes on")
+        #expect(heard.withLock { $0 } == [user.sessionID], "observers hear of a session once")
+        #expect(!revocations.isRevoked(user.sessionID, at: Date().addingTimeInterval(961)), "kept only until its tokens expire")
+    }
+
+    /// Rotation: tokens signed by the old key keep working while its public key is in the set.
+    @Test func keysRotateWithoutLoggingAnyoneOut() async throws {
+        let next = TokenSigningKey.generate(kid: "k2")
+        let old = try await issuer().issue(for: user)
+        let new = try await issuer(next).issue(for: user)
+        let both = await verifier([key, next])
+        #expect(await both.verify(old) == user)
+        #expect(await both.verify(new) == user)
+        #expect(await verifier([next]).verify(old) == nil, "the old key removed: its tokens stop")
     }
 
     @Test(arguments: ["Bearer abc", "bearer abc", "BEARER  abc ", "Bearer\tabc"])
@@ -50,30 +89,100 @@ struct AccessTokenTests {
     }
 
     @Test func foreignSignatureIsRefused() async throws {
-        let token = try await AccessTokens(secret: String(repeating: "x", count: 40)).issue(for: user)
-        #expect(await AccessTokens(secret: secret).verify(token) == nil)
+        // Another key that claims our kid.
+        let token = try await issuer(TokenSigningKey.generate(kid: "k1")).issue(for: user)
+        #expect(await verifier().verify(token) == nil)
+    }
+
+    @Test func unknownKeyIDIsRefused() async throws {
+        let token = try await issuer(TokenSigningKey.generate(kid: "k9")).issue(for: user)
+        #expect(await verifier().verify(token) == nil)
     }
 
     @Test func algNoneIsRefused() async throws {
-        let tokens = await AccessTokens(secret: secret)
-        let real = try await tokens.issue(for: user).split(separator: ".")
-        let header = Data(#"{"alg":"none","typ":"JWT"}"#.utf8).base64URL
-        #expect(await tokens.verify("\(header).\(real[1]).") == nil)
-        #expect(await tokens.verify("\(header).\(real[1])") == nil)
+        let real = try await issuer().issue(for: user).split(separator: ".")
+        let tokens = await verifier()
+        for header in [#"{"alg":"none","typ":"JWT"}"#, #"{"alg":"none","kid":"k1"}"#] {
+            let encoded = Data(header.utf8).base64URL
+            #expect(await tokens.verify("\(encoded).\(real[1]).") == nil)
+            #expect(await tokens.verify("\(encoded).\(real[1])") == nil)
+        }
+    }
+
+    /// Algorithm confusion: an HS256 token whose HMAC key is the (public) verification key.
+    @Test func hs256SignedWithThePublicKeyIsRefused() async throws {
+        let real = try await issuer().issue(for: user).split(separator: ".")
+        let tokens = await verifier()
+        let publicKey = key.publicKey
+        let x = try #require(Self.jsonObject(publicKey.jwk)["x"] as? String)
+        let raw = try #require(Data(base64URL: x))
+        for secret in [Data(publicKey.jwk.utf8), Data(TokenVerificationKeys([publicKey]).jwks.utf8), raw, Data(x.utf8)] {
+            let header = Data(#"{"alg":"HS256","kid":"k1","typ":"JWT"}"#.utf8).base64URL
+            let input = "\(header).\(real[1])"
+            let mac = Data(HMAC<SHA256>.authenticationCode(for: Data(input.utf8), using: SymmetricKey(data: secret))).base64URL
+            #expect(await tokens.verify("\(input).\(mac)") == nil)
+        }
+    }
+
+    @Test func criticalHeaderIsRefused() async throws {
+        let signer = TokenSigningKey.generate(kid: "k1")
+        let tokens = await verifier([signer])
+        let header = Data(#"{"alg":"EdDSA","kid":"k1","crit":["exp"],"exp":1}"#.utf8).base64URL
+        let payload = try #require(try await issuer(signer).issue(for: user).split(separator: ".").dropFirst().first)
+        let input = "\(header).\(payload)"
+        let signature = try signer.key.signature(for: Data(input.utf8))
+        #expect(await tokens.verify("\(input).\(Data(signature).base64URL)") == nil)
     }
 
     @Test func tamperedPayloadIsRefused() async throws {
-        let tokens = await AccessTokens(secret: secret)
-        let parts = try await tokens.issue(for: user).split(separator: ".")
+        let parts = try await issuer().issue(for: user).split(separator: ".")
         var claims = try #require(Self.payload(of: parts.joined(separator: ".")))
         claims["username"] = "mallory"
         let forged = try JSONSerialization.data(withJSONObject: claims).base64URL
-        #expect(await tokens.verify("\(parts[0]).\(forged).\(parts[2])") == nil)
+        #expect(await verifier().verify("\(parts[0]).\(forged).\(parts[2])") == nil)
     }
 
     @Test(arguments: ["", "garbage", "a.b.c", "eyJ.eyJ.sig", String(repeating: "a", count: 5000)])
     func malformedTokenIsRefused(_ token: String) async {
-        #expect(await AccessTokens(secret: secret).verify(token) == nil)
+        #expect(await verifier().verify(token) == nil)
+    }
+
+    @Test func keysRoundTripAsJWKAndRefuseWhatIsNotEd25519() throws {
+        #expect(try TokenSigningKey(jwk: key.jwk) == key)
+        let set = TokenVerificationKeys([key.publicKey, TokenSigningKey.generate(kid: "k2").publicKey])
+        #expect(try TokenVerificationKeys(jwks: set.jwks) == set)
+        #expect(throws: TokenKeyError.self) { try TokenSigningKey(jwk: key.publicKey.jwk) }
+        #expect(throws: TokenKeyError.self) { try TokenSigningKey(jwk: #"{"kty":"EC","crv":"P-256","kid":"a","x":"AA","d":"AA"}"#) }
+        #expect(throws: TokenKeyError.self) { try TokenVerificationKeys(jwks: #"{"keys":[]}"#) }
+        #expect(throws: TokenKeyError.self) { try TokenVerificationKeys(jwks: "{\"keys\":[\(key.publicKey.jwk),\(key.publicKey.jwk)]}") }
+        let badKid = key.publicKey.jwk.replacingOccurrences(of: "\"kid\":\"k1\"", with: "\"kid\":\"k 1\"")
+        #expect(throws: TokenKeyError.self) { try TokenVerificationKeys(jwks: "{\"keys\":[\(badKid)]}") }
+    }
+
+    /// The streamer's settings hold public keys only; command-api refuses to start without a
+    /// signing key (production generates nothing).
+    @Test func productionNeedsKeysAndVerifiersGetNoPrivateKey() throws {
+        #expect(throws: SettingsError.self) { try CommandAPIConfiguration(environment: ["APP_ENV": "production"]) }
+        let production = try DevelopmentKeys.environment(["APP_ENV": "production"], role: .signer)
+        #expect(production["JWT_SIGNING_KEY_FILE"] == nil)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let verifier = try DevelopmentKeys.environment(["JWT_KEYS_DIR": folder], role: .verifier)
+        #expect(verifier["JWT_SIGNING_KEY_FILE"] == nil && verifier["JWT_PUBLIC_KEYS_FILE"] != nil)
+        let signer = try DevelopmentKeys.environment(["JWT_KEYS_DIR": folder], role: .signer)
+        let configuration = try CommandAPIConfiguration(environment: signer)
+        let published = try TokenVerificationKeys(jwks: try String(contentsOfFile: try #require(verifier["JWT_PUBLIC_KEYS_FILE"]), encoding: .utf8))
+        #expect(published == TokenVerificationKeys([configuration.signingKey.publicKey]), "both roles use one pair")
+        let mode = try FileManager.default.attributesOfItem(atPath: try #require(signer["JWT_SIGNING_KEY_FILE"]))[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+
+    static func part(_ index: Int, of token: String) -> [String: Any]? {
+        Data(base64URL: String(token.split(separator: ".")[index])).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+    }
+
+    static func jsonObject(_ text: String) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
     }
 
     static func payload(of token: String) -> [String: Any]? {
@@ -85,6 +194,12 @@ struct AccessTokenTests {
 }
 
 extension Data {
+    init?(base64URL text: String) {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        self.init(base64Encoded: base64)
+    }
+
     var base64URL: String {
         base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
@@ -142,7 +257,7 @@ struct LimitTests {
         let line = try #require(text.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("TRUSTED_PROXIES:") })
         let value = String(line.split(separator: ":", maxSplits: 1)[1]).trimmingCharacters(in: .whitespaces)
             .trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
-        let secret = ["JWT_SECRET": String(repeating: "s", count: 40)]
+        let secret = TokenSigningKey.generate(kid: "k1").environment
         let configuration = try CommandAPIConfiguration(environment: secret.merging(["TRUSTED_PROXIES": value]) { $1 })
         let resolver = ClientAddressResolver(trustedProxies: configuration.trustedProxies)
         let gateway = try SocketAddress(ipAddress: "10.42.3.17", port: 40_000)
@@ -175,5 +290,44 @@ struct AllowedMethodsTests {
         #expect(allowed.methods(for: "/api/v1/groups/g1/members") == [.post])
         #expect(allowed.methods(for: "/events") == [.get])
         #expect(allowed.methods(for: "/nowhere") == [])
+    }
+}
+
+@Suite("The edge: canonical paths, security headers, bus credentials")
+struct EdgeTests {
+    @Test(arguments: ["/", "/api/v1/groups", "/api/v1/groups/g-1/members/bob", "/events", "/assets/app.js", "/a.b/c..d"])
+    func canonicalPathsPass(_ path: String) {
+        #expect(CanonicalPathMiddleware<APIRequestContext>.isCanonical(path))
+    }
+
+    @Test(arguments: ["//api/v1/command", "/api//v1/command", "/api/v1/./command", "/api/v1/../v1/command", "/api/v1/command/",
+                      "/api%2fv1/command", "/api/v1/%2e%2e/x", "/api\\v1", "api/v1/command", ""])
+    func otherSpellingsAreRefused(_ path: String) {
+        #expect(!CanonicalPathMiddleware<APIRequestContext>.isCanonical(path))
+    }
+
+    @Test func authenticatedAnswersAreNotStoredAndNothingIsSniffed() {
+        var headers: HTTPFields = [:]
+        SecurityHeaders(production: false).apply(to: &headers, authenticated: false)
+        #expect(headers[.xContentTypeOptions] == "nosniff" && headers[.cacheControl] == nil && headers[.strictTransportSecurity] == nil)
+        var mine: HTTPFields = [:]
+        SecurityHeaders(production: true).apply(to: &mine, authenticated: true)
+        #expect(mine[.cacheControl] == "no-store" && mine[.strictTransportSecurity] == SecurityHeaders.hstsValue)
+        var chosen: HTTPFields = [.cacheControl: "public, max-age=3600"]
+        SecurityHeaders(production: false).apply(to: &chosen, authenticated: true)
+        #expect(chosen[.cacheControl] == "public, max-age=3600", "a route's own choice stands")
+    }
+
+    @Test func natsCredentialsGoIntoEveryServerURL() throws {
+        let environment = ["NATS_USER": "command-api", "NATS_PASSWORD": "p@ss:word"]
+        #expect(try NATSCredentials.url("nats://a:4222, nats://b:4222", environment: environment)
+                == "nats://command-api:p%40ss%3Aword@a:4222,nats://command-api:p%40ss%3Aword@b:4222")
+        #expect(try NATSCredentials.url("nats://x:y@a:4222", environment: environment) == "nats://x:y@a:4222", "a URL's own user stands")
+        #expect(try NATSCredentials.url("nats://a:4222", environment: [:]) == "nats://a:4222")
+        #expect(throws: SettingsError.self) { try NATSCredentials.url("nats://a:4222", environment: ["NATS_USER": "u"]) }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("nats-\(UUID())").path
+        try "s3cret\n".write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        #expect(try NATSCredentials.url("nats://a:4222", environment: ["NATS_USER": "u", "NATS_PASSWORD_FILE": file]) == "nats://u:s3cret@a:4222")
     }
 }

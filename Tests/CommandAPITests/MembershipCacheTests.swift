@@ -60,7 +60,7 @@ struct MembershipCacheTests {
 
     @Test func theIntakeStoreAsksPostgresOncePerRememberedAnswer() async throws {
         let base = CountingIntakeStore()
-        let user = AuthenticatedUser(userID: ann, username: "ann")
+        let user = AuthenticatedUser(userID: ann, username: "ann", sessionID: UUID())
         base.store.add(user, to: "g", as: .admin)
         let cache = MembershipCache(ttl: .seconds(60))
         let store = CachedCommandIntakeStore(base: base, cache: cache)

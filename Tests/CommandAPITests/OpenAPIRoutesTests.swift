@@ -12,7 +12,7 @@ import Testing
 @Suite("command-api's OpenAPI document and its router")
 struct CommandAPIOpenAPITests {
     static func application() async throws -> CommandAPIApplication {
-        let configuration = try CommandAPIConfiguration(environment: ["JWT_SECRET": String(repeating: "s", count: 40), "BCRYPT_COST": "4"])
+        let configuration = try CommandAPIConfiguration(environment: TokenSigningKey.generate(kid: "k1").environment.merging(["BCRYPT_COST": "4"]) { $1 })
         // The pool connects lazily: building the router talks to no server.
         return await CommandAPIApplication(configuration: configuration, pool: PostgresPool(url: "postgres://nobody@127.0.0.1:1/none"),
                                            publisher: RecordingPublisher(), checks: [], registry: PrometheusCollectorRegistry(),

@@ -42,12 +42,6 @@ struct GroupPolicyTests {
 
 @Suite("Shared HTTP settings")
 struct SharedHTTPSettingsTests {
-    @Test func jwtSecretMustBeSetAndLong() throws {
-        #expect(throws: SettingsError.self) { try [String: String]().jwtSecret() }
-        #expect(throws: SettingsError.self) { try ["JWT_SECRET": String(repeating: "s", count: 31)].jwtSecret() }
-        #expect(try ["JWT_SECRET": String(repeating: "s", count: 32)].jwtSecret().count == 32)
-    }
-
     @Test func uiOriginAndProductionFlag() {
         #expect([String: String]().uiOrigin == "http://localhost:8081")
         #expect(["UI_ORIGIN": "https://todo.example"].uiOrigin == "https://todo.example")

@@ -19,6 +19,7 @@ struct CommandAPIHarness {
     let nats: NATSConnection
     let pool: PostgresPool
     let api: CommandAPIApplication
+    let revocationFeed: Task<Void, any Error>
 
     /// - Parameter environment: settings over the test defaults.
     static func start(environment: [String: String] = [:]) async throws -> CommandAPIHarness {
@@ -27,18 +28,22 @@ struct CommandAPIHarness {
         try await Migrator(pool: pool, migrations: Migration.bundled()).migrate()
         try await PipelineStreams.ensureAll(nats.jetStream, replicas: 1)
         let configuration = try CommandAPIConfiguration(environment: [
-            "JWT_SECRET": String(repeating: "t", count: 48), "BCRYPT_COST": "4", "AUTH_RATE_PER_MINUTE": "100000",
+            "BCRYPT_COST": "4", "AUTH_RATE_PER_MINUTE": "100000",
             "NATS_URL": TestInfrastructure.natsURL, "DATABASE_URL": TestInfrastructure.databaseURL,
-        ].merging(environment) { $1 })
+        ].merging(TestInfrastructure.tokenKey.environment) { $1 }.merging(environment) { $1 })
         let logger = Logger(label: "command-api-test")
         let api = await CommandAPIApplication(configuration: configuration, pool: pool,
                                               publisher: JetStreamCommandPublisher(connection: nats),
-                                              announcer: NATSMembershipChangeAnnouncer(connection: nats, logger: logger), checks: [],
+                                              announcer: NATSMembershipChangeAnnouncer(connection: nats, logger: logger),
+                                              sessionAnnouncer: NATSSessionRevocationAnnouncer(connection: nats, logger: logger), checks: [],
                                               registry: PrometheusCollectorRegistry(), logger: logger)
-        return CommandAPIHarness(nats: nats, pool: pool, api: api)
+        let feed = try await SessionRevocationFeed.start(connection: nats, pool: pool, revocations: api.revocations,
+                                                         pollInterval: .seconds(configuration.revocationPollSeconds), logger: logger)
+        return CommandAPIHarness(nats: nats, pool: pool, api: api, revocationFeed: Task { try await feed.run() })
     }
 
     func stop() async {
+        revocationFeed.cancel()
         await api.passwords.shutdown()
         await nats.drain()
         await pool.shutdown()
@@ -87,7 +92,16 @@ struct CommandAPIHarness {
             }
         }
 
-        struct Session {
+        /// A request with exactly these header fields and body; the answer keeps the response's headers.
+        func send(_ method: HTTPRequest.Method, _ path: String, headers: HTTPFields, body: String)
+            async throws -> (status: HTTPResponse.Status, headers: HTTPFields, json: [String: Any]) {
+            try await client.execute(uri: path, method: method, headers: headers, body: ByteBuffer(string: body)) { response in
+                let json = (try? JSONSerialization.jsonObject(with: Data(buffer: response.body))) as? [String: Any] ?? [:]
+                return (response.status, response.headers, json)
+            }
+        }
+
+        struct Session: Sendable {
             let token: String
             let refresh: String
             let userID: String

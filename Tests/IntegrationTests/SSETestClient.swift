@@ -59,6 +59,25 @@ final class SSETestClient: Sendable {
         }
     }
 
+    /// Whether the server ended the stream (its last chunk, or the connection closed) within
+    /// `timeout`; events before the end are skipped.
+    func ended(within timeout: Duration) async -> Bool {
+        let events = self.events
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for await _ in events {}
+                return !Task.isCancelled
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+
     /// For a client that never read: drains what is buffered and reports whether the server has
     /// closed the connection within `timeout`.
     func serverClosed(within timeout: Duration) -> Bool {

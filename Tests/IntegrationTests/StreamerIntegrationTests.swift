@@ -30,14 +30,19 @@ struct StreamerIntegrationTests {
     /// Like `with`, also handing over the streamer's SSE route.
     static func withStreamer(pipeline: Bool = true, environment: [String: String] = [:],
                              _ body: @Sendable (Client, any TestClientProtocol, Int, NATSConnection, EventStreamRoute) async throws -> Void) async throws {
-        try await CommandAPIHarness.with(pipeline: pipeline) { api, nats, pool in
+        try await CommandAPIHarness.with(pipeline: pipeline, environment: environment) { api, nats, pool in
             let configuration = try StreamerConfiguration(environment: [
-                "JWT_SECRET": String(repeating: "t", count: 48), "SSE_HEARTBEAT_SECONDS": "1",
+                "JWT_PUBLIC_KEYS": TestInfrastructure.tokenKey.environment["JWT_PUBLIC_KEYS"]!, "SSE_HEARTBEAT_SECONDS": "1",
             ].merging(environment) { $1 })
+            let logger = Logger(label: "streamer-test")
             let streamer = await StreamerApplication(configuration: configuration, pool: pool, nats: nats, checks: [],
-                                                     registry: PrometheusCollectorRegistry(), logger: Logger(label: "streamer-test"))
+                                                     registry: PrometheusCollectorRegistry(), logger: logger)
+            let feed = try await SessionRevocationFeed.start(connection: nats, pool: pool, revocations: streamer.revocations,
+                                                             pollInterval: .seconds(configuration.revocationPollSeconds), logger: logger)
+            let feeding = Task { try await feed.run() }
+            defer { feeding.cancel() }
             let events = streamer.events
-            try await Application(router: streamer.router, server: streamer.server).test(.live) { client in
+            try await Application(router: streamer.router, server: streamer.server(configuration)).test(.live) { client in
                 try await body(api, client, client.port ?? 0, nats, events)
             }
         }

@@ -1,4 +1,6 @@
+import Contracts
 import Foundation
+import HTTPAPI
 import NATS
 import Postgres
 import Testing
@@ -7,7 +9,22 @@ import Testing
 /// a server is missing they fail and say how to start it.
 enum TestInfrastructure {
     static let environment = ProcessInfo.processInfo.environment
-    static let natsURL = environment["TEST_NATS_URL"] ?? "nats://127.0.0.1:14222"
+    static let natsServer = environment["TEST_NATS_URL"] ?? "nats://127.0.0.1:14222"
+    /// The test nats-server's passwords (scripts/infra.sh writes one per user).
+    static let secrets = environment["TEST_SECRETS_DIR"]
+        ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../.runtime/test/secrets").standardized.path
+    static func natsPassword(_ user: String) -> String? {
+        (try? String(contentsOfFile: "\(secrets)/nats-\(user)", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    /// The server URL with a user's credentials.
+    static func natsURL(as user: String) -> String {
+        guard let password = natsPassword(user) else { return natsServer }
+        return (try? NATSCredentials.with(user: user, password: password, in: natsServer)) ?? natsServer
+    }
+    /// As `admin`, who may do anything (the suites stand in for every service).
+    static let natsURL = natsURL(as: "admin")
+    /// The access-token key of the in-process command-api and streamer.
+    static let tokenKey = TokenSigningKey.generate(kid: "test")
     static let databaseURL = environment["TEST_DATABASE_URL"] ?? "postgres://app:password@127.0.0.1:15432/app?sslmode=disable"
     /// Restarts the test Postgres (used by the pool-recovery test).
     static let restartPostgresCommand = environment["TEST_RESTART_POSTGRES"]
@@ -25,7 +42,7 @@ enum TestInfrastructure {
         do {
             return try await NATSConnection.connect(options)
         } catch {
-            Issue.record("cannot reach the test NATS server at \(natsURL): \(error); \(hint)")
+            Issue.record("cannot reach the test NATS server at \(natsServer): \(error); \(hint)")
             throw error
         }
     }

@@ -70,8 +70,14 @@ def register(driver, username):
     find(driver, ".group-grid")
 
 
-def session(driver):
-    return json.loads(driver.execute_script("return localStorage.getItem('teamboard.session')") or "null")
+def user_id(driver):
+    return driver.execute_script("return document.body.dataset.userId")
+
+
+def refresh_cookie(driver):
+    """The HttpOnly refresh-token cookie, read through the DevTools protocol (page scripts cannot)."""
+    cookies = driver.execute_cdp_cmd("Network.getAllCookies", {})["cookies"]
+    return next((c for c in cookies if c["name"] == "refresh_token"), None)
 
 
 def post(path, body):
@@ -110,8 +116,8 @@ def main():
         check("Wrong username or password" in error.text, "wrong credentials get a clear message")
         register(alice, alice_name)
         register(bob, bob_name)
-        bob.execute_script("localStorage.removeItem('teamboard.session')")
-        bob.get(BASE + "/login")
+        find(bob, '[data-action="logout"]').click()
+        wait(bob).until(EC.url_contains("/login"))
         find(bob, '[data-action="show-register"]').click()
         find(bob, "#username").send_keys(alice_name)
         bob.find_element(By.CSS_SELECTOR, "#password").send_keys(PASSWORD)
@@ -190,7 +196,7 @@ def main():
         # Pretend, in bob's page only, that he created the other todo: the UI lets him edit it,
         # the engine refuses, and the card goes back to what it was.
         target = card_in(bob, "todo", "<script>alert(1)</script>", 10)
-        bob.execute_script("arguments[0].dataset.createdBy = arguments[1]", target, session(bob)["user_id"])
+        bob.execute_script("arguments[0].dataset.createdBy = arguments[1]", target, user_id(bob))
         target.click()
         title = find(bob, "#todo-title")
         title.clear()
@@ -234,7 +240,10 @@ def main():
             narrow.get(BASE + "/login")
             find(narrow, "#username")
             shot(narrow, "08-login-narrow")
-            narrow.execute_script("localStorage.setItem('teamboard.session', arguments[0])", json.dumps(session(bob)))
+            narrow.find_element(By.CSS_SELECTOR, "#username").send_keys(bob_name)
+            narrow.find_element(By.CSS_SELECTOR, "#password").send_keys(PASSWORD)
+            narrow.find_element(By.CSS_SELECTOR, 'button[type="submit"][data-login-only]').click()
+            wait(narrow).until(EC.url_contains("/app"))
             narrow.get(BASE + "/app?group=" + group)
             card_in(narrow, "done", "Competitor analysis for onboarding", 10)
             width = narrow.execute_script("return document.documentElement.scrollWidth")
@@ -243,17 +252,40 @@ def main():
         finally:
             narrow.quit()
 
-        print("token refresh and logout")
-        before = session(alice)
-        alice.execute_script("""const s = JSON.parse(localStorage.getItem('teamboard.session'));
-                                s.expires_at = Date.now() + 30000; localStorage.setItem('teamboard.session', JSON.stringify(s));""")
+        print("sessions live in an HttpOnly cookie; the access token only in memory")
+        before = refresh_cookie(alice)
+        check(before is not None and before["httpOnly"] and before["sameSite"] == "Strict" and before["path"] == "/api/v1/auth",
+              "the refresh token is an HttpOnly, SameSite=Strict cookie on /api/v1/auth")
+        check("refresh_token" not in alice.execute_script("return document.cookie"), "page scripts cannot read it")
+        check(alice.execute_script("return Object.keys(localStorage).concat(Object.keys(sessionStorage))"
+                                   ".filter((k) => /session|token/i.test(k))") == [], "no token in web storage")
         alice.get(BASE + "/app")
-        wait(alice).until(lambda d: session(d) and session(d)["refresh_token"] != before["refresh_token"])
-        check(session(alice)["expires_at"] > before["expires_at"] - 1000, "an expiring access token is refreshed without the user noticing")
-        refreshed = session(alice)
+        find(alice, ".group-grid")
+        check(refresh_cookie(alice)["value"] != before["value"], "a page load gets a fresh access token, rotating the cookie")
+        alice.get(BASE + "/login?next=" + "https://evil.example/phish")
+        wait(alice).until(EC.url_contains("/app"))
+        check(alice.current_url.startswith(BASE + "/app"), f"?next= never leaves the site ({alice.current_url})")
+        alice.get(BASE + "/login?next=" + "//evil.example/phish")
+        wait(alice).until(EC.url_contains("/app"))
+        check(alice.current_url.startswith(BASE + "/app"), "nor with a scheme-relative URL")
+
+        print("password change and logout")
+        alice.get(BASE + "/settings")
+        find(alice, 'form[data-action="change-password"]')
+        shot(alice, "10-account-settings")
+        alice.find_element(By.CSS_SELECTOR, 'form[data-action="change-password"] [name="current"]').send_keys(PASSWORD)
+        alice.find_element(By.CSS_SELECTOR, 'form[data-action="change-password"] [name="next"]').send_keys(PASSWORD + "!")
+        alice.find_element(By.CSS_SELECTOR, 'form[data-action="change-password"] button[type="submit"]').click()
+        wait(alice).until(lambda d: any("Password changed" in t.text for t in d.find_elements(By.CSS_SELECTOR, ".toast")))
+        check(True, "the password is changed from Settings")
+        alice.get(BASE + "/app")
+        find(alice, ".group-grid")
+        check(True, "the new session goes on")
+        spent = refresh_cookie(alice)["value"]
         alice.find_element(By.CSS_SELECTOR, '[data-action="logout"]').click()
         wait(alice).until(EC.url_contains("/login"))
-        check(post("/api/v1/auth/refresh", {"refresh_token": refreshed["refresh_token"]}) == 401, "logout revoked the refresh token")
+        check(post("/api/v1/auth/refresh", {"refresh_token": spent}) == 401, "logout revoked the refresh token")
+        check(refresh_cookie(alice) is None, "and cleared the cookie")
         print("browser test passed")
     except Exception:
         for name, driver in (("alice", alice), ("bob", bob)):

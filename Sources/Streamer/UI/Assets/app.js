@@ -36,32 +36,32 @@
   }
 
   // ---------------------------------------------------------------- session
-  // The session lives in localStorage so every tab shares it. The access token is short-lived and
-  // refreshed a minute before it expires; the refresh token rotates on every use, so refreshes are
-  // serialized across tabs (Web Locks) and a tab first re-reads what another tab may have stored.
-  const SESSION_KEY = "teamboard.session";
+  // The refresh token lives in an HttpOnly cookie this page never sees (the server sets it when a
+  // request says `X-Session-Transport: cookie`); the access token lives in this page's memory
+  // only. Every page gets a fresh access token on load and refreshes it a minute before it
+  // expires. A refresh rotates the cookie, so refreshes are serialized across tabs (Web Locks);
+  // tabs hear of a sign-out on a BroadcastChannel.
+  const sessionChannel = "BroadcastChannel" in window ? new BroadcastChannel("teamboard-session") : null;
+  const cookieHeaders = { "Content-Type": "application/json", "X-Session-Transport": "cookie" };
+  let current = null;
   const Session = {
-    get() {
-      try { return JSON.parse(localStorage.getItem(SESSION_KEY)) || null; } catch { return null; }
-    },
+    get() { return current; },
     save(auth) {
-      const session = {
-        access_token: auth.access_token, refresh_token: auth.refresh_token,
-        expires_at: Date.now() + (auth.expires_in || 900) * 1000, user_id: auth.user_id, username: auth.username,
+      current = {
+        access_token: auth.access_token, expires_at: Date.now() + (auth.expires_in || 900) * 1000,
+        user_id: auth.user_id, username: auth.username,
       };
-      localStorage.setItem(SESSION_KEY, JSON.stringify(session));
       scheduleRefresh();
-      return session;
+      return current;
     },
-    clear() { localStorage.removeItem(SESSION_KEY); },
+    clear() { current = null; clearTimeout(refreshTimer); },
   };
 
   let refreshTimer = null;
   function scheduleRefresh() {
     clearTimeout(refreshTimer);
-    const session = Session.get();
-    if (!session) return;
-    const wait = Math.max(1000, session.expires_at - Date.now() - 60_000);
+    if (!current) return;
+    const wait = Math.max(1000, current.expires_at - Date.now() - 60_000);
     refreshTimer = setTimeout(() => refresh().catch(() => {}), wait);
   }
 
@@ -70,32 +70,49 @@
     return body();
   }
 
+  /// Exchanges the cookie for a new access token; null when there is no session (401).
+  async function exchange() {
+    const response = await fetch(apiBase + "/api/v1/auth/refresh", {
+      method: "POST", credentials: "include", headers: cookieHeaders, body: "{}",
+    });
+    if (response.status === 401) { Session.clear(); return null; }
+    if (!response.ok) throw new Error("refresh failed (" + response.status + ")");
+    return Session.save(await response.json());
+  }
+
+  /// The session of this page load, from the cookie (null when signed out).
+  async function resume() {
+    try { return await withRefreshLock(exchange); } catch { return null; }
+  }
+
   /// A fresh access token (refreshing first when it expires within a minute).
   async function refresh(force = false) {
     return withRefreshLock(async () => {
-      const session = Session.get();
-      if (!session) throw new Error("signed out");
-      if (!force && session.expires_at - Date.now() > 60_000) { scheduleRefresh(); return session.access_token; }
-      const response = await fetch(apiBase + "/api/v1/auth/refresh", {
-        method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ refresh_token: session.refresh_token }),
-      });
-      if (response.status === 401) { Session.clear(); toLogin(); throw new Error("session ended"); }
-      if (!response.ok) throw new Error("refresh failed (" + response.status + ")");
-      return Session.save(await response.json()).access_token;
+      if (!force && current && current.expires_at - Date.now() > 60_000) { scheduleRefresh(); return current.access_token; }
+      const session = await exchange();
+      if (!session) { toLogin(); throw new Error("session ended"); }
+      return session.access_token;
     });
   }
 
   async function accessToken() {
-    const session = Session.get();
-    if (!session) { toLogin(); throw new Error("signed out"); }
-    if (session.expires_at - Date.now() < 60_000) return refresh();
-    return session.access_token;
+    if (!current || current.expires_at - Date.now() < 60_000) return refresh();
+    return current.access_token;
   }
 
   function toLogin() {
     const next = location.pathname + location.search;
     location.replace("/login" + (next && next !== "/" && !next.startsWith("/login") ? "?next=" + encodeURIComponent(next) : ""));
+  }
+
+  /// Where to go after signing in: `?next=` only when it is a path of this site.
+  function nextPath() {
+    const next = params.get("next") || "";
+    try {
+      const url = new URL(next, location.origin);
+      if (next.startsWith("/") && url.origin === location.origin) return url.pathname + url.search + url.hash;
+    } catch { /* not a URL */ }
+    return "/app";
   }
 
   /// fetch with the bearer token; one refresh and retry on 401.
@@ -135,22 +152,18 @@
     return response.text();
   }
 
-  async function logout() {
-    const session = Session.get();
+  async function logout(everywhere = false) {
+    try {
+      if (everywhere) await api("POST", "/api/v1/auth/logout-everywhere", {});
+      else await fetch(apiBase + "/api/v1/auth/logout", { method: "POST", credentials: "include", headers: cookieHeaders, body: "{}" });
+    } catch { /* signed out locally either way */ }
     Session.clear();
-    if (session) {
-      try {
-        await fetch(apiBase + "/api/v1/auth/logout", {
-          method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refresh_token: session.refresh_token }),
-        });
-      } catch { /* signed out locally either way */ }
-    }
+    sessionChannel?.postMessage("signed-out");
     location.replace("/login");
   }
 
-  window.addEventListener("storage", (event) => {
-    if (event.key === SESSION_KEY && !event.newValue && document.body.dataset.auth === "required") toLogin();
-    if (event.key === SESSION_KEY && event.newValue) scheduleRefresh();
+  sessionChannel?.addEventListener("message", (event) => {
+    if (event.data === "signed-out" && document.body.dataset.auth === "required") { Session.clear(); toLogin(); }
   });
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible" && Session.get()) accessToken().catch(() => {});
@@ -241,7 +254,7 @@
 
   // ---------------------------------------------------------------- page: login
   function initLogin() {
-    if (Session.get()) { location.replace(params.get("next") || "/app"); return; }
+    resume().then((session) => { if (session) location.replace(nextPath()); });
     const form = $("#auth-form");
     const error = $("#auth-error");
     const setMode = (mode) => {
@@ -266,11 +279,10 @@
       buttons.forEach((button) => (button.disabled = true));
       try {
         const response = await fetch(apiBase + "/api/v1/auth/" + (register ? "register" : "login"), {
-          method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username, password }),
+          method: "POST", credentials: "include", headers: cookieHeaders, body: JSON.stringify({ username, password }),
         });
         if (response.ok) {
-          Session.save(await response.json());
-          location.replace(params.get("next") || "/app");
+          location.replace(nextPath());
           return;
         }
         if (response.status === 401) error.textContent = "Wrong username or password.";
@@ -288,9 +300,10 @@
   function initChrome() {
     const session = Session.get();
     if (!session) { toLogin(); return false; }
+    document.body.dataset.userId = session.user_id;
     $$("[data-username]").forEach((element) => { if (!element.closest("main")) element.textContent = session.username; });
     $$("[data-initials]").forEach((element) => (element.textContent = session.username.slice(0, 2).toUpperCase()));
-    $$('[data-action="logout"]').forEach((button) => button.addEventListener("click", logout));
+    $$('[data-action="logout"]').forEach((button) => button.addEventListener("click", () => logout()));
     const group = params.get("group");
     if (group) $$("a[data-keep-group]").forEach((link) => (link.href = link.pathname + "?group=" + encodeURIComponent(group)));
     scheduleRefresh();
@@ -796,6 +809,39 @@
   }
 
   // ---------------------------------------------------------------- page: settings
+  /// The account's own settings: a new password (every other session ends), sign out everywhere.
+  function accountPanel() {
+    const panel = document.createElement("section");
+    panel.className = "panel account-settings";
+    panel.innerHTML = `
+      <h2>Your account</h2>
+      <form data-action="change-password" class="stack">
+        <label>Current password <input type="password" name="current" autocomplete="current-password" required></label>
+        <label>New password <input type="password" name="next" autocomplete="new-password" minlength="8" maxlength="128" required></label>
+        <button type="submit" class="button primary">Change password</button>
+        <p class="muted">Changing it signs you out on every other device.</p>
+      </form>
+      <button type="button" class="button" data-action="logout-everywhere">Sign out everywhere</button>`;
+    const form = $('form[data-action="change-password"]', panel);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const response = await authorized(apiBase + "/api/v1/auth/password", {
+          method: "POST", credentials: "include", headers: cookieHeaders,
+          body: JSON.stringify({ current_password: form.current.value, new_password: form.next.value }),
+        });
+        if (!response.ok) throw new Error(await errorMessage(response));
+        Session.save(await response.json());
+        form.reset();
+        toast("Password changed. Other devices are signed out.");
+      } catch (error) { toast(error.message, "error"); }
+    });
+    $('[data-action="logout-everywhere"]', panel).addEventListener("click", () => {
+      if (confirm("Sign out on every device, this one included?")) logout(true);
+    });
+    return panel;
+  }
+
   async function initSettings(main, groupID) {
     if (!groupID) {
       const overview = document.createElement("div");
@@ -813,10 +859,11 @@
       const intro = document.createElement("p");
       intro.className = "muted";
       intro.textContent = list.children.length ? "Pick a group to manage its members and roles." : "You are not in any group yet.";
-      main.replaceChildren(intro, list);
+      main.replaceChildren(intro, list, accountPanel());
       return;
     }
     if (!(await load(main, "/ui/settings?group_id=" + encodeURIComponent(groupID)))) return;
+    main.append(accountPanel());
     const path = "/api/v1/groups/" + encodeURIComponent(groupID);
     const reload = () => initSettings(main, groupID);
     const run = async (work, done) => {
@@ -853,9 +900,10 @@
   }
 
   // ---------------------------------------------------------------- boot
-  document.addEventListener("DOMContentLoaded", () => {
+  document.addEventListener("DOMContentLoaded", async () => {
     if (page === "login") { initLogin(); return; }
-    if (page === "architecture") { if (Session.get()) initChrome(); else $(".account")?.setAttribute("hidden", ""); return; }
+    const signedIn = await resume();
+    if (page === "architecture") { if (signedIn) initChrome(); else $(".account")?.setAttribute("hidden", ""); return; }
     if (!initChrome()) return;
     const notice = sessionStorage.getItem("teamboard.notice");
     if (notice) { sessionStorage.removeItem("teamboard.notice"); toast(notice, "error"); }
