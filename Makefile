@@ -20,6 +20,10 @@ BENCH_NATS_URL := nats://127.0.0.1:24222
 BENCH_DATABASE_URL := postgres://app:password@127.0.0.1:25432/app?sslmode=disable
 DEV_NATS_URL := nats://127.0.0.1:4222
 DEV_DATABASE_URL := postgres://app:password@127.0.0.1:5432/app?sslmode=disable
+# Tools that manage streams (and the benchmarks) speak as the NATS `admin` user; each service is a
+# user of its own (scripts/infra.sh writes the passwords, scripts/services.sh hands them out).
+DEV_NATS_ADMIN := NATS_USER=admin NATS_PASSWORD_FILE=.runtime/secrets/nats-admin
+BENCH_NATS_ADMIN := NATS_USER=admin NATS_PASSWORD_FILE=.runtime/bench/secrets/nats-admin
 
 .PHONY: help deps build build-release run-infra stop-infra status-infra migrate ensure-streams run-all stop-all status \
         run-command run-engine run-sink run-streamer browser-deps fuzz-deps test-fuzz-api test-fuzz-json test-browser test-e2e test-swift-integration validate-manifests predeploy predeploy-full image bench-e2e \
@@ -55,7 +59,7 @@ migrate: build-release ## Apply database migrations to the development database
 	DATABASE_URL='$(DEV_DATABASE_URL)' .build/release/todo migrate
 
 ensure-streams: build-release ## Create or reconcile the COMMANDS and EVENTS streams
-	NATS_URL='$(DEV_NATS_URL)' .build/release/todo ensure-streams
+	$(DEV_NATS_ADMIN) NATS_URL='$(DEV_NATS_URL)' .build/release/todo ensure-streams
 
 # The four services, in the background (logs .runtime/logs, pids .runtime/pids); see scripts/services.sh.
 SERVICES := RUNTIME_DIR=.runtime NATS_URL='$(DEV_NATS_URL)' DATABASE_URL='$(DEV_DATABASE_URL)' scripts/services.sh
@@ -162,11 +166,11 @@ image: ## Container image of the release build (needs podman or docker; not avai
 bench: deps build-release ## Benchmarks (release build, servers of their own); writes bench/results/<date>-*.md
 	@$(BENCH_ENV) scripts/infra.sh start
 	@status=0; \
-	.build/release/todo-bench foundation --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; \
-	if [ $$status = 0 ]; then .build/release/todo-bench pipeline --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
-	if [ $$status = 0 ]; then .build/release/todo-bench hot-group --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
-	if [ $$status = 0 ]; then .build/release/todo-bench command-api --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
-	if [ $$status = 0 ]; then .build/release/todo-bench streamer --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
+	$(BENCH_NATS_ADMIN) .build/release/todo-bench foundation --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; \
+	if [ $$status = 0 ]; then $(BENCH_NATS_ADMIN) .build/release/todo-bench pipeline --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
+	if [ $$status = 0 ]; then $(BENCH_NATS_ADMIN) .build/release/todo-bench hot-group --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
+	if [ $$status = 0 ]; then $(BENCH_NATS_ADMIN) .build/release/todo-bench command-api --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
+	if [ $$status = 0 ]; then $(BENCH_NATS_ADMIN) .build/release/todo-bench streamer --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
 	$(BENCH_ENV) scripts/infra.sh stop; exit $$status
 
 bench-e2e: deps build-release ## End-to-end load benchmark on the whole system (release, own fresh stack); writes bench/results/<date>-e2e.md
@@ -175,7 +179,7 @@ bench-e2e: deps build-release ## End-to-end load benchmark on the whole system (
 	-@RUNTIME_DIR=.runtime/bench-stack NATS_PORT=26222 NATS_MONITOR_PORT=26822 PG_PORT=26432 scripts/infra.sh stop 2>/dev/null
 	rm -rf .runtime/bench-stack
 	STACK=bench scripts/e2e-stack.sh bash -c '.build/release/todo-bench e2e --command-api "$$COMMAND_API_URL" \
-		--streamer "$$STREAMER_URL" --nats-url "$$NATS_URL" --database-url "$$DATABASE_URL" --pid-directory "$$RUNTIME_DIR/pids" $(E2E_ARGS)'
+		--streamer "$$STREAMER_URL" --nats-url "$$NATS_ADMIN_URL" --database-url "$$DATABASE_URL" --pid-directory "$$RUNTIME_DIR/pids" $(E2E_ARGS)'
 
 clean-local: ## Stop local servers, remove build output, .runtime and local data
 	-@$(SERVICES) stop 2>/dev/null

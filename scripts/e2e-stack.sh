@@ -21,10 +21,12 @@ export NATS_PORT=${base}222 NATS_MONITOR_PORT=${base}822 PG_PORT=${base}432
 export NATS_URL=nats://127.0.0.1:${base}222
 export DATABASE_URL="postgres://app:password@127.0.0.1:${base}432/app?sslmode=disable"
 export COMMAND_PORT=${base}080 STREAMER_PORT=${base}081 ENGINE_PORT=${base}082 SINK_PORT=${base}083
+export COMMAND_INTERNAL_PORT=${base}090 STREAMER_INTERNAL_PORT=${base}091
 export COMMAND_API_URL=http://127.0.0.1:${base}080 STREAMER_URL=http://127.0.0.1:${base}081
 export UI_ORIGIN=http://127.0.0.1:${base}081
 # Tests register many users from one address and send commands as fast as they can.
 export AUTH_RATE_PER_MINUTE=100000 COMMAND_RATE_PER_SECOND=100000 REQUEST_RATE_PER_SECOND=${REQUEST_RATE_PER_SECOND:-100000}
+export READ_RATE_PER_SECOND=${READ_RATE_PER_SECOND:-100000} READ_RATE_PER_SECOND_PER_USER=${READ_RATE_PER_SECOND_PER_USER:-100000}
 
 teardown() {
     status=$?
@@ -36,7 +38,10 @@ teardown() {
 trap teardown EXIT
 
 scripts/infra.sh start
-"$TODO_BIN" ensure-streams >/dev/null
+# Streams are the admin's; the services each speak as their own NATS user (scripts/services.sh).
+NATS_USER=admin NATS_PASSWORD_FILE="$RUNTIME_DIR/secrets/nats-admin" "$TODO_BIN" ensure-streams >/dev/null
+NATS_ADMIN_URL="nats://admin:$(cat "$RUNTIME_DIR/secrets/nats-admin")@127.0.0.1:${base}222"
+export NATS_ADMIN_URL
 "$TODO_BIN" migrate >/dev/null
 scripts/services.sh start
 "$@"

@@ -2,7 +2,12 @@
 # Local infrastructure: nats-server with JetStream and a throwaway Postgres cluster, both on
 # loopback, state under $RUNTIME_DIR (default .runtime): data/, logs/, pids/.
 #
-#   scripts/infra.sh start | stop | status | restart-postgres | psql
+#   scripts/infra.sh start | stop | status | restart-postgres | psql | nats-password <user>
+#
+# nats-server runs with a user per service and the subjects each may publish and subscribe to
+# (infrastructure/nats/permissions.conf, shared with the Kubernetes manifests); the passwords are random, made
+# once in $RUNTIME_DIR/secrets/nats-<user> (mode 0600). `admin` (streams, tests, operators'
+# tools) may do anything.
 #
 # Environment: RUNTIME_DIR, NATS_PORT (4222), NATS_MONITOR_PORT (8222), PG_PORT (5432),
 # APP_DB_PASSWORD (password), NATS_GOMAXPROCS (half the cores, at least 1). `make test` runs a
@@ -60,18 +65,45 @@ wait_for_port() {
     done
 }
 
+NATS_USERS=(admin command-api domain-engine data-sink streamer)
+
+# The password of a NATS user, created on first use.
+nats_password() {
+    local file="$RUNTIME_DIR/secrets/nats-$1"
+    if [ ! -s "$file" ]; then
+        mkdir -p "$RUNTIME_DIR/secrets" && chmod 700 "$RUNTIME_DIR/secrets"
+        (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$file")
+    fi
+    cat "$file"
+}
+
+# nats-server's configuration: listeners, JetStream, and the users with their permissions.
+write_nats_config() {
+    local conf="$DATA/nats/nats.conf" user variable
+    (umask 077; {
+        printf 'port: %s\nhttp_port: %s\nhost: 127.0.0.1\nserver_name: "local-%s"\n' "$NATS_PORT" "$NATS_MONITOR_PORT" "$NATS_PORT"
+        printf 'jetstream { store_dir: "%s" }\n' "$DATA/nats"
+        for user in "${NATS_USERS[@]}"; do
+            variable="$(echo "$user" | tr 'a-z-' 'A-Z_')_PASSWORD"
+            printf '%s: "%s"\n' "$variable" "$(nats_password "$user")"
+        done
+        cat "$ROOT/infrastructure/nats/permissions.conf"
+    } > "$conf")
+    echo "$conf"
+}
+
 start_nats() {
     command -v nats-server >/dev/null || die "nats-server is not installed (run: make deps)"
     if nats_running; then say "nats-server already running (pid $(cat "$NATS_PID")) on 127.0.0.1:$NATS_PORT"; return; fi
     port_in_use "$NATS_PORT" && die "port $NATS_PORT is taken by another process; set NATS_PORT or stop it"
     port_in_use "$NATS_MONITOR_PORT" && die "port $NATS_MONITOR_PORT is taken by another process; set NATS_MONITOR_PORT or stop it"
     mkdir -p "$DATA/nats" "$LOGS" "$PIDS"
-    GOMAXPROCS="$NATS_GOMAXPROCS" nats-server --jetstream --store_dir "$DATA/nats" --addr 127.0.0.1 --port "$NATS_PORT" \
-        --http_port "$NATS_MONITOR_PORT" --pid "$NATS_PID" --log "$LOGS/nats-server.log" \
-        --server_name "local-$NATS_PORT" </dev/null >>"$LOGS/nats-server.out" 2>&1 &
+    local conf; conf="$(write_nats_config)"
+    GOMAXPROCS="$NATS_GOMAXPROCS" nats-server -c "$conf" --pid "$NATS_PID" --log "$LOGS/nats-server.log" \
+        </dev/null >>"$LOGS/nats-server.out" 2>&1 &
     disown || true
     wait_for_port "$NATS_PORT" "nats-server"
-    say "nats-server with JetStream on nats://127.0.0.1:$NATS_PORT (monitoring http://127.0.0.1:$NATS_MONITOR_PORT)"
+    say "nats-server with JetStream on nats://127.0.0.1:$NATS_PORT (monitoring http://127.0.0.1:$NATS_MONITOR_PORT), a user per service"
 }
 
 init_postgres() {
@@ -114,7 +146,7 @@ CONF
 
 start_postgres() {
     local bin; bin="$(pg_bin)"
-    if pg_running; then say "postgres already running on 127.0.0.1:$PG_PORT"; return; fi
+    if pg_running; then ensure_app_database; say "postgres already running on 127.0.0.1:$PG_PORT"; return; fi
     port_in_use "$PG_PORT" && die "port $PG_PORT is taken by another process; set PG_PORT or stop it"
     init_postgres
     touch "$LOGS/postgres.log"; chown postgres:postgres "$LOGS/postgres.log"
@@ -129,9 +161,32 @@ ensure_app_database() {
     local psql=(as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$PGSOCK" -p "$PG_PORT" -U postgres)
     "${psql[@]}" -d postgres -v pw="$APP_DB_PASSWORD" <<'SQL'
 SELECT 'CREATE ROLE app LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app')\gexec
-ALTER ROLE app WITH LOGIN PASSWORD :'pw';
+-- app owns the tables and runs the migrations, which create the services' roles.
+ALTER ROLE app WITH LOGIN CREATEROLE PASSWORD :'pw';
 SELECT 'CREATE DATABASE app OWNER app' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'app')\gexec
 SQL
+    # A login user per service, a member of its role (the role's grants come with the migrations).
+    local user role
+    for user in command_api data_sink streamer; do
+        role="todo_$user"
+        "${psql[@]}" -d postgres -v user="$user" -v role="$role" -v pw="$(pg_password "$user")" <<'SQL'
+SET client_min_messages = warning;
+SELECT format('CREATE ROLE %I NOLOGIN', :'role') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role')\gexec
+SELECT format('CREATE ROLE %I LOGIN', :'user') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'user')\gexec
+SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', :'user', :'pw')\gexec
+SELECT format('GRANT %I TO %I', :'role', :'user')\gexec
+SQL
+    done
+}
+
+# The Postgres password of a service's login user, created on first use.
+pg_password() {
+    local file="$RUNTIME_DIR/secrets/pg-$1"
+    if [ ! -s "$file" ]; then
+        mkdir -p "$RUNTIME_DIR/secrets" && chmod 700 "$RUNTIME_DIR/secrets"
+        (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$file")
+    fi
+    cat "$file"
 }
 
 stop_nats() {
@@ -167,6 +222,7 @@ case "${1:-}" in
     restart-postgres)
         as_postgres "$(pg_bin)/pg_ctl" -D "$PGDATA" -l "$LOGS/postgres.log" -o "-p $PG_PORT -k $PGSOCK" -m fast -w -t 30 restart >/dev/null
         say "postgres restarted" ;;
+    nats-password) nats_password "${2:?usage: $0 nats-password <user>}" ;;
     psql) shift; exec runuser -u postgres -- psql -X -h "$PGSOCK" -p "$PG_PORT" -U postgres -d app "$@" ;;
-    *) echo "usage: $0 start|stop|status|start-nats|stop-nats|restart-postgres|psql" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|status|start-nats|stop-nats|restart-postgres|psql|nats-password <user>" >&2; exit 2 ;;
 esac

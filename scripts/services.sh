@@ -7,8 +7,10 @@
 #
 # Services: command-api domain-engine data-sink streamer (default: all four).
 # Environment: RUNTIME_DIR (.runtime), TODO_BIN (.build/release/todo), NATS_URL, DATABASE_URL,
-# COMMAND_PORT (8080), STREAMER_PORT (8081), ENGINE_PORT (8082), SINK_PORT (8083), and anything
-# the services read themselves (JWT_SECRET, UI_ORIGIN, ...; see README).
+# COMMAND_PORT (8080), STREAMER_PORT (8081), ENGINE_PORT (8082), SINK_PORT (8083), the internal
+# ports of command-api and the streamer (/readyz, /metrics: COMMAND_INTERNAL_PORT 9080,
+# STREAMER_INTERNAL_PORT 9081), and anything the services read themselves (UI_ORIGIN, ...; see
+# README). Token keys are created once in $RUNTIME_DIR/jwt (JWT_KEYS_DIR).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,10 +22,13 @@ COMMAND_PORT="${COMMAND_PORT:-8080}"
 STREAMER_PORT="${STREAMER_PORT:-8081}"
 ENGINE_PORT="${ENGINE_PORT:-8082}"
 SINK_PORT="${SINK_PORT:-8083}"
+COMMAND_INTERNAL_PORT="${COMMAND_INTERNAL_PORT:-9080}"
+STREAMER_INTERNAL_PORT="${STREAMER_INTERNAL_PORT:-9081}"
 export NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
 export DATABASE_URL="${DATABASE_URL:-postgres://app:password@127.0.0.1:5432/app?sslmode=disable}"
 export RUNTIME_DIR
-export JWT_SECRET_FILE="${JWT_SECRET_FILE:-$RUNTIME_DIR/jwt-secret}"
+export JWT_KEYS_DIR="${JWT_KEYS_DIR:-$RUNTIME_DIR/jwt}"
+export COMMAND_API_INTERNAL_ADDR="127.0.0.1:$COMMAND_INTERNAL_PORT" STREAMER_INTERNAL_ADDR="127.0.0.1:$STREAMER_INTERNAL_PORT"
 export UI_ORIGIN="${UI_ORIGIN:-http://localhost:$STREAMER_PORT}"
 export COMMAND_API_URL="${COMMAND_API_URL:-http://127.0.0.1:$COMMAND_PORT}"
 
@@ -41,6 +46,15 @@ port_of() {
         domain-engine) echo "$ENGINE_PORT" ;;
         data-sink) echo "$SINK_PORT" ;;
         *) die "unknown service $1 (one of: ${ALL[*]})" ;;
+    esac
+}
+
+# Where /readyz answers: the internal port of command-api and the streamer, the health port of the others.
+ready_port_of() {
+    case "$1" in
+        command-api) echo "$COMMAND_INTERNAL_PORT" ;;
+        streamer) echo "$STREAMER_INTERNAL_PORT" ;;
+        *) port_of "$1" ;;
     esac
 }
 
@@ -70,15 +84,25 @@ start_one() {
     port_in_use "$port" && die "port $port is taken by another process; stop it or set the port variable"
     [ -x "$TODO_BIN" ] || die "$TODO_BIN is missing (run: make build-release)"
     mkdir -p "$LOGS" "$PIDS"
+    # Each service is its own NATS user (scripts/infra.sh made the passwords).
+    local credentials=()
+    if [ -s "$RUNTIME_DIR/secrets/nats-$service" ]; then
+        credentials=("NATS_USER=$service" "NATS_PASSWORD_FILE=$RUNTIME_DIR/secrets/nats-$service")
+    fi
+    # ... and its own Postgres user, a member of the role with its grants (migration 0007).
+    local db_user="${service//-/_}"
+    if [ -s "$RUNTIME_DIR/secrets/pg-$db_user" ]; then
+        credentials+=("DATABASE_URL=$(echo "$DATABASE_URL" | sed -E "s#^(postgres(ql)?://)[^@/]*@#\1$db_user:$(cat "$RUNTIME_DIR/secrets/pg-$db_user")@#")")
+    fi
     # setsid: the service gets its own session, so it outlives the shell that started it.
-    env "$(address_variable "$service")=127.0.0.1:$port" setsid "$TODO_BIN" "$service" >>"$LOGS/$service.log" 2>&1 < /dev/null &
+    env "${credentials[@]}" "$(address_variable "$service")=127.0.0.1:$port" setsid "$TODO_BIN" "$service" >>"$LOGS/$service.log" 2>&1 < /dev/null &
     echo $! > "$PIDS/$service.pid"
     say "$service started (pid $!) on :$port, log $LOGS/$service.log"
 }
 
 wait_ready() {
     local service=$1 port tries=0
-    port="$(port_of "$service")"
+    port="$(ready_port_of "$service")"
     until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
         running "$service" || die "$service exited; last lines of $LOGS/$service.log:$(printf '\n'; tail -n 20 "$LOGS/$service.log")"
         tries=$((tries + 1))
