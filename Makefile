@@ -26,7 +26,7 @@ DEV_NATS_ADMIN := NATS_USER=admin NATS_PASSWORD_FILE=.runtime/secrets/nats-admin
 BENCH_NATS_ADMIN := NATS_USER=admin NATS_PASSWORD_FILE=.runtime/bench/secrets/nats-admin
 
 .PHONY: help deps build build-release run-infra stop-infra status-infra migrate ensure-streams run-all stop-all status \
-        run-command run-engine run-sink run-streamer browser-deps fuzz-deps test-fuzz-api test-fuzz-json test-browser test-e2e test-swift-integration validate-manifests predeploy predeploy-full image bench-e2e \
+        run-command run-engine run-sink run-streamer browser-deps fuzz-deps test-fuzz-api test-fuzz-json test-browser test-security test-e2e test-swift-integration validate-manifests predeploy predeploy-full image bench-e2e \
         test test-unit test-integration test-infra stop-test-infra bench clean-local
 
 help: ## List the targets
@@ -125,9 +125,13 @@ browser-deps: ## Install headless Chromium, chromedriver (Debian) and selenium (
 # The end-to-end suite and the browser test run the whole system as processes, on servers and
 # ports of their own (scripts/e2e-stack.sh: .runtime/e2e-stack, NATS :16222, Postgres :16432, services
 # :16080-16083), never the development stack's; with the debug build of `make test-unit`.
-test-e2e: deps browser-deps fuzz-deps ## End-to-end suite (kill -9 per service), schemathesis over both APIs, and the browser test against the whole system
+test-e2e: deps browser-deps fuzz-deps ## End-to-end suite (kill -9 per service), the black-box security suite, schemathesis over both APIs, and the browser test against the whole system
 	$(SWIFT) build --product todo
-	scripts/e2e-stack.sh bash -c 'python3 tests/e2e/e2e_test.py && python3 tests/fuzz/api_fuzz.py && SCREENSHOTS=.runtime/screenshots python3 tests/browser/workspace_test.py'
+	scripts/e2e-stack.sh bash -c 'python3 tests/e2e/e2e_test.py && python3 tests/security/security_test.py && python3 tests/fuzz/api_fuzz.py && SCREENSHOTS=.runtime/screenshots python3 tests/browser/workspace_test.py'
+
+test-security: deps ## Only the black-box security suite (docs/security.md), on its own stack
+	$(SWIFT) build --product todo
+	scripts/e2e-stack.sh python3 tests/security/security_test.py
 
 test-fuzz-api: deps fuzz-deps ## Only schemathesis over command-api's and the streamer's OpenAPI documents, on a stack of its own
 	$(SWIFT) build --product todo
