@@ -38,6 +38,9 @@ teardown() {
 trap teardown EXIT
 
 scripts/infra.sh start
+# Where this run's part of nats-server's log begins (the security suite reads the permission violations).
+NATS_LOG_START=$(stat -c %s "$RUNTIME_DIR/logs/nats-server.log" 2>/dev/null || echo 0)
+export NATS_LOG_START
 # Streams are the admin's; the services each speak as their own NATS user (scripts/services.sh).
 NATS_USER=admin NATS_PASSWORD_FILE="$RUNTIME_DIR/secrets/nats-admin" "$TODO_BIN" ensure-streams >/dev/null
 NATS_ADMIN_URL="nats://admin:$(cat "$RUNTIME_DIR/secrets/nats-admin")@127.0.0.1:${base}222"

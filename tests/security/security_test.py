@@ -331,6 +331,19 @@ def nats_publish_unknown():
     return answer.decode(errors="replace")
 
 
+def test_services_stayed_within_their_permissions():
+    """Every violation nats-server logged in this run was one of this suite's deliberate probes:
+    the services themselves never needed more than their permissions allow."""
+    print("the services stayed within their bus permissions")
+    path = os.path.join(RUNTIME, "logs", "nats-server.log")
+    with open(path, "rb") as log:
+        log.seek(int(os.environ.get("NATS_LOG_START", "0")))
+        lines = [line.decode(errors="replace") for line in log if b"Violation" in line]
+    probes = ("grp-forged", "anything.at.all", "app.session.revoked", "Authorization Violation")
+    unexpected = [line.strip() for line in lines if not any(probe in line for probe in probes)]
+    check(not unexpected, f"no other permission violation in nats-server's log ({unexpected[:3]})")
+
+
 def main():
     alice = register("alice")
     _, _, created = send(API, "POST", "/api/v1/groups", {"name": "Secrets"}, headers=bearer(alice["access_token"]))
@@ -343,6 +356,7 @@ def main():
     test_cross_group(alice, group)
     test_bus()
     test_half_sent_requests()
+    test_services_stayed_within_their_permissions()
     if FAILURES:
         print(f"security suite FAILED ({len(FAILURES)}):\n- " + "\n- ".join(FAILURES))
         sys.exit(1)
