@@ -74,46 +74,91 @@ public struct AccountStore: Sendable {
     }
 
     /// Starts a new session (a login or registration): its first refresh token and its id.
-    public func issueRefreshToken(for userID: UUID) async throws -> (token: String, session: UUID) {
+    /// Nil when the user's password hash is no longer `passwordHash` (it was changed while the
+    /// password was being checked: a sign-in with the old password must not outlive the change).
+    /// The user's row is share-locked meanwhile, so a password change waits for this session to be
+    /// recorded and then ends it with the others.
+    public func issueRefreshToken(for userID: UUID, passwordHash: String) async throws -> (token: String, session: UUID)? {
         let token = Self.newToken()
         let session = UUID()
         let lifetime = refreshLifetime
-        try await pool.withConnection { connection in
-            try Self.insert(token: token, userID: userID, family: session, lifetime: lifetime, on: connection)
+        let issued = try await pool.withConnection { connection in
+            try connection.transaction { connection in
+                let current = try connection.query(
+                    "SELECT 1 AS ok FROM users WHERE user_id = $1 AND password_hash = $2 FOR SHARE", userID, passwordHash)
+                guard !current.isEmpty else { return false }
+                try Self.insert(token: token, userID: userID, family: session, lifetime: lifetime, on: connection)
+                return true
+            }
         }
-        return (token, session)
+        return issued ? (token, session) : nil
     }
 
-    /// Rotates `token` atomically: exactly one of two concurrent refreshes with the same token wins;
-    /// the other counts as reuse and revokes the family.
+    /// Rotates `token` atomically: exactly one of two concurrent refreshes with the same token wins.
+    /// The family is locked first, so a rotation and a revocation of one session never interleave
+    /// (a successor made while a revocation waits would otherwise outlive it), and a revoked
+    /// session never rotates again.
+    ///
+    /// A token rotated less than `retryGrace` ago whose successor has not been used yet is
+    /// answered by rotating that successor: the answer to the first refresh was lost (a page
+    /// navigated away while it was on its way), not stolen. Past that, a rotated token presented
+    /// again counts as reuse and ends the session.
     public func rotate(_ token: String) async throws -> RefreshOutcome {
         let hash = Self.hash(token)
         let replacement = Self.newToken()
         let lifetime = refreshLifetime
+        let grace = retryGrace
         return try await pool.withConnection { connection in
             try connection.transaction { connection in
-                let spent = try connection.query("""
-                    UPDATE refresh_tokens t SET rotated_at = now()
-                    FROM users u
-                    WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND t.revoked_at IS NULL AND t.expires_at > now()
-                      AND u.user_id = t.user_id
-                    RETURNING t.user_id, t.family_id, u.username, u.password_hash
-                    """, hash)
-                if let row = spent.first {
-                    let user = UserRecord(userID: try row.decode(UUID.self, "user_id"), username: try row.decode(String.self, "username"),
-                                          passwordHash: try row.decode(String.self, "password_hash"))
-                    let session = try row.decode(UUID.self, "family_id")
-                    try Self.insert(token: replacement, userID: user.userID, family: session, lifetime: lifetime, on: connection)
-                    return .rotated(user: user, newToken: replacement, session: session)
+                guard let found = try connection.query("SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = $1", hash).first
+                else { return .invalid }
+                let family = try found.decode(UUID.self, "family_id")
+                try Self.lock(family: family, on: connection)
+                for sql in [Self.rotateCurrent, Self.rotateSuccessor] {
+                    if let row = try connection.query(sql, hash, grace).first {
+                        let user = UserRecord(userID: try row.decode(UUID.self, "user_id"), username: try row.decode(String.self, "username"),
+                                              passwordHash: try row.decode(String.self, "password_hash"))
+                        try Self.insert(token: replacement, userID: user.userID, family: family, lifetime: lifetime, on: connection)
+                        return .rotated(user: user, newToken: replacement, session: family)
+                    }
                 }
-                let family = try connection.query(
-                    "SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = $1 AND rotated_at IS NOT NULL", hash)
-                guard let row = family.first else { return .invalid }
+                let rotated = try connection.query("SELECT rotated_at IS NOT NULL AS rotated FROM refresh_tokens WHERE token_hash = $1", hash)
+                guard try rotated.first?.decode(Bool.self, "rotated") == true else { return .invalid }
                 // A rotated token presented again: the family ends (again, harmlessly, if it already had).
-                return .reused(try revoke(family: try row.decode(UUID.self, "family_id"), user: try row.decode(UUID.self, "user_id"),
-                                          on: connection))
+                return .reused(try revoke(family: family, user: try found.decode(UUID.self, "user_id"), on: connection))
             }
         }
+    }
+
+    /// How long a rotated token may be presented again as a retry (see `rotate`).
+    let retryGrace: Double = 10
+
+    /// The presented token, when it is the session's current one.
+    static let rotateCurrent = """
+        UPDATE refresh_tokens t SET rotated_at = now()
+        FROM users u
+        WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND t.revoked_at IS NULL AND t.expires_at > now()
+          AND u.user_id = t.user_id AND $2::float8 >= 0
+          AND NOT EXISTS (SELECT 1 FROM revoked_sessions r WHERE r.session_id = t.family_id)
+        RETURNING t.user_id, u.username, u.password_hash
+        """
+
+    /// The presented token's immediate successor (made in the transaction that rotated it, so
+    /// issued at its `rotated_at`), when the presented one was rotated within the grace period and
+    /// the successor has not been used. Once per token: a retry rotates the successor.
+    static let rotateSuccessor = """
+        UPDATE refresh_tokens s SET rotated_at = now()
+        FROM refresh_tokens t, users u
+        WHERE t.token_hash = $1 AND t.rotated_at > now() - make_interval(secs => $2::float8) AND t.revoked_at IS NULL
+          AND s.family_id = t.family_id AND s.rotated_at IS NULL AND s.revoked_at IS NULL AND s.expires_at > now()
+          AND s.issued_at = t.rotated_at AND u.user_id = s.user_id
+          AND NOT EXISTS (SELECT 1 FROM revoked_sessions r WHERE r.session_id = s.family_id)
+        RETURNING s.user_id, u.username, u.password_hash
+        """
+
+    /// Serializes the rotations and revocations of one session (transaction-scoped).
+    static func lock(family: UUID, on connection: PostgresConnection) throws {
+        _ = try connection.query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))", family.uuidString.lowercased())
     }
 
     /// Ends the token's session (logout); nil for an unknown token.
@@ -131,30 +176,36 @@ public struct AccountStore: Sendable {
     /// Ends every session of the user that may still hold a live refresh or access token (sign out
     /// everywhere, password change).
     public func revokeAllSessions(of userID: UUID) async throws -> [SessionRevocation] {
-        let recent = revocationLifetime
-        return try await pool.withConnection { connection in
+        try await pool.withConnection { connection in
+            try connection.transaction { connection in try revokeAll(of: userID, on: connection) }
+        }
+    }
+
+    /// Replaces the user's password hash and ends every session of theirs, in one transaction
+    /// (the row lock makes a sign-in in flight either finish first and be ended, or fail).
+    public func changePassword(of userID: UUID, to hash: String) async throws -> [SessionRevocation] {
+        try await pool.withConnection { connection in
             try connection.transaction { connection in
-                let families = try connection.query("""
-                    SELECT DISTINCT family_id FROM refresh_tokens
-                    WHERE user_id = $1 AND ((revoked_at IS NULL AND expires_at > now()) OR issued_at > now() - make_interval(secs => $2))
-                    """, userID, Double(recent))
-                return try families.compactMap { row in
-                    try revoke(family: try row.decode(UUID.self, "family_id"), user: userID, on: connection)
-                }
+                _ = try connection.query("UPDATE users SET password_hash = $2 WHERE user_id = $1", userID, hash)
+                return try revokeAll(of: userID, on: connection)
             }
         }
     }
 
-    /// Replaces the user's password hash.
-    public func setPasswordHash(_ hash: String, of userID: UUID) async throws {
-        try await pool.withConnection { connection in
-            _ = try connection.query("UPDATE users SET password_hash = $2 WHERE user_id = $1", userID, hash)
+    private func revokeAll(of userID: UUID, on connection: PostgresConnection) throws -> [SessionRevocation] {
+        let families = try connection.query("""
+            SELECT DISTINCT family_id FROM refresh_tokens
+            WHERE user_id = $1 AND ((revoked_at IS NULL AND expires_at > now()) OR issued_at > now() - make_interval(secs => $2))
+            """, userID, Double(revocationLifetime))
+        return try families.compactMap { row in
+            try revoke(family: try row.decode(UUID.self, "family_id"), user: userID, on: connection)
         }
     }
 
     /// Revokes the family's refresh tokens and records the session as revoked until its last
     /// access token has expired.
     private func revoke(family: UUID, user: UUID, on connection: PostgresConnection) throws -> SessionRevocation? {
+        try Self.lock(family: family, on: connection)
         _ = try connection.query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL", family)
         let rows = try connection.query("""
             INSERT INTO revoked_sessions (session_id, user_id, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))

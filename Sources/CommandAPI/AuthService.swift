@@ -110,8 +110,7 @@ public struct AuthService: Sendable {
             throw APIError.forbidden("current_password: is not your password")
         }
         let hash = try await passwords.hash(password)
-        try await accounts.setPasswordHash(hash, of: user.userID)
-        await ended(try await accounts.revokeAllSessions(of: user.userID))
+        await ended(try await accounts.changePassword(of: user.userID, to: hash))
         return try await session(for: UserRecord(userID: record.userID, username: record.username, passwordHash: hash))
     }
 
@@ -143,8 +142,10 @@ public struct AuthService: Sendable {
     }
 
     private func session(for user: UserRecord) async throws -> AuthResponse {
-        let (token, session) = try await accounts.issueRefreshToken(for: user.userID)
-        return try await response(for: user, session: session, refreshToken: token)
+        guard let issued = try await accounts.issueRefreshToken(for: user.userID, passwordHash: user.passwordHash) else {
+            throw APIError.unauthorized("wrong username or password")
+        }
+        return try await response(for: user, session: issued.session, refreshToken: issued.token)
     }
 
     private func response(for user: UserRecord, session: UUID, refreshToken: String) async throws -> AuthResponse {

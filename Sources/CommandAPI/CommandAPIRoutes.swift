@@ -68,8 +68,9 @@ public enum CommandAPIRoutes {
             try limits.check(limits.loginPerUsername, Username.normalize(credentials.username) + "|" + ip)
             return try cookie.respond(with: try await auth.login(credentials), to: request)
         }
+        // No auth bucket on refresh: it needs a 256-bit token, which cannot be guessed, and every
+        // page load of the workspace refreshes (the per-IP limit on every route still applies).
         routes.post("refresh") { request, context in
-            try limits.check(limits.authPerIP, limits.clientIP(request, context))
             guard let token = try await refreshToken(request, context, cookie: cookie, context: "refresh") else {
                 throw APIError.unauthorized("no refresh token (in the body, or the session cookie with X-Session-Transport: cookie)")
             }
@@ -117,7 +118,10 @@ public enum CommandAPIRoutes {
         var fields = try await object(request, context)
         let body = try field { try fields.string("refresh_token") }
         try field { try fields.rejectUnknown(context: name) }
-        if let body { return (body, false) }
+        if let body {
+            guard (1...256).contains(body.utf8.count) else { throw APIError.badRequest("refresh_token: 1–256 characters") }
+            return (body, false)
+        }
         guard wantsCookie else { return nil }
         try cookie.checkOrigin(of: request)
         return SessionCookie.token(in: request.headers).map { ($0, true) }

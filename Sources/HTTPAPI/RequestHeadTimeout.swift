@@ -2,11 +2,11 @@ import Metrics
 import NIOCore
 import NIOHTTPTypes
 
-/// Closes a connection whose next request head does not arrive in time (DESIGN §11): within
+/// Closes a connection whose next request does not arrive in time (DESIGN §11): its head within
 /// `headerTimeout` of the connection's start (a client that sends half a request, a byte now and
-/// then, keeps no socket), and within `idleTimeout` of the last response's end (an idle keep-alive
-/// connection). Once a head is in, the request and its response (an SSE stream too) take as long
-/// as they take.
+/// then, keeps no socket) and within `idleTimeout` of the last response's end (an idle keep-alive
+/// connection); its body within `idleTimeout` of its head (bodies are at most 64 KiB). Once a
+/// request is in, its response (an SSE stream too) takes as long as it takes.
 ///
 /// Sits after the HTTP codec, where a head is seen only once it is complete.
 public final class RequestHeadTimeout: ChannelDuplexHandler, RemovableChannelHandler {
@@ -42,10 +42,15 @@ public final class RequestHeadTimeout: ChannelDuplexHandler, RemovableChannelHan
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = unwrapInboundIn(data) {
+        switch unwrapInboundIn(data) {
+        case .head:
             inFlight += 1
+            arm(context, idleTimeout) // for the body
+        case .end:
             timer?.cancel()
             timer = nil
+        case .body:
+            break
         }
         context.fireChannelRead(data)
     }

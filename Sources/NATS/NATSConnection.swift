@@ -82,6 +82,9 @@ public final class NATSConnection: @unchecked Sendable {
         defer { natsOptions_Destroy(natsOptions) }
         try NATSError.check(natsOptions_SetURL(natsOptions, options.url), "set NATS URL")
         try NATSError.check(natsOptions_SetName(natsOptions, options.name), "set connection name")
+        if let prefix = inboxPrefix(for: options.url) {
+            try NATSError.check(natsOptions_SetCustomInboxPrefix(natsOptions, prefix), "set inbox prefix")
+        }
         try NATSError.check(natsOptions_SetTimeout(natsOptions, options.connectTimeout.milliseconds), "set connect timeout")
         try NATSError.check(natsOptions_SetAllowReconnect(natsOptions, true), "allow reconnect")
         try NATSError.check(natsOptions_SetMaxReconnect(natsOptions, Int32(options.maxReconnects)), "set max reconnects")
@@ -248,11 +251,25 @@ extension Duration {
 }
 
 /// `nats://user:secret@host:4222` → `nats://user:***@host:4222`, for error messages and logs.
+/// The URL (or comma-separated URLs) with every password replaced by `***`.
 func redacted(_ url: String) -> String {
-    guard let at = url.firstIndex(of: "@"), let scheme = url.range(of: "://"), scheme.upperBound < at else { return url }
+    url.split(separator: ",", omittingEmptySubsequences: false).map { server in
+        guard let at = server.firstIndex(of: "@"), let scheme = server.range(of: "://"), scheme.upperBound < at else { return String(server) }
+        let credentials = server[scheme.upperBound..<at]
+        guard let colon = credentials.firstIndex(of: ":") else { return String(server) }
+        return String(server[..<colon]) + ":***" + String(server[at...])
+    }.joined(separator: ",")
+}
+
+/// Replies to a connection come to `_INBOX_<user>.…` when its URL names a user, so that the bus
+/// permissions can let each service subscribe to its own replies only (`_INBOX.…` otherwise).
+func inboxPrefix(for url: String) -> String? {
+    guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@") else { return nil }
     let credentials = url[scheme.upperBound..<at]
-    guard let colon = credentials.firstIndex(of: ":") else { return url }
-    return String(url[..<colon]) + ":***" + String(url[at...])
+    let user = (credentials.split(separator: ":", maxSplits: 1).first.map(String.init) ?? "").removingPercentEncoding ?? ""
+    guard !user.isEmpty, user.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x2D || $0 == 0x5F })
+    else { return nil }
+    return "_INBOX_" + user
 }
 
 extension NATSConnection {

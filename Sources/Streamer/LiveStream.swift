@@ -32,6 +32,12 @@ final class LiveStream: @unchecked Sendable {
     private var pendingShutdown: StreamBytes?
     private let catchUp: @Sendable (LiveStream, _ after: Int64, _ through: Int64?) -> Void
     private let onEnd: @Sendable (LiveStream, End) -> Void
+    /// Whether the stream has ended (on the event loop).
+    var isOver: Bool {
+        eventLoop.assertInEventLoop()
+        return over
+    }
+
     /// Its place in the fan-out's list for its event loop (owned by GroupFanout, under its lock).
     var slot = -1
 

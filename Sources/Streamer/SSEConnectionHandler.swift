@@ -221,10 +221,14 @@ final class SSEConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler,
         }
     }
 
-    /// From the catch-up task: writes one replayed event; completes when it is on the wire.
+    /// From the catch-up task: writes one replayed event; completes when it is on the wire. Fails
+    /// once the stream is over (revoked, drained, cut off), which ends the catch-up: a replay never
+    /// writes past its stream's end.
     func writeReplayed(_ bytes: ByteBuffer) async throws {
         try await eventLoop.flatSubmit { [self] () -> EventLoopFuture<Void> in
-            guard let context else { return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
+            guard let context, case .streaming(let stream, _) = state, !stream.isOver else {
+                return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+            }
             return context.writeAndFlush(wrapOutboundOut(.body(bytes)))
         }.get()
     }

@@ -151,16 +151,31 @@ struct CommandAPIIntegrationTests {
             #expect(!second.isEmpty && second != alice.refresh)
             #expect(rotated.json["token"] as? String == rotated.json["access_token"] as? String)
 
+            // The successor in use, the first token again is a thief's: the session ends.
+            let next = try await client.call(.post, "/api/v1/auth/refresh", ["refresh_token": second])
+            let third = next.json["refresh_token"] as? String ?? ""
+            #expect(next.status == .ok)
             let reuse = try await client.call(.post, "/api/v1/auth/refresh", ["refresh_token": alice.refresh])
             #expect(reuse.status == .unauthorized && reuse.error.contains("already used"))
             // Reuse revoked the whole family, the newest token included.
-            #expect(try await client.call(.post, "/api/v1/auth/refresh", ["refresh_token": second]).status == .unauthorized)
+            #expect(try await client.call(.post, "/api/v1/auth/refresh", ["refresh_token": third]).status == .unauthorized)
+
+            // A lost answer: the same token again, before its successor is used, within seconds, is a
+            // retry and gets a new token, once; a third time is reuse.
+            let fresh = try await client.call(.post, "/api/v1/auth/login", ["username": alice.username, "password": "correct horse"])
+            let first = fresh.json["refresh_token"] as? String ?? ""
+            #expect(try await client.call(.post, "/api/v1/auth/refresh", ["refresh_token": first]).status == .ok)
+            let retry = try await client.call(.post, "/api/v1/auth/refresh", ["refresh_token": first])
+            #expect(retry.status == .ok, "\(retry.json)")
+            #expect(try await client.call(.post, "/api/v1/auth/refresh", ["refresh_token": first]).status == .unauthorized)
+            #expect(try await client.call(.post, "/api/v1/auth/refresh", ["refresh_token": retry.json["refresh_token"] as? String ?? ""]).status
+                    == .unauthorized, "the third presentation ended the session")
 
             let login = try await client.call(.post, "/api/v1/auth/login", ["username": alice.username.uppercased(), "password": "correct horse"])
             #expect(login.status == .ok)
-            let third = login.json["refresh_token"] as? String ?? ""
-            #expect(try await client.call(.post, "/api/v1/auth/logout", ["refresh_token": third]).status == .noContent)
-            #expect(try await client.call(.post, "/api/v1/auth/refresh", ["refresh_token": third]).status == .unauthorized)
+            let fourth = login.json["refresh_token"] as? String ?? ""
+            #expect(try await client.call(.post, "/api/v1/auth/logout", ["refresh_token": fourth]).status == .noContent)
+            #expect(try await client.call(.post, "/api/v1/auth/refresh", ["refresh_token": fourth]).status == .unauthorized)
             #expect(try await client.call(.post, "/api/v1/auth/refresh", ["refresh_token": "made-up"]).status == .unauthorized)
         }
     }

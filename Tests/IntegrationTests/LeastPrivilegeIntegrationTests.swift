@@ -71,6 +71,15 @@ struct LeastPrivilegeIntegrationTests {
         await #expect(throws: (any Error).self, "nor creates streams") {
             _ = try await streamer.jetStream.ensureStream(StreamConfig(name: "PERMTEST", subjects: ["perm.stream.>"]))
         }
+        // Nor delete the sink's durable consumer.
+        if (try? await admin.jetStream.consumerInfo(stream: Streams.events, durable: "data-sink")) == nil {
+            let consumer = try await admin.jetStream.pullConsumer(stream: Streams.events, config: ConsumerConfig(durable: "data-sink"))
+            await consumer.close()
+        }
+        await #expect(throws: (any Error).self, "nor delete another service's consumer") {
+            try await streamer.jetStream.deleteConsumer(stream: Streams.events, durable: "data-sink")
+        }
+        _ = try await admin.jetStream.consumerInfo(stream: Streams.events, durable: "data-sink") // still there
         // … but it reads EVENTS (a replay is an ordered consumer) and hears revocations.
         let replay = streamer.jetStream.replay(stream: Streams.events, filter: "app.event.000.grp-none", from: 1)
         for try await _ in replay { break }

@@ -96,9 +96,10 @@ struct SessionIntegrationTests {
             let probe: @Sendable (String) async throws -> HTTPResponse.Status = { token in
                 try await client.call(.get, "/api/v1/commands/none", token: token).status
             }
-            // Reuse: the rotated-away token presented again ends the session.
+            // Reuse: the rotated-away token presented again, after its successor was used, ends the session.
             let rotated = try await client.call(.post, "/api/v1/auth/refresh", ["refresh_token": carol.refresh])
-            let newToken = try #require(rotated.json["access_token"] as? String)
+            let used = try await client.call(.post, "/api/v1/auth/refresh", ["refresh_token": rotated.json["refresh_token"] as? String ?? ""])
+            let newToken = try #require(used.json["access_token"] as? String)
             #expect(try await probe(newToken) != .unauthorized)
             #expect(try await client.call(.post, "/api/v1/auth/refresh", ["refresh_token": carol.refresh]).status == .unauthorized)
             #expect(try await probe(newToken) == .unauthorized)
@@ -174,11 +175,16 @@ struct SessionIntegrationTests {
             foreign[.cookie] = "\(SessionCookie.name)=\(rotated)"
             foreign[.origin] = "https://evil.example"
             #expect(try await client.send(.post, "/api/v1/auth/refresh", headers: foreign, body: "{}").status == .forbidden)
-            // The spent cookie again: the session ends and the answer clears the cookie.
+            // The spent cookie again, once its successor was used: the session ends and the answer clears the cookie.
+            var successor = withCookie
+            successor[.cookie] = "\(SessionCookie.name)=\(rotated)"
+            let used = try await client.send(.post, "/api/v1/auth/refresh", headers: successor, body: "{}")
+            #expect(used.status == .ok)
+            let newest = try #require(SessionCookie.token(in: [.cookie: String((used.headers[.setCookie] ?? "").split(separator: ";")[0])]))
             let reused = try await client.send(.post, "/api/v1/auth/refresh", headers: withCookie, body: "{}")
             #expect(reused.status == .unauthorized)
             #expect(reused.headers[.setCookie]?.contains("Max-Age=0") == true)
-            withCookie[.cookie] = "\(SessionCookie.name)=\(rotated)"
+            withCookie[.cookie] = "\(SessionCookie.name)=\(newest)"
             #expect(try await client.send(.post, "/api/v1/auth/refresh", headers: withCookie, body: "{}").status == .unauthorized,
                     "reuse ended the whole session")
 

@@ -9,6 +9,14 @@ struct NATSUnitTests {
         #expect(redacted("nats://user:secret@host:4222") == "nats://user:***@host:4222")
         #expect(redacted("nats://host:4222") == "nats://host:4222")
         #expect(redacted("nats://token@host:4222") == "nats://token@host:4222")
+        #expect(redacted("nats://u:a@h1:4222,nats://u:b@h2:4222") == "nats://u:***@h1:4222,nats://u:***@h2:4222", "every server's")
+    }
+
+    @Test func aConnectionThatNamesAUserGetsItsOwnInbox() {
+        #expect(inboxPrefix(for: "nats://streamer:pw@host:4222") == "_INBOX_streamer")
+        #expect(inboxPrefix(for: "tls://data-sink:pw@a:4222,tls://data-sink:pw@b:4222") == "_INBOX_data-sink")
+        #expect(inboxPrefix(for: "nats://host:4222") == nil)
+        #expect(inboxPrefix(for: "nats://we.ird:pw@host:4222") == nil, "a user that is no subject token gets the default")
     }
 
     @Test func durationsConvertToLibnatsUnits() {

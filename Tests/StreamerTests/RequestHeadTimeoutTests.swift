@@ -30,6 +30,7 @@ struct RequestHeadTimeoutTests {
         let channel = try Self.channel()
         channel.embeddedEventLoop.advanceTime(by: .seconds(5))
         try channel.writeInbound(Self.head)
+        try channel.writeInbound(HTTPRequestPart.end(nil))
         channel.embeddedEventLoop.advanceTime(by: .seconds(600))
         #expect(channel.isActive, "a long response (a stream) is not a slow request")
         try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
@@ -40,10 +41,22 @@ struct RequestHeadTimeoutTests {
         #expect(!channel.isActive, "idle too long")
     }
 
+    @Test func aBodyThatDoesNotArriveClosesTheConnection() throws {
+        let channel = try Self.channel()
+        try channel.writeInbound(Self.head)
+        try channel.writeInbound(HTTPRequestPart.body(ByteBuffer(string: "{\"ti")))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(29))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        #expect(!channel.isActive, "a trickled body keeps no socket")
+    }
+
     @Test func pipelinedRequestsKeepTheConnectionUntilTheLastResponse() throws {
         let channel = try Self.channel()
         try channel.writeInbound(Self.head)
+        try channel.writeInbound(HTTPRequestPart.end(nil))
         try channel.writeInbound(Self.head)
+        try channel.writeInbound(HTTPRequestPart.end(nil))
         try channel.writeOutbound(HTTPResponsePart.end(nil))
         channel.embeddedEventLoop.advanceTime(by: .seconds(120))
         #expect(channel.isActive, "the second request is still being answered")

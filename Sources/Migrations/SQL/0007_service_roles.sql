@@ -25,9 +25,9 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON refresh_tokens, revoked_sessions, group_
 GRANT USAGE ON SEQUENCE command_outbox_outbox_id_seq TO todo_command_api;
 GRANT SELECT ON todos, todo_events, group_projection_offsets TO todo_command_api;
 
--- data sink: the projection and its offsets, and the events it could not write.
-GRANT SELECT, INSERT, UPDATE, DELETE ON todos, todo_events, group_projection_offsets, failed_projections TO todo_data_sink;
-GRANT SELECT ON groups TO todo_data_sink;
+-- data sink: the projection and its offsets, and the events it could not write. (A rebuild, which
+-- deletes, runs as the owner.)
+GRANT SELECT, INSERT, UPDATE ON todos, todo_events, group_projection_offsets, failed_projections TO todo_data_sink;
 
 -- streamer: reads only, and of users only who they are (never a password hash).
 GRANT SELECT (user_id, username) ON users TO todo_streamer;
