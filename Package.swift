@@ -169,7 +169,7 @@ let package = Package(
             name: "Bench",
             dependencies: [
                 "NATS", "Postgres", "RawNATSBench", "CEpoll", "Contracts", "Sharding", "Migrations", "ServiceSupport",
-                "DomainEngine", "DataSink", "CommandAPI", "HTTPAPI",
+                "DomainEngine", "DataSink", "CommandAPI", "HTTPAPI", "Streamer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

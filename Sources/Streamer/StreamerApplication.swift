@@ -96,6 +96,17 @@ public enum StreamerRoutes {
             let user = try await tokens.authenticate(request)
             return try JSONBody.response(GroupList(groups: try await store.groups(of: user.userID)))
         }
+        router.get("/api/v1/search") { request, _ in
+            let user = try await tokens.authenticate(request)
+            let parameters = request.uri.queryParameters
+            guard let text = parameters.get("q") else { throw APIError.badRequest("q: is required") }
+            guard text.unicodeScalars.count <= SearchQuery.maxCharacters else {
+                throw APIError.badRequest("q: at most \(SearchQuery.maxCharacters) characters")
+            }
+            let limit = try integer(parameters.get("limit"), name: "limit", default: 20, range: 1...50)
+            let results = try await store.search(SearchQuery(text), user: user.userID, limit: limit)
+            return try JSONBody.response(SearchResults(results: results))
+        }
         router.get("/api/v1/groups/:id/members") { request, context in
             let user = try await tokens.authenticate(request)
             let group = try groupID(context.parameters.get("id"))
@@ -129,6 +140,10 @@ public enum StreamerRoutes {
             return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: body)))
         }
+    }
+
+    struct SearchResults: Encodable {
+        let results: [SearchResult]
     }
 
     struct GroupList: Encodable {

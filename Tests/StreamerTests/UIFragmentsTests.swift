@@ -99,3 +99,27 @@ struct UIFragmentsTests {
         #expect(Assets.all.allSatisfy { $0.bytes.readableBytes > 0 })
     }
 }
+
+@Suite("Search query")
+struct SearchQueryTests {
+    @Test func wordsAreLettersAndDigitsLowerCasedTheRestSeparates() {
+        #expect(SearchQuery("Plan the LAUNCH!").words == ["plan", "the", "launch"])
+        #expect(SearchQuery("'x' | y:* & !(z)").words == ["x", "y", "z"])
+        #expect(SearchQuery("Straße 3.5 élan 東京").words == ["straße", "3", "5", "élan", "東京"])
+        #expect(SearchQuery("  !!  ").isEmpty)
+        #expect(SearchQuery((1...20).map { "w\($0)" }.joined(separator: " ")).words.count == SearchQuery.maxWords)
+    }
+
+    @Test func theLastWordIsAPrefix() {
+        #expect(SearchQuery("plan la").tsquery == "'plan' & 'la':*")
+        #expect(SearchQuery("plan").tsquery == "'plan':*")
+    }
+
+    @Test func theSnippetShowsWhereTheNotesMatch() {
+        let notes = "Call them first.\n" + String(repeating: "filler ", count: 30) + "then plan the seating for 80 guests."
+        let snippet = SearchResult.snippet(notes: notes, words: ["plan"])
+        #expect(snippet.hasPrefix("…") && snippet.contains("plan the seating"))
+        #expect(SearchResult.snippet(notes: "short note", words: ["none"]) == "short note")
+        #expect(SearchResult.snippet(notes: "", words: ["x"]) == "")
+    }
+}

@@ -13,12 +13,14 @@ import secrets
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -221,6 +223,26 @@ def main():
         check(True, "alice's new todo shows in bob's live feed")
         shot(bob, "04-board-member")
 
+        print("search")
+        alice.get(BASE + "/app")
+        find(alice, ".group-grid")
+        alice.find_element(By.TAG_NAME, "body").send_keys("/")
+        wait(alice).until(lambda d: d.switch_to.active_element.get_attribute("id") == "search")
+        check(True, "/ focuses the search box")
+        alice.switch_to.active_element.send_keys("competitor onb")
+        result = wait(alice).until(lambda d: next((item for item in d.find_elements(By.CSS_SELECTOR, "#search-results li[role=option]")
+                                                   if "Competitor analysis for onboarding" in item.text), False))
+        check("Product Design Sprint" in result.text, "a result names its group")
+        shot(alice, "11-search")
+        alice.switch_to.active_element.send_keys(Keys.ARROW_DOWN, Keys.ARROW_UP, Keys.ENTER)
+        wait(alice).until(EC.url_contains("todo="))
+        title = find(alice, "#todo-title")
+        check(title.get_attribute("value") == "Competitor analysis for onboarding", "Enter opens the todo on its board")
+        alice.find_element(By.CSS_SELECTOR, '#todo-dialog [data-action="cancel"]').click()
+        find(bob, "#search").send_keys("competitor")
+        wait(bob).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#search-results li[role=option]"))
+        check(True, "a member finds the group's todos too")
+
         print("pages render")
         bob.get(BASE + "/settings?group=" + group)
         find(bob, ".matrix")
@@ -265,9 +287,10 @@ def main():
         alice.get(BASE + "/login?next=" + "https://evil.example/phish")
         wait(alice).until(EC.url_contains("/app"))
         check(alice.current_url.startswith(BASE + "/app"), f"?next= never leaves the site ({alice.current_url})")
-        alice.get(BASE + "/login?next=" + "//evil.example/phish")
-        wait(alice).until(EC.url_contains("/app"))
-        check(alice.current_url.startswith(BASE + "/app"), "nor with a scheme-relative URL")
+        for sneaky in ("//evil.example/phish", "/.//evil.example/phish", "/..//evil.example/phish", "/%2e//evil.example/phish", "/\\evil.example"):
+            alice.get(BASE + "/login?next=" + urllib.parse.quote(sneaky, safe=""))
+            wait(alice).until(EC.url_contains("/app"))
+            check(alice.current_url.startswith(BASE + "/app"), f"nor with {sneaky!r} ({alice.current_url})")
 
         print("password change and logout")
         alice.get(BASE + "/settings")

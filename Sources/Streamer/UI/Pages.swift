@@ -76,6 +76,13 @@ public enum Pages {
             <div class="page">
               <header class="topbar">
                 <h1 id="page-title">\(HTML.escape(heading))</h1>
+                <form class="search" role="search" data-session-only>
+                  <label class="visually-hidden" for="search">Search todos</label>
+                  <input id="search" type="search" placeholder="Search todos" autocomplete="off" spellcheck="false" maxlength="200"
+                         role="combobox" aria-expanded="false" aria-controls="search-results" aria-autocomplete="list">
+                  <kbd class="search-key" aria-hidden="true">/</kbd>
+                  <ul id="search-results" class="search-results" role="listbox" aria-label="Search results" hidden></ul>
+                </form>
                 <div class="topbar-actions">\(actions)</div>
               </header>
               <main id="main" tabindex="-1">\(content)</main>

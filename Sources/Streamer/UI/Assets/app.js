@@ -110,7 +110,9 @@
     const next = params.get("next") || "";
     try {
       const url = new URL(next, location.origin);
-      if (next.startsWith("/") && url.origin === location.origin) return url.pathname + url.search + url.hash;
+      const path = url.pathname + url.search + url.hash;
+      // "/.//evil.example" resolves to the path "//evil.example", which a browser reads as another host.
+      if (next.startsWith("/") && url.origin === location.origin && !path.startsWith("//") && !path.startsWith("/\\")) return path;
     } catch { /* not a URL */ }
     return "/app";
   }
@@ -296,6 +298,81 @@
     });
   }
 
+  // ---------------------------------------------------------------- search
+  // The header's search box: results as you type (the caller's groups only), `/` focuses it,
+  // arrow keys move through the results, Enter opens the todo on its board.
+  function initSearch() {
+    const input = $("#search"), list = $("#search-results");
+    if (!input || !list) return;
+    let results = [], active = -1, timer = null, asked = 0;
+    const close = () => { list.hidden = true; input.setAttribute("aria-expanded", "false"); active = -1; };
+    const open = (result) => location.assign("/app?group=" + encodeURIComponent(result.group_id) + "&todo=" + encodeURIComponent(result.todo_id));
+    const mark = () => $$("li", list).forEach((item, index) => {
+      item.setAttribute("aria-selected", String(index === active));
+      if (index === active) { input.setAttribute("aria-activedescendant", item.id); item.scrollIntoView({ block: "nearest" }); }
+    });
+    const render = () => {
+      list.replaceChildren();
+      results.forEach((result, index) => {
+        const item = document.createElement("li");
+        item.id = "search-result-" + index;
+        item.setAttribute("role", "option");
+        const title = document.createElement("strong");
+        title.textContent = result.title;
+        const where = document.createElement("small");
+        where.textContent = result.group_name + " · " + result.status.replace("_", " ");
+        item.append(title, where);
+        if (result.snippet) { const snippet = document.createElement("span"); snippet.textContent = result.snippet; item.append(snippet); }
+        item.addEventListener("mousedown", (event) => { event.preventDefault(); open(result); });
+        list.append(item);
+      });
+      if (!results.length && input.value.trim()) {
+        const empty = document.createElement("li");
+        empty.className = "empty";
+        empty.textContent = "No todo matches.";
+        list.append(empty);
+      }
+      list.hidden = !input.value.trim();
+      input.setAttribute("aria-expanded", String(!list.hidden));
+      active = results.length ? 0 : -1;
+      mark();
+    };
+    const ask = async () => {
+      const q = input.value.trim();
+      if (!q) { results = []; close(); return; }
+      const ticket = ++asked;
+      try {
+        const response = await authorized("/api/v1/search?limit=8&q=" + encodeURIComponent(q));
+        if (!response.ok) throw new Error(await errorMessage(response));
+        const body = await response.json();
+        if (ticket !== asked) return; // a later question is on its way
+        results = body.results;
+        render();
+      } catch (error) { toast(error.message, "error"); }
+    };
+    input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(ask, 150); });
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault();
+        if (!results.length) return;
+        active = (active + (event.key === "ArrowDown" ? 1 : results.length - 1)) % results.length;
+        mark();
+      } else if (event.key === "Enter") {
+        event.preventDefault();
+        if (active >= 0 && results[active]) open(results[active]);
+      } else if (event.key === "Escape") {
+        close();
+        input.blur();
+      }
+    });
+    input.addEventListener("blur", () => setTimeout(close, 100));
+    input.addEventListener("focus", () => { if (input.value.trim() && results.length) render(); });
+    document.addEventListener("keydown", (event) => {
+      const typing = event.target.closest && event.target.closest("input, textarea, select, [contenteditable]");
+      if (event.key === "/" && !typing && !event.ctrlKey && !event.metaKey && !event.altKey) { event.preventDefault(); input.focus(); }
+    });
+  }
+
   // ---------------------------------------------------------------- shared chrome
   function initChrome() {
     const session = Session.get();
@@ -307,6 +384,7 @@
     const group = params.get("group");
     if (group) $$("a[data-keep-group]").forEach((link) => (link.href = link.pathname + "?group=" + encodeURIComponent(group)));
     scheduleRefresh();
+    initSearch();
     document.body.classList.add("ready");
     return true;
   }
@@ -366,6 +444,11 @@
     document.title = workspace.dataset.groupName + " · Teamboard";
     const board = new Board(workspace, groupID, me);
     board.start(Number(workspace.dataset.version) || 0);
+    // Opened from a search result: show that todo.
+    const wanted = params.get("todo");
+    const card = wanted && $$(".card[data-todo-id]", workspace).find((candidate) => candidate.dataset.todoId === wanted);
+    if (card) { card.scrollIntoView({ block: "center" }); board.openDialog(card); }
+    else if (wanted) toast("That todo is no longer on the board.", "error");
   }
 
   class Board {
