@@ -32,7 +32,7 @@ struct StreamerCommand: AsyncParsableCommand {
         try await ServiceRunner.run(
             name: "streamer", services: [("streamer-http", streamer.application(configuration: configuration, logger: logger)),
                                          ("sse-drain", streamer.streamDrain),
-                                         ("session-revocations", revocationFeed),
+                                         ("session-revocations", revocationFeed), ("presence", streamer.presenceService),
                                          ("streamer-internal", streamer.internalApplication(configuration: configuration, logger: logger))],
             logger: logger)
         await nats.drain()

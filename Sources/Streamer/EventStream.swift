@@ -29,6 +29,7 @@ public struct EventStreamRoute: SSEStreamOpener {
     let cors: CORSPolicy
     let security: SecurityHeaders
     let limits: ReadLimits
+    let presence: PresenceService
     let active: Active
     let logger: Logger
 
@@ -90,7 +91,7 @@ public struct EventStreamRoute: SSEStreamOpener {
     }
 
     public init(store: ReadStore, fanout: GroupFanout, jetStream: JetStream, tokens: AccessTokens,
-                configuration: StreamerConfiguration, limits: ReadLimits, logger: Logger) {
+                configuration: StreamerConfiguration, limits: ReadLimits, presence: PresenceService, logger: Logger) {
         self.store = store
         self.fanout = fanout
         self.jetStream = jetStream
@@ -99,6 +100,7 @@ public struct EventStreamRoute: SSEStreamOpener {
         cors = CORSPolicy(uiOrigin: configuration.uiOrigin, development: !configuration.isProduction)
         security = SecurityHeaders(production: configuration.isProduction)
         self.limits = limits
+        self.presence = presence
         let active = Active()
         self.active = active
         self.logger = logger
@@ -166,7 +168,7 @@ public struct EventStreamRoute: SSEStreamOpener {
         }
         active.gauge.record(admitted)
 
-        let fanout = self.fanout, active = self.active, logger = self.logger
+        let fanout = self.fanout, active = self.active, logger = self.logger, presence = self.presence
         let session = user.sessionID
         let stream = LiveStream(
             connection: connection, userID: user.id, capacity: configuration.clientBufferEvents,
@@ -178,10 +180,12 @@ public struct EventStreamRoute: SSEStreamOpener {
                     logger.info("slow client disconnected", metadata: ["group_id": "\(group)", "user_id": "\(stream.userID)"])
                 }
                 active.unregister(stream, session: session)
+                let last = presence.presence.closed(group.rawValue, userID: stream.userID)
                 Task {
                     await fanout.leave(group, stream)
                     active.release()
                     active.unreserve(user: stream.userID)
+                    if last { await presence.changed(group.rawValue) }
                 }
             })
         active.register(stream, session: session)
@@ -192,6 +196,9 @@ public struct EventStreamRoute: SSEStreamOpener {
             active.release()
             active.unreserve(user: user.id)
             throw APIError.unavailable("live updates are unavailable (message bus)")
+        }
+        if presence.presence.opened(group.rawValue, userID: user.id, name: user.username) {
+            Task { await presence.changed(group.rawValue) }
         }
         // Revoked while it was being opened: end it as soon as it starts.
         if tokens.revocations.isRevoked(session) {

@@ -144,6 +144,11 @@ public actor GroupFanout {
 
     public var groupCount: Int { channels.count }
 
+    /// Writes `bytes` to every live stream of the group in this process (presence signals).
+    func signal(_ group: GroupID, _ bytes: StreamBytes) {
+        channels[group.rawValue]?.forEach { $0.notice(bytes) }
+    }
+
     /// Ends every stream of the process (graceful shutdown): each client is told to reconnect
     /// after a random 1–5 s, so a fleet of browsers spreads over the remaining replicas rather
     /// than arriving at once. Returns how many streams were told, once every hint is written (so

@@ -118,6 +118,14 @@ final class LiveStream: @unchecked Sendable {
         connection.flush()
     }
 
+    /// A notice for the stream's client (presence signals), when the stream is live and has room.
+    func notice(_ bytes: StreamBytes) {
+        eventLoop.assertInEventLoop()
+        guard state.wantsHeartbeat(writable: connection.isWritable) else { return }
+        connection.write(bytes)
+        connection.flush()
+    }
+
     /// Graceful shutdown: tell the client when to reconnect, then end.
     func shutdown(retryLine: StreamBytes) {
         eventLoop.assertInEventLoop()

@@ -18,6 +18,9 @@ public struct StreamerApplication {
     /// Sessions that ended: their requests get 401 and their open streams end. Keep it current
     /// with a `SessionRevocationFeed` beside the server.
     public let revocations: RevokedSessions
+    /// Who views which group, across replicas; run `presenceService` beside the server.
+    public let presence: Presence
+    public let presenceService: PresenceService
     let checks: [ReadinessCheck]
     let registry: PrometheusCollectorRegistry
 
@@ -30,15 +33,18 @@ public struct StreamerApplication {
         let tokens = await AccessTokens(verificationKeys: configuration.verificationKeys, revocations: revocations)
         let store = ReadStore(pool: pool)
         fanout = GroupFanout(connection: nats, heartbeat: .seconds(configuration.heartbeatSeconds), logger: logger)
+        presence = Presence(ttl: .seconds(configuration.presenceTTLSeconds))
+        presenceService = PresenceService(presence: presence, connection: nats, fanout: fanout,
+                                          heartbeat: .seconds(configuration.presenceHeartbeatSeconds), logger: logger)
         events = EventStreamRoute(store: store, fanout: fanout, jetStream: nats.jetStream, tokens: tokens,
-                                  configuration: configuration, limits: limits, logger: logger)
-        router = Self.router(configuration: configuration, store: store, tokens: tokens, limits: limits)
+                                  configuration: configuration, limits: limits, presence: presenceService, logger: logger)
+        router = Self.router(configuration: configuration, store: store, tokens: tokens, limits: limits, presence: presence)
     }
 
     /// Every route but `GET /events`, which `SSEConnectionHandler` serves in the connection's
     /// pipeline (`SSEConnectionHandler.path`).
     static func router(configuration: StreamerConfiguration, store: ReadStore, tokens: AccessTokens,
-                       limits: ReadLimits) -> Router<APIRequestContext> {
+                       limits: ReadLimits, presence: Presence) -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: SecurityHeadersMiddleware(SecurityHeaders(production: configuration.isProduction)))
         router.add(middleware: CanonicalPathMiddleware())
@@ -50,6 +56,7 @@ public struct StreamerApplication {
         OperationalRoutes.addLiveness(to: router)
         OpenAPIDocument.streamer.addRoute(to: router)
         StreamerRoutes.addReadRoutes(to: router, store: store, tokens: tokens)
+        StreamerRoutes.addPresenceRoute(to: router, store: store, tokens: tokens, presence: presence)
         UIRoutes.add(to: router, store: store, tokens: tokens, commandAPI: configuration.commandAPIURL)
         allowedMethods.load(router.routes)
         allowedMethods.add(.get, SSEConnectionHandler.path)
@@ -140,6 +147,20 @@ public enum StreamerRoutes {
             return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: body)))
         }
+    }
+
+    /// `GET /api/v1/groups/{id}/presence`: who views the group now (members only).
+    public static func addPresenceRoute(to router: Router<APIRequestContext>, store: ReadStore, tokens: AccessTokens, presence: Presence) {
+        router.get("/api/v1/groups/:id/presence") { request, context in
+            let user = try await tokens.authenticate(request)
+            let group = try groupID(context.parameters.get("id"))
+            _ = try await store.membership(of: user.userID, in: group.rawValue).requireMember(group.rawValue)
+            return try JSONBody.response(PresenceList(online: presence.online(group.rawValue)))
+        }
+    }
+
+    struct PresenceList: Encodable {
+        let online: [String]
     }
 
     struct SearchResults: Encodable {

@@ -23,6 +23,11 @@ public struct StreamerConfiguration: Sendable, Equatable {
     public var revocationPollSeconds: Int
     /// Open streams one user may hold in this process (`SSE_MAX_STREAMS_PER_USER`); past it, 429.
     public var maxStreamsPerUser: Int
+    /// Seconds between a replica's presence announcements (`PRESENCE_HEARTBEAT_SECONDS`, 15) and
+    /// how long another replica's list is kept without one (`PRESENCE_TTL_SECONDS`, 45: a crashed
+    /// replica's viewers are gone within it).
+    public var presenceHeartbeatSeconds: Int
+    public var presenceTTLSeconds: Int
     /// SSE streams this process holds at most; past it, `GET /events` answers 503. Kept well below
     /// `ulimit -n` (20,000 here): every stream is a socket, and libdispatch aborts the process when
     /// it cannot open a file.
@@ -51,6 +56,11 @@ public struct StreamerConfiguration: Sendable, Equatable {
         verificationKeys = try environment.tokenVerificationKeys()
         revocationPollSeconds = try environment.integer("REVOCATION_POLL_SECONDS", default: 5, range: 1...300)
         maxStreamsPerUser = try environment.integer("SSE_MAX_STREAMS_PER_USER", default: 32, range: 1...1_000_000)
+        presenceHeartbeatSeconds = try environment.integer("PRESENCE_HEARTBEAT_SECONDS", default: 15, range: 1...300)
+        presenceTTLSeconds = try environment.integer("PRESENCE_TTL_SECONDS", default: 45, range: 2...3600)
+        guard presenceTTLSeconds > presenceHeartbeatSeconds else {
+            throw SettingsError(variable: "PRESENCE_TTL_SECONDS", problem: "must be longer than PRESENCE_HEARTBEAT_SECONDS (\(presenceHeartbeatSeconds))")
+        }
         maxStreams = try environment.integer("SSE_MAX_STREAMS", default: 15_000, range: 1...1_000_000)
         maxConnections = try environment.integer("MAX_CONNECTIONS", default: 16_000, range: 16...1_000_000)
         clientBufferEvents = try environment.integer("SSE_CLIENT_BUFFER", default: 256, range: 1...100_000)

@@ -63,7 +63,7 @@ struct LeastPrivilegeIntegrationTests {
         }
         #expect(try await !Self.arrives("perm.anything", from: commandAPI, observer: observer))
 
-        // The streamer publishes nothing of the application's.
+        // The streamer publishes nothing of the application's but its presence announcements (app.presence.>).
         for subject in ["app.event.000.grp-forged", SessionRevocation.subject, "perm.anything"] {
             let target = subject.hasPrefix("app.event") ? events : subject.hasPrefix("perm") ? observer : sessions
             #expect(try await !Self.arrives(subject, from: streamer, observer: target), "\(subject)")

@@ -41,6 +41,10 @@ struct StreamerIntegrationTests {
                                                              pollInterval: .seconds(configuration.revocationPollSeconds), logger: logger)
             let feeding = Task { try await feed.run() }
             defer { feeding.cancel() }
+            let presenceService = streamer.presenceService
+            let presenceSubscription = try await presenceService.subscribe()
+            let presence = Task { await presenceService.run(with: presenceSubscription) }
+            defer { presence.cancel(); Task { await presenceSubscription.unsubscribe() } }
             let events = streamer.events
             try await Application(router: streamer.router, server: streamer.server(configuration)).test(.live) { client in
                 try await body(api, client, client.port ?? 0, nats, events)

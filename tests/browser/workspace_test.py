@@ -221,6 +221,8 @@ def main():
         alice.find_element(By.CSS_SELECTOR, '#todo-dialog button[type="submit"]').click()
         wait(bob).until(lambda d: "Drafting system icons" in d.find_element(By.CSS_SELECTOR, "#feed-items").text)
         check(True, "alice's new todo shows in bob's live feed")
+        wait(bob).until(lambda d: d.find_elements(By.CSS_SELECTOR, f'#members-panel li.online[data-username="{alice_name}"]'))
+        check(True, "bob sees alice online on the board (presence)")
         shot(bob, "04-board-member")
 
         print("search")

@@ -141,7 +141,7 @@ public enum UIFragments {
         let leads = ordered.filter { $0.role != GroupRole.member.rawValue }
         let others = ordered.filter { $0.role == GroupRole.member.rawValue }
         var html = """
-            <div class="panel-head"><h2 id="members-heading">Members</h2><span class="badge">\(HTML.escape(role.rawValue.uppercased())) VIEW</span></div>
+            <div class="panel-head"><h2 id="members-heading">Members</h2><span class="online-count" id="online-count" aria-live="polite"></span><span class="badge">\(HTML.escape(role.rawValue.uppercased())) VIEW</span></div>
             """
         if GroupPolicy.allows(role, .addMember(as: .member)) {
             html += """
@@ -160,7 +160,8 @@ public enum UIFragments {
                 let you = member.userID == viewer ? " <small>(you)</small>" : ""
                 return """
                     <li data-username="\(HTML.escape(member.username))"><span class="avatar" aria-hidden="true">\(HTML.escape(initials(member.username)))</span>\
-                    <span class="person"><strong>\(HTML.escape(member.username))</strong>\(you)<small>\(HTML.escape(member.role.capitalized))</small></span></li>
+                    <span class="person"><strong>\(HTML.escape(member.username))</strong>\(you)<small>\(HTML.escape(member.role.capitalized))</small></span>\
+                    <span class="presence visually-hidden"></span></li>
                     """
             }.joined() + "</ul>"
         }

@@ -246,7 +246,10 @@
     patchSignals(dataLines) {
       const json = dataLines.filter((line) => line.startsWith("signals ")).map((line) => line.slice(8)).join("\n");
       if (!json) return;
-      try { Object.assign(signals, JSON.parse(json)); } catch { return; }
+      let patch;
+      try { patch = JSON.parse(json); } catch { return; }
+      Object.assign(signals, patch);
+      document.dispatchEvent(new CustomEvent("teamboard:signals", { detail: patch }));
       for (const element of $$("[data-signal]")) {
         const value = signals[element.dataset.signal];
         if (value !== undefined) element.textContent = String(value);
@@ -466,8 +469,36 @@
 
     start(version) {
       this.lastID = version;
+      this.online = [];
+      // Who else is here: now from the read API, then live from the stream's signals.
+      document.addEventListener("teamboard:signals", (event) => {
+        if (Array.isArray(event.detail.online)) { this.online = event.detail.online; this.showPresence(); }
+      });
       this.connect();
       this.loadHistory(version);
+      this.loadPresence();
+    }
+
+    async loadPresence() {
+      try {
+        const response = await authorized("/api/v1/groups/" + encodeURIComponent(this.groupID) + "/presence");
+        if (!response.ok) return;
+        this.online = (await response.json()).online;
+        this.showPresence();
+      } catch { /* the stream's next signal brings it */ }
+    }
+
+    /// A dot on each member viewing the board now, and how many they are.
+    showPresence() {
+      const names = new Set(this.online);
+      for (const item of $$("#members-panel li[data-username]", this.root)) {
+        const here = names.has(item.dataset.username);
+        item.classList.toggle("online", here);
+        const status = $(".presence", item);
+        if (status) status.textContent = here ? "online" : "";
+      }
+      const count = $("#online-count", this.root);
+      if (count) count.textContent = names.size ? names.size + " online" : "";
     }
 
     /// The feed starts with the group's latest events (from the projection's history).
@@ -552,6 +583,7 @@
       try {
         $("#members-panel", this.root).innerHTML = await fragment("/ui/members?group_id=" + encodeURIComponent(this.groupID));
         this.wireMembers();
+        this.showPresence();
       } catch { /* the next event or a reload will bring it */ }
     }
 
