@@ -67,15 +67,19 @@ wait_for_port() {
 
 NATS_USERS=(admin command-api domain-engine data-sink streamer)
 
-# The password of a NATS user, created on first use.
-nats_password() {
-    local file="$RUNTIME_DIR/secrets/nats-$1"
+# A random secret in $RUNTIME_DIR/secrets/<name> (mode 0600), created on first use.
+secret() {
+    local file="$RUNTIME_DIR/secrets/$1"
     if [ ! -s "$file" ]; then
         mkdir -p "$RUNTIME_DIR/secrets" && chmod 700 "$RUNTIME_DIR/secrets"
         (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$file")
     fi
     cat "$file"
 }
+
+# The password of a NATS user; of a service's Postgres login user.
+nats_password() { secret "nats-$1"; }
+pg_password() { secret "pg-$1"; }
 
 # nats-server's configuration: listeners, JetStream, and the users with their permissions.
 write_nats_config() {
@@ -177,16 +181,6 @@ SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', :'user', :'pw')\gexec
 SELECT format('GRANT %I TO %I', :'role', :'user')\gexec
 SQL
     done
-}
-
-# The Postgres password of a service's login user, created on first use.
-pg_password() {
-    local file="$RUNTIME_DIR/secrets/pg-$1"
-    if [ ! -s "$file" ]; then
-        mkdir -p "$RUNTIME_DIR/secrets" && chmod 700 "$RUNTIME_DIR/secrets"
-        (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$file")
-    fi
-    cat "$file"
 }
 
 stop_nats() {
