@@ -223,6 +223,43 @@ def main():
         check(True, "alice's new todo shows in bob's live feed")
         wait(bob).until(lambda d: d.find_elements(By.CSS_SELECTOR, f'#members-panel li.online[data-username="{alice_name}"]'))
         check(True, "bob sees alice online on the board (presence)")
+
+        print("undo")
+        def edit_title(driver, old, new):
+            card_in(driver, "todo", old, 10).click()
+            field = find(driver, "#todo-title")
+            field.clear()
+            field.send_keys(new)
+            driver.find_element(By.CSS_SELECTOR, '#todo-dialog button[type="submit"]').click()
+
+        def undo_toast(driver):
+            return wait(driver).until(lambda d: next((b for b in d.find_elements(By.CSS_SELECTOR, '.toast [data-action="undo"]')), False))
+
+        alice.find_element(By.CSS_SELECTOR, '.board-actions [data-action="new-todo"]').click()
+        find(alice, "#todo-title").send_keys("Undo me")
+        alice.find_element(By.CSS_SELECTOR, '#todo-dialog button[type="submit"]').click()
+        card_in(bob, "todo", "Undo me", 10)
+        undo_toast(alice).click()
+        wait(bob).until(lambda d: not [c for c in d.find_elements(By.CSS_SELECTOR, "#cards-todo .card .card-title") if c.text == "Undo me"])
+        check(True, "Undo of a create removes the todo, for everyone")
+        edit_title(alice, "Drafting system icons", "Drafting icons v2")
+        card_in(bob, "todo", "Drafting icons v2", 10)
+        undo_toast(alice)
+        ActionChains(alice).key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL).perform()
+        card_in(bob, "todo", "Drafting system icons", 10)
+        check(True, "Ctrl+Z undoes an edit, for everyone")
+        shot(alice, "12-undo")
+        # Someone changed it since: the undo is refused and says why.
+        bob.find_element(By.CSS_SELECTOR, '.board-actions [data-action="new-todo"]').click()
+        find(bob, "#todo-title").send_keys("Bob's card")
+        bob.find_element(By.CSS_SELECTOR, '#todo-dialog button[type="submit"]').click()
+        edit_title(alice, "Bob's card", "Alice renamed it")
+        undo_toast(alice)
+        edit_title(bob, "Alice renamed it", "Bob renamed it back")
+        card_in(alice, "todo", "Bob renamed it back", 10)
+        undo_toast(alice).click()
+        refused = wait(alice).until(lambda d: next((t for t in d.find_elements(By.CSS_SELECTOR, ".toast.error") if "Not undone" in t.text), False))
+        check("changed this todo since" in refused.text, f"an undo after someone else's change is refused: {refused.text!r}")
         shot(bob, "04-board-member")
 
         print("search")

@@ -35,6 +35,26 @@
     setTimeout(() => item.remove(), kind === "error" ? 7000 : 4000);
   }
 
+  /// A toast with a button (Undo), gone after `ms`.
+  function toastWithAction(message, label, action, ms) {
+    const box = $("#toasts");
+    if (!box) return () => {};
+    const item = document.createElement("div");
+    item.className = "toast with-action";
+    const text = document.createElement("span");
+    text.textContent = message;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "button small";
+    button.dataset.action = "undo";
+    button.textContent = label;
+    button.addEventListener("click", () => { item.remove(); action(); });
+    item.append(text, button);
+    box.append(item);
+    const timer = setTimeout(() => item.remove(), ms);
+    return () => { clearTimeout(timer); item.remove(); };
+  }
+
   // ---------------------------------------------------------------- session
   // The refresh token lives in an HttpOnly cookie this page never sees (the server sets it when a
   // request says `X-Session-Transport: cookie`); the access token lives in this page's memory
@@ -471,6 +491,12 @@
       this.lastID = version;
       this.online = [];
       // Who else is here: now from the read API, then live from the stream's signals.
+      document.addEventListener("keydown", (event) => {
+        const typing = event.target.closest && event.target.closest("input, textarea, select, [contenteditable]");
+        if ((event.ctrlKey || event.metaKey) && !event.shiftKey && !event.altKey && event.key.toLowerCase() === "z" && !typing) {
+          if (this.undoLast()) event.preventDefault();
+        }
+      });
       document.addEventListener("teamboard:signals", (event) => {
         if (Array.isArray(event.detail.online)) { this.online = event.detail.online; this.showPresence(); }
       });
@@ -588,16 +614,37 @@
     }
 
     // ---- commands, optimistic updates and their outcomes
-    async send(body, rollback, label) {
+    /// `undo`, for a change of one's own: `{ what, inverse(version) }`, offered once the change is
+    /// applied (the inverse carries the todo's version then as `expected_version`).
+    async send(body, rollback, label, undo = null) {
       try {
         const answer = await api("POST", "/api/v1/command", { group_id: this.groupID, ...body },
                                  body.action === "create-todo" ? { "Idempotency-Key": body.todo_id } : {});
+        const entry = { rollback, label, undo };
         const early = this.outcomes.get(answer.command_id);
-        if (early) { this.outcomes.delete(answer.command_id); if (early.event_type === "command.rejected") this.reject(rollback, early.reason); }
-        else this.pending.set(answer.command_id, { rollback, label });
+        if (early) { this.outcomes.delete(answer.command_id); this.settleEntry(entry, early); }
+        else this.pending.set(answer.command_id, entry);
       } catch (error) {
         this.reject(rollback, error.message);
       }
+    }
+
+    /// Undo, for 10 s after a change of one's own is applied: the toast's button or Ctrl/Cmd+Z.
+    offerUndo(undo, version) {
+      if (this.dismissUndo) this.dismissUndo();
+      const until = Date.now() + 10_000;
+      const perform = () => {
+        this.undoable = null;
+        if (this.dismissUndo) this.dismissUndo();
+        this.send({ ...undo.inverse(version), expected_version: version }, null, "undo");
+      };
+      this.undoable = { perform, until };
+      this.dismissUndo = toastWithAction(undo.what, "Undo", perform, 10_000);
+    }
+
+    undoLast() {
+      if (this.undoable && Date.now() < this.undoable.until) { this.undoable.perform(); return true; }
+      return false;
     }
 
     remember(domain) {
@@ -608,7 +655,19 @@
     settle(commandID, domain) {
       const entry = this.pending.get(commandID);
       this.pending.delete(commandID);
-      if (domain.event_type === "command.rejected") this.reject(entry.rollback, domain.reason);
+      this.settleEntry(entry, domain);
+    }
+
+    settleEntry(entry, domain) {
+      if (domain.event_type === "command.rejected") {
+        if (entry.label === "undo") {
+          toast("Not undone: " + (domain.code === "version_conflict" ? "someone changed this todo since." : (domain.reason || "refused.")), "error");
+          return;
+        }
+        this.reject(entry.rollback, domain.reason);
+      } else if (entry.undo && domain.version) {
+        this.offerUndo(entry.undo, domain.version);
+      }
     }
 
     reject(rollback, reason) {
@@ -666,12 +725,16 @@
       card.dataset.position = String(position);
       card.classList.add("pending");
       this.recount();
-      this.send({ action: "move-todo", todo_id: card.dataset.todoId, status, position }, () => {
+      const todoID = card.dataset.todoId, title = $(".card-title", card)?.textContent || "the todo";
+      this.send({ action: "move-todo", todo_id: todoID, status, position }, () => {
         card.classList.remove("pending");
         card.dataset.status = origin.status;
         card.dataset.position = origin.position;
         origin.parent.insertBefore(card, origin.next && origin.next.parentElement === origin.parent ? origin.next : null);
-      }, "move");
+      }, "move", {
+        what: "Moved “" + title + "”.",
+        inverse: () => ({ action: "move-todo", todo_id: todoID, status: origin.status, position: Number(origin.position) }),
+      });
     }
 
     // ---- wiring: buttons, dialog, drag and drop, keyboard
@@ -828,7 +891,10 @@
       if (labels.length) body.labels = labels;
       if (form.due_date.value) body.due_date = form.due_date.value;
       if (form.assignee.value) body.assignee = form.assignee.value;
-      this.send(body, () => card.remove(), "create");
+      this.send(body, () => card.remove(), "create", {
+        what: "Created “" + body.title + "”.",
+        inverse: () => ({ action: "delete-todo", todo_id: todoID }),
+      });
     }
 
     edit(card, form, labels, mayWrite) {
@@ -842,14 +908,25 @@
         if (form.assignee.value !== ($(".assignee", card)?.textContent || "")) changes.assignee = form.assignee.value;
       }
       if (Object.keys(changes).length) {
+        // What the fields were, for Undo.
+        const was = {};
+        if ("title" in changes) was.title = $(".card-title", card)?.textContent || "";
+        if ("notes" in changes) was.notes = $(".card-notes", card)?.textContent || "";
+        if ("labels" in changes) was.labels = $$(".label", card).map((label) => label.textContent);
+        if ("due_date" in changes) was.due_date = $(".due", card)?.getAttribute("datetime") || "";
+        if ("assignee" in changes) was.assignee = $(".assignee", card)?.textContent || "";
+        const todoID = card.dataset.todoId;
         const previous = card.cloneNode(true);
         const title = $(".card-title", card);
         if (changes.title && title) title.textContent = changes.title;
         card.classList.add("pending");
-        this.send({ action: "update-todo", todo_id: card.dataset.todoId, ...changes }, () => {
+        this.send({ action: "update-todo", todo_id: todoID, ...changes }, () => {
           const now = document.getElementById(card.id);
           (now || card).replaceWith(previous);
-        }, "update");
+        }, "update", {
+          what: "Edited “" + (was.title || changes.title || $(".card-title", card)?.textContent || "the todo") + "”.",
+          inverse: () => ({ action: "update-todo", todo_id: todoID, ...was }),
+        });
       }
       if (form.status.value !== card.dataset.status) {
         this.move(card, form.status.value, $$(".card", this.column(form.status.value)).length);
