@@ -136,8 +136,9 @@ public struct ProjectionRebuilder: Sendable {
     }
 
     /// Inside the caller's transaction: `current` becomes `<current>_old` and is dropped, `fresh`
-    /// takes its name, and each of fresh's indexes takes the name of current's index with the
-    /// same definition (so later migrations find the names they expect).
+    /// takes its name and current's grants (the services' roles keep what migration 0007 gave
+    /// them), and each of fresh's indexes takes the name of current's index with the same
+    /// definition (so later migrations find the names they expect).
     static func swap(current: String, fresh: String, on connection: PostgresConnection) throws {
         func indexes(of table: String) throws -> [(name: String, shape: String)] {
             try connection.query("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1", table)
@@ -155,6 +156,16 @@ public struct ProjectionRebuilder: Sendable {
         try connection.execute("ALTER TABLE \(current) RENAME TO \(current)_old")
         for index in old { try connection.execute("ALTER INDEX \(index.name) RENAME TO \(index.name)_old") }
         try connection.execute("ALTER TABLE \(fresh) RENAME TO \(current)")
+        let grants = try connection.query("""
+            SELECT a.grantee::regrole::text AS grantee, a.privilege_type
+            FROM pg_class c, aclexplode(c.relacl) AS a
+            WHERE c.oid = $1::regclass AND a.grantee <> c.relowner AND a.grantee <> 0
+            """, "\(current)_old")
+        for grant in grants {
+            let privilege = try grant.decode(String.self, "privilege_type")
+            guard privilege.allSatisfy({ $0.isLetter || $0 == " " }) else { continue }
+            try connection.execute("GRANT \(privilege) ON \(current) TO \(try grant.decode(String.self, "grantee"))")
+        }
         for index in new {
             if let match = old.first(where: { $0.shape == index.shape }) {
                 try connection.execute("ALTER INDEX \(index.name) RENAME TO \(match.name)")

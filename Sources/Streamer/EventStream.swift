@@ -189,17 +189,18 @@ public struct EventStreamRoute: SSEStreamOpener {
                 }
             })
         active.register(stream, session: session)
+        // A viewer from before the join, so an end that comes first (onEnd) always finds it.
+        let first = presence.presence.opened(group.rawValue, userID: user.id, name: user.username)
         do {
             try await fanout.join(group, stream) // leaves again if it fails
         } catch {
             active.unregister(stream, session: session)
             active.release()
             active.unreserve(user: user.id)
+            if presence.presence.closed(group.rawValue, userID: user.id), !first { Task { await presence.changed(group.rawValue) } }
             throw APIError.unavailable("live updates are unavailable (message bus)")
         }
-        if presence.presence.opened(group.rawValue, userID: user.id, name: user.username) {
-            Task { await presence.changed(group.rawValue) }
-        }
+        if first { Task { await presence.changed(group.rawValue) } }
         // Revoked while it was being opened: end it as soon as it starts.
         if tokens.revocations.isRevoked(session) {
             stream.eventLoop.execute { stream.shutdown(retryLine: EventStreamRoute.retryLine) }

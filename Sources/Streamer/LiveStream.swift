@@ -72,6 +72,7 @@ final class LiveStream: @unchecked Sendable {
         connection.write(retryLine)
         perform(state.start(resumeAfter: resumeAfter))
         connection.flush()
+        writePendingNotice()
     }
 
     /// A live event of the group.
@@ -116,12 +117,22 @@ final class LiveStream: @unchecked Sendable {
         guard state.wantsHeartbeat(writable: connection.isWritable) else { return }
         connection.write(ping)
         connection.flush()
+        writePendingNotice()
     }
 
-    /// A notice for the stream's client (presence signals), when the stream is live and has room.
+    /// A notice for the stream's client (presence signals). Only the latest counts: one that
+    /// cannot be written now (catching up, no room) waits and replaces the one before.
     func notice(_ bytes: StreamBytes) {
         eventLoop.assertInEventLoop()
-        guard state.wantsHeartbeat(writable: connection.isWritable) else { return }
+        pendingNotice = bytes
+        writePendingNotice()
+    }
+
+    private var pendingNotice: StreamBytes?
+
+    private func writePendingNotice() {
+        guard let bytes = pendingNotice, !over, state.wantsHeartbeat(writable: connection.isWritable) else { return }
+        pendingNotice = nil
         connection.write(bytes)
         connection.flush()
     }
@@ -144,6 +155,7 @@ final class LiveStream: @unchecked Sendable {
             guard !over else { return }
             perform(state.caughtUp(last: last, ended: ended))
             connection.flush()
+            writePendingNotice()
         }
     }
 

@@ -23,11 +23,16 @@ public final class Presence: Sendable {
     struct Remote: Sendable {
         var users: [String: String] // user id → name
         var seen: ContinuousClock.Instant
+        /// The announcement's place in its replica's order: an older one arriving late is ignored.
+        var sequence: UInt64
     }
 
     struct State {
         var local: [String: [String: Viewer]] = [:] // group → user id → viewer
         var remote: [String: [String: Remote]] = [:] // group → replica → its viewers
+        var sequence: UInt64 = 0
+        /// The last sequence heard from each replica (kept while the replica is heard of).
+        var heardSequence: [String: UInt64] = [:]
     }
 
     /// This replica's id on the wire.
@@ -75,9 +80,13 @@ public final class Presence: Sendable {
     func heard(_ announcement: PresenceAnnouncement, now: ContinuousClock.Instant = .now) -> Bool {
         guard announcement.replica != replica else { return false }
         return state.withLock { state in
+            let key = announcement.replica + "/" + announcement.group
+            guard announcement.sequence > state.heardSequence[key, default: 0] else { return false }
+            state.heardSequence[key] = announcement.sequence
             let before = Self.online(state, announcement.group, now: now, ttl: ttl)
             var replicas = state.remote[announcement.group, default: [:]]
-            replicas[announcement.replica] = announcement.users.isEmpty ? nil : Remote(users: announcement.users, seen: now)
+            replicas[announcement.replica] = announcement.users.isEmpty
+                ? nil : Remote(users: announcement.users, seen: now, sequence: announcement.sequence)
             state.remote[announcement.group] = replicas.isEmpty ? nil : replicas
             return Self.online(state, announcement.group, now: now, ttl: ttl) != before
         }
@@ -92,6 +101,11 @@ public final class Presence: Sendable {
                 guard fresh.count != replicas.count else { continue }
                 state.remote[group] = fresh.isEmpty ? nil : fresh
                 changed.append(group)
+            }
+            // Sequences of replica/group pairs with no list left (bounded by what is remembered).
+            if state.heardSequence.count > 4 * max(1, state.remote.values.reduce(0) { $0 + $1.count }) + 1024 {
+                let live = Set(state.remote.flatMap { group, replicas in replicas.keys.map { $0 + "/" + group } })
+                state.heardSequence = state.heardSequence.filter { live.contains($0.key) }
             }
             return changed
         }
@@ -112,9 +126,18 @@ public final class Presence: Sendable {
 
     /// This replica's announcement for the group (an empty list when nobody views it here).
     func announcement(for group: String) -> PresenceAnnouncement {
-        let users = state.withLock { state in (state.local[group] ?? [:]).mapValues(\.name) }
+        let (users, sequence) = state.withLock { state in
+            state.sequence += 1
+            return ((state.local[group] ?? [:]).mapValues(\.name), state.sequence)
+        }
         announcements.increment()
-        return PresenceAnnouncement(replica: replica, group: group, users: users)
+        return PresenceAnnouncement(replica: replica, group: group, users: users, sequence: sequence)
+    }
+
+    /// `datastar-patch-signals {"online":[…]}` for the group's streams.
+    func signal(_ group: String) -> StreamBytes {
+        let json = "{\"online\":[" + online(group).map(JSONBody.quote).joined(separator: ",") + "]}"
+        return StreamBytes(DatastarSSE.patchSignals(json))
     }
 
     /// The groups this replica has viewers of.
@@ -123,11 +146,13 @@ public final class Presence: Sendable {
     func ignore() { ignored.increment() }
 }
 
-/// `{"replica":"…","group":"…","users":{"<user id>":"<username>",…}}` on `app.presence.<group>`.
+/// `{"replica":"…","group":"…","users":{"<user id>":"<username>",…},"sequence":N}` on
+/// `app.presence.<group>`; `sequence` grows with each announcement of the replica.
 struct PresenceAnnouncement: Codable, Sendable, Equatable {
     let replica: String
     let group: String
     let users: [String: String]
+    let sequence: UInt64
 
     static let subjectPrefix = "app.presence."
 
@@ -135,10 +160,11 @@ struct PresenceAnnouncement: Codable, Sendable, Equatable {
 
     var payload: Data { (try? JSONEncoder().encode(self)) ?? Data() }
 
-    init(replica: String, group: String, users: [String: String]) {
+    init(replica: String, group: String, users: [String: String], sequence: UInt64) {
         self.replica = replica
         self.group = group
         self.users = users
+        self.sequence = sequence
     }
 
     /// Nil for anything malformed, oversized or naming a group that is not the subject's.
@@ -236,8 +262,6 @@ public struct PresenceService: Service {
 
     private func tell(_ group: String) async {
         guard let id = try? GroupID(group) else { return }
-        let names = presence.online(group)
-        let json = "{\"online\":[" + names.map(JSONBody.quote).joined(separator: ",") + "]}"
-        await fanout.signal(id, StreamBytes(DatastarSSE.patchSignals(json)))
+        await fanout.signal(id, presence.signal(group))
     }
 }

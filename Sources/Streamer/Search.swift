@@ -5,8 +5,9 @@ import Postgres
 /// `GET /api/v1/search?q=&limit=` (DESIGN §10): the caller's todos whose title, labels or notes
 /// hold every word of `q`, the last word as a prefix, best first.
 public struct SearchQuery: Sendable, Equatable {
-    /// The words, lower-cased: letters and digits only (everything else separates words), so
-    /// nothing of `q` reaches the query syntax.
+    /// The words as typed: letters and digits only (everything else separates words), so nothing
+    /// of `q` reaches the query syntax. Postgres lower-cases them for the query as it does the
+    /// documents (one rule for both sides).
     public let words: [String]
 
     public static let maxCharacters = 200
@@ -25,7 +26,7 @@ public struct SearchQuery: Sendable, Equatable {
             }
         }
         if !current.isEmpty { words.append(current) }
-        self.words = words.prefix(Self.maxWords).map { String($0.lowercased().prefix(Self.maxWordCharacters)) }
+        self.words = words.prefix(Self.maxWords).map { String($0.prefix(Self.maxWordCharacters)) }
     }
 
     public var isEmpty: Bool { words.isEmpty }
@@ -85,7 +86,7 @@ extension ReadStore {
                 """, user, query.tsquery, limit).map { row in
                 SearchResult(groupID: try row.decode(String.self, "group_id"), groupName: try row.decode(String.self, "group_name"),
                              todoID: try row.decode(String.self, "todo_id"), title: try row.decode(String.self, "title"),
-                             snippet: SearchResult.snippet(notes: try row.decode(String.self, "notes"), words: query.words),
+                             snippet: SearchResult.snippet(notes: try row.decode(String.self, "notes"), words: query.words.map { $0.lowercased() }),
                              status: try row.decode(String.self, "status"))
             }
         }

@@ -29,11 +29,12 @@ struct SearchIntegrationTests {
             let inLabel = try await create(alice, mine, ["title": "Budget review", "labels": ["planning"]])
             let inNotes = try await create(alice, mine, ["title": "Venue", "notes": "Call them first.\nThen plan the seating for 80 guests."])
             let gone = try await create(alice, mine, ["title": "Plan B (deleted)"])
+            let punctuated = try await create(alice, mine, ["title": "Fix login.swift for ÜBER Straße"])
             _ = try await create(bob, other, ["title": "Plan to take over"])
             #expect(try await api.call(.post, "/api/v1/command", token: alice.token,
                                        ["action": "delete-todo", "group_id": mine, "todo_id": gone]).status == .accepted)
             let pool = try await TestInfrastructure.pool(maxConnections: 2)
-            try await Projection.waitForVersion(pool, group: mine, atLeast: 6)
+            try await Projection.waitForVersion(pool, group: mine, atLeast: 7)
             try await Projection.waitForVersion(pool, group: other, atLeast: 2)
             await pool.shutdown()
 
@@ -51,6 +52,8 @@ struct SearchIntegrationTests {
             #expect((plan.last?["snippet"] as? String ?? "").contains("plan the seating"), "the snippet shows where the notes match")
             #expect(try await search(alice, "PLAN la").map { $0["todo_id"] as? String } == [inTitle], "all words, the last a prefix, any case")
             #expect(try await search(alice, "plan", limit: 1).count == 1)
+            #expect(try await search(alice, "swift").map { $0["todo_id"] as? String } == [punctuated], "punctuation separates words in todos too")
+            #expect(try await search(alice, "über straße").map { $0["todo_id"] as? String } == [punctuated], "letters beyond ASCII, in any case")
             #expect(try await search(alice, "party venue").isEmpty, "every word must match")
             #expect(try await search(alice, "  !!  ").isEmpty, "no words, no results")
             #expect(try await search(alice, "'plan' | takeover:* & !(").isEmpty, "query syntax in q is only text: plan AND takeover…")

@@ -493,6 +493,7 @@
       // Who else is here: now from the read API, then live from the stream's signals.
       document.addEventListener("keydown", (event) => {
         const typing = event.target.closest && event.target.closest("input, textarea, select, [contenteditable]");
+        if (event.defaultPrevented || document.querySelector("dialog[open]")) return;
         if ((event.ctrlKey || event.metaKey) && !event.shiftKey && !event.altKey && event.key.toLowerCase() === "z" && !typing) {
           if (this.undoLast()) event.preventDefault();
         }
@@ -555,6 +556,7 @@
           if (response.status === 403 || response.status === 404) { this.leave("You are no longer a member of this group."); return; }
           if (!response.ok) throw new Error("stream answered " + response.status);
           this.setLive("live");
+          this.loadPresence(); // the stream's signals follow from here
           delay = 1000;
           await readEvents(response, (event) => this.onEvent(event));
         } catch (error) {
@@ -714,7 +716,7 @@
       return (before + after) / 2;
     }
 
-    move(card, status, index) {
+    move(card, status, index, undoable = true) {
       const origin = { parent: card.parentElement, next: card.nextElementSibling, status: card.dataset.status, position: card.dataset.position };
       const target = this.column(status);
       const others = $$(".card", target).filter((other) => other !== card);
@@ -731,7 +733,7 @@
         card.dataset.status = origin.status;
         card.dataset.position = origin.position;
         origin.parent.insertBefore(card, origin.next && origin.next.parentElement === origin.parent ? origin.next : null);
-      }, "move", {
+      }, "move", !undoable ? null : {
         what: "Moved “" + title + "”.",
         inverse: () => ({ action: "move-todo", todo_id: todoID, status: origin.status, position: Number(origin.position) }),
       });
@@ -923,13 +925,14 @@
         this.send({ action: "update-todo", todo_id: todoID, ...changes }, () => {
           const now = document.getElementById(card.id);
           (now || card).replaceWith(previous);
-        }, "update", {
+        }, "update", form.status.value !== card.dataset.status ? null : {
+          // (An edit that also moves the todo is two commands: neither is offered for Undo.)
           what: "Edited “" + (was.title || changes.title || $(".card-title", card)?.textContent || "the todo") + "”.",
           inverse: () => ({ action: "update-todo", todo_id: todoID, ...was }),
         });
       }
       if (form.status.value !== card.dataset.status) {
-        this.move(card, form.status.value, $$(".card", this.column(form.status.value)).length);
+        this.move(card, form.status.value, $$(".card", this.column(form.status.value)).length, !Object.keys(changes).length);
       }
     }
 
