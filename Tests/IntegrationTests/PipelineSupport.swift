@@ -223,3 +223,22 @@ enum Script {
         return commands
     }
 }
+
+/// Polling for something that happens elsewhere (another replica, another process).
+enum Poll {
+    /// Polls `check` every 20 ms: the seconds it took to hold, or nil (and an issue named `what`,
+    /// when given) after `timeout`.
+    static func seconds(_ what: String? = nil, timeout: Duration = .seconds(10),
+                        until check: () async throws -> Bool) async throws -> Double? {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < timeout {
+            if try await check() {
+                let elapsed = ContinuousClock.now - start
+                return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        if let what { Issue.record("not within \(timeout): \(what)") }
+        return nil
+    }
+}

@@ -15,16 +15,6 @@ import Testing
 struct PresenceIntegrationTests {
     typealias Client = CommandAPIHarness.Client
 
-    static func eventually(_ what: String, timeout: Duration = .seconds(5), _ check: () async throws -> Bool) async throws -> Double {
-        let start = ContinuousClock.now
-        while ContinuousClock.now - start < timeout {
-            if try await check() { let elapsed = ContinuousClock.now - start; return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18 }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        Issue.record("not within \(timeout): \(what)")
-        return .infinity
-    }
-
     @Test func viewersAppearAndGoOnEveryReplica() async throws {
         let settings = ["PRESENCE_HEARTBEAT_SECONDS": "1", "PRESENCE_TTL_SECONDS": "3", "SSE_HEARTBEAT_SECONDS": "1"]
         try await StreamerIntegrationTests.withStreamer(pipeline: false, environment: settings) { api, streamerClient, port, nats, _ in
@@ -51,14 +41,14 @@ struct PresenceIntegrationTests {
 
             // Alice opens the board on A: B knows within the bound.
             let stream = try StreamerIntegrationTests.stream(port, group, alice)
-            let seen = try await Self.eventually("B sees alice") { bPresence.online(group) == [alice.username] }
+            let seen = try await Poll.seconds("B sees alice", timeout: .seconds(5)) { bPresence.online(group) == [alice.username] }
             #expect(try await online(alice) == [alice.username])
 
             // Bob views it through B: A's API and alice's stream say so.
             _ = bPresence.opened(group, userID: bob.userID, name: bob.username)
             await bService.changed(group)
             let both = [alice.username, bob.username].sorted()
-            _ = try await Self.eventually("A sees bob") { try await online(alice) == both }
+            _ = try await Poll.seconds("A sees bob", timeout: .seconds(5)) { try await online(alice) == both }
             let signal = await stream.next(within: .seconds(5)) { event in
                 event.name == "datastar-patch-signals" && event.data.joined().contains(bob.username)
             }
@@ -66,13 +56,13 @@ struct PresenceIntegrationTests {
 
             // Alice closes the tab: gone from B.
             stream.close()
-            let gone = try await Self.eventually("B forgets alice") { bPresence.online(group) == [bob.username] }
+            let gone = try await Poll.seconds("B forgets alice", timeout: .seconds(5)) { bPresence.online(group) == [bob.username] }
 
             // B crashes (no goodbye): A forgets bob after the TTL.
             bRunning.cancel()
             await bSubscription.unsubscribe()
-            let expired = try await Self.eventually("A forgets bob", timeout: .seconds(10)) { try await online(alice) == [] }
-            print("presence: seen on the other replica after \(String(format: "%.3f", seen)) s, gone after \(String(format: "%.3f", gone)) s, a crashed replica's viewers gone after \(String(format: "%.1f", expired)) s (TTL 3 s)")
+            let expired = try await Poll.seconds("A forgets bob") { try await online(alice) == [] }
+            print("presence: seen on the other replica after \(String(format: "%.3f", seen ?? .infinity)) s, gone after \(String(format: "%.3f", gone ?? .infinity)) s, a crashed replica's viewers gone after \(String(format: "%.1f", expired ?? .infinity)) s (TTL 3 s)")
 
             #expect(try await streamer.call(.get, "/api/v1/groups/\(group)/presence", token: mallory.token).status == .forbidden,
                     "members only")

@@ -22,19 +22,6 @@ struct SessionIntegrationTests {
         return (claims?["sid"] as? String).flatMap(UUID.init(uuidString:))
     }
 
-    /// Polls until `check` holds; returns the seconds it took, or nil after `timeout`.
-    static func seconds(until check: () async throws -> Bool, timeout: Duration = .seconds(10)) async throws -> Double? {
-        let start = ContinuousClock.now
-        while ContinuousClock.now - start < timeout {
-            if try await check() {
-                let elapsed = ContinuousClock.now - start
-                return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return nil
-    }
-
     @Test func logoutEndsTheSessionsTokensAndStreamsOnEveryProcess() async throws {
         let other = try await CommandAPIHarness.start(environment: Self.settings) // another replica
         let otherRevocations = other.api.revocations
@@ -58,7 +45,7 @@ struct SessionIntegrationTests {
             #expect(try await api.call(.post, "/api/v1/auth/logout", ["refresh_token": alice.refresh]).status == .noContent)
             let session = try #require(Self.session(of: alice.token))
             #expect(try await api.call(.get, "/api/v1/commands/none", token: alice.token).status == .unauthorized, "this replica: at once")
-            let elsewhere = try await seconds {
+            let elsewhere = try await Poll.seconds {
                 try await streamer.call(.get, "/api/v1/groups", token: alice.token).status == .unauthorized
                     && otherRevocations.isRevoked(session)
             }
@@ -216,7 +203,7 @@ struct SessionIntegrationTests {
             let franks = try StreamerIntegrationTests.stream(port, group, frank)
             #expect(await franks.next(within: .seconds(10)) { $0.name == "retry" } != nil, "another user is not affected")
             first.close()
-            let again = try await Self.seconds {
+            let again = try await Poll.seconds {
                 let retry = try StreamerIntegrationTests.stream(port, group, erin)
                 let opened = await retry.next(within: .seconds(2)) { $0.name == "retry" } != nil
                 retry.close()
