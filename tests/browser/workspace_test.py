@@ -21,6 +21,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -49,7 +50,8 @@ def shot(driver, name):
 
 
 def wait(driver, seconds=10):
-    return WebDriverWait(driver, seconds, poll_frequency=0.05)
+    # A live patch may replace an element between finding it and reading it; look again.
+    return WebDriverWait(driver, seconds, poll_frequency=0.05, ignored_exceptions=[StaleElementReferenceException])
 
 
 def find(driver, css, seconds=10):
