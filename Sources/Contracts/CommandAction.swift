@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a command asks for. Todo actions come from `POST /api/v1/command`; membership actions come
 /// from command-api's outbox, so the engine orders them with the group's todo events.
 public enum CommandAction: String, Codable, Sendable, CaseIterable {
@@ -5,6 +7,8 @@ public enum CommandAction: String, Codable, Sendable, CaseIterable {
     case updateTodo = "update-todo"
     case moveTodo = "move-todo"
     case deleteTodo = "delete-todo"
+    /// Brings a deleted todo back from the group's trash (within `Trash.retention`).
+    case restoreTodo = "restore-todo"
     case addMember = "add-member"
     case changeMemberRole = "change-member-role"
     case removeMember = "remove-member"
@@ -13,7 +17,7 @@ public enum CommandAction: String, Codable, Sendable, CaseIterable {
     /// Actions a client may send to `POST /api/v1/command`.
     public var isClientAction: Bool {
         switch self {
-        case .createTodo, .updateTodo, .moveTodo, .deleteTodo: true
+        case .createTodo, .updateTodo, .moveTodo, .deleteTodo, .restoreTodo: true
         default: false
         }
     }
@@ -25,9 +29,16 @@ public enum EventType: String, Codable, Sendable, CaseIterable {
     case todoUpdated = "todo.updated"
     case todoMoved = "todo.moved"
     case todoDeleted = "todo.deleted"
+    case todoRestored = "todo.restored"
     case commandRejected = "command.rejected"
     case memberAdded = "member.added"
     case memberRoleChanged = "member.role_changed"
     case memberRemoved = "member.removed"
     case groupDeleted = "group.deleted"
+}
+
+/// Deleted todos stay in their group's trash, restorable, for `retention`; then the sink purges
+/// their rows (their events stay in the history) and the engine refuses to restore them.
+public enum Trash {
+    public static let retention: TimeInterval = 30 * 24 * 3600
 }

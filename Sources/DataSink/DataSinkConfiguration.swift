@@ -23,6 +23,8 @@ public struct DataSinkConfiguration: Sendable, Equatable {
     public var writers = 2
     /// Postgres connections (one per writer; readiness checks share them).
     public var poolSize = 2
+    /// How often the trash is purged of todos deleted more than `Trash.retention` ago.
+    public var trashPurgeInterval: Duration = .seconds(3600)
 
     public init(environment: [String: String]) throws(SettingsError) {
         shared = try SharedSettings(environment: environment)
@@ -33,5 +35,6 @@ public struct DataSinkConfiguration: Sendable, Equatable {
         writers = try environment.integer("SINK_WRITERS", default: writers, range: 1...16)
         poolSize = try environment.integer("SINK_DB_POOL", default: max(poolSize, writers), range: 1...100)
         ackWait = .seconds(try environment.integer("SINK_ACK_WAIT_SECONDS", default: 10, range: 1...3600))
+        trashPurgeInterval = .seconds(try environment.integer("TRASH_PURGE_SECONDS", default: 3600, range: 1...86_400))
     }
 }

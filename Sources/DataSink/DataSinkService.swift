@@ -59,8 +59,12 @@ public final class DataSinkService: Service {
                                 prefetch: true, gatherWindow: configuration.batchWait, lagMetric: "sink_consumer_pending",
                                 logger: logger)
         let gauges = Task { [jetStream, pool, logger] in await BacklogGauges(jetStream: jetStream, pool: pool, logger: logger).run() }
+        let purge = Task { [pool, writer, configuration, logger] in
+            await TrashPurge(pool: pool, tables: writer.tables, interval: configuration.trashPurgeInterval, logger: logger).run()
+        }
         await loop.run { await write($0) }
         gauges.cancel()
+        purge.cancel()
         logger.info("data-sink stopped")
     }
 

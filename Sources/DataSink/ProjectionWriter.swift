@@ -8,7 +8,7 @@ import Postgres
 ///    group from several sink replicas commit one after the other;
 /// 3. one statement inserts the events (`ON CONFLICT (event_id) DO NOTHING`), then, for the
 ///    events actually inserted, upserts the newest snapshot of each todo (only over an older
-///    version; a delete is a tombstone);
+///    version; a delete sets `deleted_at` (the todo is in the trash), a restore clears it);
 /// 4. each group's offset moves to the highest `group_version` up to which every event is stored,
 ///    so a reader holding that offset knows nothing before it is missing (after a crash, events
 ///    may be redelivered after newer ones);
@@ -100,7 +100,7 @@ public struct ProjectionWriter: Sendable {
         ), latest AS (
             SELECT DISTINCT ON (s.group_id, s.todo_id) s.*
             FROM sink_staging AS s JOIN inserted USING (event_id)
-            WHERE s.event_type IN ('todo.created', 'todo.updated', 'todo.moved', 'todo.deleted') AND s.todo_id IS NOT NULL
+            WHERE s.event_type IN ('todo.created', 'todo.updated', 'todo.moved', 'todo.deleted', 'todo.restored') AND s.todo_id IS NOT NULL
             ORDER BY s.group_id, s.todo_id, s.version DESC
         ), todos_written AS (
             INSERT INTO \(tables.todos) AS t (group_id, todo_id, \(TodoField.allCases.map(\.name).joined(separator: ", ")),
@@ -119,7 +119,7 @@ public struct ProjectionWriter: Sendable {
                 created_by = EXCLUDED.created_by, created_by_name = EXCLUDED.created_by_name, created_at = EXCLUDED.created_at,
                 updated_by = EXCLUDED.updated_by, updated_by_name = EXCLUDED.updated_by_name, updated_at = EXCLUDED.updated_at,
                 version = EXCLUDED.version, group_version = EXCLUDED.group_version,
-                deleted_at = coalesce(t.deleted_at, EXCLUDED.deleted_at)
+                deleted_at = EXCLUDED.deleted_at
             WHERE t.version < EXCLUDED.version
             RETURNING 1
         )

@@ -39,7 +39,7 @@ public enum Decider {
         switch command.action {
         case .addMember, .changeMemberRole, .removeMember, .deleteGroup:
             return decideMembership(state, command, &event)
-        case .createTodo, .updateTodo, .moveTodo, .deleteTodo:
+        case .createTodo, .updateTodo, .moveTodo, .deleteTodo, .restoreTodo:
             return decideTodo(state, command, &event, now: now, limits: limits)
         }
     }
@@ -100,8 +100,19 @@ public enum Decider {
             return .emit(event)
         }
 
-        guard var todo = state.todos[todoID], !todo.isDeleted else {
-            return reject(.todoNotFound, "todo \(todoID) does not exist or was deleted")
+        guard var todo = state.todos[todoID] else {
+            return reject(.todoNotFound, "todo \(todoID) does not exist")
+        }
+        if command.action == .restoreTodo {
+            guard todo.isDeleted else { return reject(.notDeleted, "todo \(todoID) is not in the trash") }
+            if let deletedAt = todo.deletedAt, now.timeIntervalSince(deletedAt) > Trash.retention {
+                return reject(.todoNotFound, "todo \(todoID) was deleted more than \(Int(Trash.retention / 86_400)) days ago and is gone")
+            }
+            guard state.liveTodos < limits.todosPerGroup else {
+                return reject(.limitReached, "the group already holds \(limits.todosPerGroup) todos, its limit")
+            }
+        } else if todo.isDeleted {
+            return reject(.todoNotFound, "todo \(todoID) was deleted")
         }
         let capability: GroupCapability
         if todo.createdBy == command.actorUserID {
@@ -144,6 +155,10 @@ public enum Decider {
             todo.position = command.position ?? (status == todo.status ? todo.position : nextPosition(in: state, status: status))
             todo.status = status
             type = .todoMoved
+        case .restoreTodo:
+            todo.isDeleted = false
+            todo.deletedAt = nil
+            type = .todoRestored
         default:
             todo.isDeleted = true
             type = .todoDeleted
@@ -176,7 +191,7 @@ public enum Decider {
         state.recentCommands.insert(event.commandID)
         if let sequence = event.commandSequence { state.lastCommandSequence = max(state.lastCommandSequence, sequence) }
         switch event.eventType {
-        case .todoCreated, .todoUpdated, .todoMoved, .todoDeleted:
+        case .todoCreated, .todoUpdated, .todoMoved, .todoDeleted, .todoRestored:
             guard let todoID = event.todoID else { break }
             let previous = state.todos[todoID]
             let wasLive = previous.map { !$0.isDeleted } ?? false
@@ -193,7 +208,8 @@ public enum Decider {
                 createdByName: event.createdByName ?? previous?.createdByName ?? event.actorName,
                 createdAt: event.createdAt ?? previous?.createdAt ?? event.occurredAt,
                 version: event.version ?? (previous?.version ?? 0) + 1,
-                isDeleted: event.eventType == .todoDeleted)
+                isDeleted: event.eventType == .todoDeleted,
+                deletedAt: event.eventType == .todoDeleted ? event.occurredAt : nil)
         case .memberAdded, .memberRoleChanged:
             if let member = event.memberUserID, let role = event.role { state.members[member] = role }
         case .memberRemoved:

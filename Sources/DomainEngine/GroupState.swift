@@ -133,10 +133,12 @@ public struct TodoState: Sendable, Equatable {
     /// 1 on create, +1 per change.
     public var version: Int64
     public var isDeleted: Bool
+    /// When it was deleted (nil while live): restorable until `Trash.retention` has passed.
+    public var deletedAt: Date?
 
     public init(todoID: String, title: String, notes: String, status: TodoStatus, position: Double, dueDate: String? = nil,
                 assignee: String?, labels: [String], createdBy: String, createdByName: String, createdAt: Date, version: Int64,
-                isDeleted: Bool) {
+                isDeleted: Bool, deletedAt: Date? = nil) {
         self.todoID = todoID
         self.title = title
         self.notes = notes
@@ -150,6 +152,7 @@ public struct TodoState: Sendable, Equatable {
         self.createdAt = createdAt
         self.version = version
         self.isDeleted = isDeleted
+        self.deletedAt = isDeleted ? deletedAt : nil
     }
 }
 
@@ -160,6 +163,8 @@ public enum RejectionCode: String, Sendable, CaseIterable {
     case forbidden = "forbidden"
     case todoExists = "todo_exists"
     case todoNotFound = "todo_not_found"
+    /// `restore-todo` of a todo that is not in the trash.
+    case notDeleted = "not_deleted"
     case versionConflict = "version_conflict"
     case groupDeleted = "group_deleted"
     case unsupportedVersion = "unsupported_version"

@@ -93,7 +93,7 @@ public struct RenderedEvent: Sendable, Equatable {
         let id = String(event.groupVersion)
         var text = DatastarSSE.event("todo-event", id: id, data: DatastarSSE.lines(of: json))
         switch event.eventType {
-        case .todoCreated, .todoUpdated, .todoMoved:
+        case .todoCreated, .todoUpdated, .todoMoved, .todoRestored:
             if let card = BoardFragments.Card(event) {
                 if event.eventType != .todoCreated {
                     text += DatastarSSE.removeElements(selector: "#\(BoardFragments.cardID(card.todoID))", eventID: id)

@@ -102,12 +102,20 @@ public struct ReadStore: Sendable {
         public let createdBy: String
         public let createdByName: String
         public let version: Int64
+        /// In the trash only: when it was deleted, by whom, and until when it can be restored.
+        public var deletedAt: Date? = nil
+        public var deletedByName: String? = nil
+        public var restorableUntil: Date? = nil
 
         enum CodingKeys: String, CodingKey {
             case todoID = "todo_id", title, notes, status, position, dueDate = "due_date", assignee, labels
             case createdBy = "created_by", createdByName = "created_by_name", version
+            case deletedAt = "deleted_at", deletedByName = "deleted_by_name", restorableUntil = "restorable_until"
         }
     }
+
+    /// The `todos` columns `Todo(row:)` reads.
+    static let todoColumns = "todo_id, title, notes, status, position, due_date::text AS due_date, assignee, labels, created_by, created_by_name, version"
 
     /// Where the projection of a group stands: reads carry it so a client can tell how fresh they are.
     public struct Offset: Encodable, Sendable, Equatable {
@@ -136,8 +144,7 @@ public struct ReadStore: Sendable {
             try connection.transaction(isolation: .repeatableRead) { connection in
                 let start = cursor ?? TodoCursor(rank: -1, position: -Double.greatestFiniteMagnitude, todoID: "")
                 let rows = try connection.queryPrepared("""
-                    SELECT todo_id, title, notes, status, position, due_date::text AS due_date, assignee, labels,
-                           created_by, created_by_name, version,
+                    SELECT \(Self.todoColumns),
                            CASE status WHEN 'todo' THEN 0 WHEN 'in_progress' THEN 1 ELSE 2 END AS rank
                     FROM todos
                     WHERE group_id = $1 AND deleted_at IS NULL
@@ -149,24 +156,49 @@ public struct ReadStore: Sendable {
                 var todos: [Todo] = []
                 var last: TodoCursor?
                 for row in rows.prefix(limit) {
-                    let todo = Todo(
-                        todoID: try row.decode(String.self, "todo_id"), title: try row.decode(String.self, "title"),
-                        notes: try row.decode(String.self, "notes"),
-                        status: TodoStatus(rawValue: try row.decode(String.self, "status")) ?? .todo,
-                        position: try row.decode(Double.self, "position"), dueDate: try row.decode(String?.self, "due_date"),
-                        assignee: try row.decode(String?.self, "assignee"), labels: try row.decode([String].self, "labels"),
-                        createdBy: try row.decode(String.self, "created_by"), createdByName: try row.decode(String.self, "created_by_name"),
-                        version: try row.decode(Int64.self, "version"))
+                    let todo = try Todo(row: row)
                     todos.append(todo)
                     last = TodoCursor(rank: try row.decode(Int.self, "rank"), position: todo.position, todoID: todo.todoID)
                 }
-                let offsetRow = try connection.queryPrepared(
-                    "SELECT group_version, stream_seq FROM group_projection_offsets WHERE group_id = $1", group).first
-                let offset = Offset(groupVersion: try offsetRow?.decode(Int64.self, "group_version") ?? 0,
-                                    streamSequence: try offsetRow?.decode(Int64.self, "stream_seq") ?? 0)
-                return TodoPage(todos: todos, nextCursor: rows.count > limit ? last?.encoded : nil, offset: offset)
+                return TodoPage(todos: todos, nextCursor: rows.count > limit ? last?.encoded : nil, offset: try Self.offset(of: group, on: connection))
             }
         }
+    }
+
+    /// The group's trash: todos deleted within `Trash.retention` of `now`, newest deletion first.
+    public func trash(of group: String, limit: Int, after cursor: TrashCursor?, now: Date = Date()) async throws -> TodoPage {
+        try await pool.withConnection { connection in
+            try connection.transaction(isolation: .repeatableRead) { connection in
+                let start = cursor ?? TrashCursor.first
+                let rows = try connection.queryPrepared("""
+                    SELECT \(Self.todoColumns), deleted_at, updated_by_name,
+                           (extract(epoch FROM deleted_at) * 1000000)::bigint AS deleted_us
+                    FROM todos
+                    WHERE group_id = $1 AND deleted_at IS NOT NULL AND deleted_at >= $2
+                      AND (deleted_at, todo_id) < (timestamptz 'epoch' + $3::bigint * interval '1 microsecond', $4::text)
+                    ORDER BY deleted_at DESC, todo_id DESC
+                    LIMIT $5
+                    """, group, now.addingTimeInterval(-Trash.retention), start.deletedMicros, start.todoID, limit + 1)
+                var todos: [Todo] = []
+                var last: TrashCursor?
+                for row in rows.prefix(limit) {
+                    var todo = try Todo(row: row)
+                    let deletedAt = try row.decode(Date.self, "deleted_at")
+                    todo.deletedAt = deletedAt
+                    todo.deletedByName = try row.decode(String?.self, "updated_by_name")
+                    todo.restorableUntil = deletedAt.addingTimeInterval(Trash.retention)
+                    todos.append(todo)
+                    last = TrashCursor(deletedMicros: try row.decode(Int64.self, "deleted_us"), todoID: todos[todos.count - 1].todoID)
+                }
+                return TodoPage(todos: todos, nextCursor: rows.count > limit ? last?.encoded : nil, offset: try Self.offset(of: group, on: connection))
+            }
+        }
+    }
+
+    static func offset(of group: String, on connection: PostgresConnection) throws -> Offset {
+        let row = try connection.queryPrepared("SELECT group_version, stream_seq FROM group_projection_offsets WHERE group_id = $1", group).first
+        return Offset(groupVersion: try row?.decode(Int64.self, "group_version") ?? 0,
+                      streamSequence: try row?.decode(Int64.self, "stream_seq") ?? 0)
     }
 
     /// The group's events after `version`, as stored (the event JSON of the bus), oldest first.
@@ -188,16 +220,29 @@ public struct ReadStore: Sendable {
     }
 }
 
-/// An opaque pagination cursor: base64url of `rank:position:todo_id`.
+/// Opaque pagination cursors are base64url of their fields joined by `:` (the last, a todo id, never holds one).
+enum CursorText {
+    static func encode(_ fields: [String]) -> String {
+        Data(fields.joined(separator: ":").utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decode(_ encoded: String, fields: Int) -> [Substring]? {
+        var base64 = encoded.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard encoded.utf8.count <= 400, let data = Data(base64Encoded: base64) else { return nil }
+        let parts = String(decoding: data, as: UTF8.self).split(separator: ":", maxSplits: fields - 1, omittingEmptySubsequences: false)
+        return parts.count == fields ? parts : nil
+    }
+}
+
+/// The board's pagination cursor: `rank:position:todo_id` of the last row.
 public struct TodoCursor: Sendable, Equatable {
     public let rank: Int
     public let position: Double
     public let todoID: String
 
-    public var encoded: String {
-        Data("\(rank):\(position.bitPattern):\(todoID)".utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
+    public var encoded: String { CursorText.encode([String(rank), String(position.bitPattern), todoID]) }
 
     public init(rank: Int, position: Double, todoID: String) {
         self.rank = rank
@@ -206,13 +251,45 @@ public struct TodoCursor: Sendable, Equatable {
     }
 
     public init?(encoded: String) {
-        var base64 = encoded.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        guard encoded.utf8.count <= 400, let data = Data(base64Encoded: base64) else { return nil }
-        let parts = String(decoding: data, as: UTF8.self).split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, let rank = Int(parts[0]), (0...2).contains(rank), let bits = UInt64(parts[1]) else { return nil }
+        guard let parts = CursorText.decode(encoded, fields: 3),
+              let rank = Int(parts[0]), (0...2).contains(rank), let bits = UInt64(parts[1]) else { return nil }
         let position = Double(bitPattern: bits)
         guard position.isFinite else { return nil }
         self.init(rank: rank, position: position, todoID: String(parts[2]))
+    }
+}
+
+/// The trash's pagination cursor: `deleted_at` (microseconds since 1970) and `todo_id` of the last row.
+public struct TrashCursor: Sendable, Equatable {
+    public let deletedMicros: Int64
+    public let todoID: String
+
+    public var encoded: String { CursorText.encode(["t", String(deletedMicros), todoID]) }
+
+    /// Ahead of every row: the end of the year 9999 (Postgres's intervals do not reach `Int64.max` microseconds).
+    static let first = TrashCursor(deletedMicros: 253_402_300_799_000_000, todoID: "")
+
+    public init(deletedMicros: Int64, todoID: String) {
+        self.deletedMicros = deletedMicros
+        self.todoID = todoID
+    }
+
+    public init?(encoded: String) {
+        guard let parts = CursorText.decode(encoded, fields: 3), parts[0] == "t", let micros = Int64(parts[1]),
+              (0...Self.first.deletedMicros).contains(micros) else { return nil }
+        self.init(deletedMicros: micros, todoID: String(parts[2]))
+    }
+}
+
+extension ReadStore.Todo {
+    /// A row of `todos` selected with `ReadStore.todoColumns`.
+    init(row: PostgresRow) throws {
+        self.init(todoID: try row.decode(String.self, "todo_id"), title: try row.decode(String.self, "title"),
+                  notes: try row.decode(String.self, "notes"),
+                  status: TodoStatus(rawValue: try row.decode(String.self, "status")) ?? .todo,
+                  position: try row.decode(Double.self, "position"), dueDate: try row.decode(String?.self, "due_date"),
+                  assignee: try row.decode(String?.self, "assignee"), labels: try row.decode([String].self, "labels"),
+                  createdBy: try row.decode(String.self, "created_by"), createdByName: try row.decode(String.self, "created_by_name"),
+                  version: try row.decode(Int64.self, "version"))
     }
 }

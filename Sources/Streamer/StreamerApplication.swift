@@ -125,12 +125,20 @@ public enum StreamerRoutes {
             let query = request.uri.queryParameters
             let group = try groupID(query.get("group_id"))
             let limit = try integer(query.get("limit"), name: "limit", default: 50, range: 1...200)
-            var cursor: TodoCursor?
-            if let text = query.get("cursor"), !text.isEmpty {
-                guard let parsed = TodoCursor(encoded: text) else { throw APIError.badRequest("cursor: is not a cursor this server issued") }
-                cursor = parsed
+            let deleted: Bool
+            switch query.get("deleted") {
+            case nil, "false": deleted = false
+            case "true": deleted = true
+            default: throw APIError.badRequest("deleted: must be true or false")
             }
+            let cursorText = query.get("cursor").flatMap { $0.isEmpty ? nil : $0 }
+            func badCursor() -> APIError { APIError.badRequest("cursor: is not a cursor this server issued") }
             _ = try await store.membership(of: user.userID, in: group.rawValue).requireMember(group.rawValue)
+            if deleted {
+                let cursor = try cursorText.map { text in try TrashCursor(encoded: text) ?? { throw badCursor() }() }
+                return try JSONBody.response(try await store.trash(of: group.rawValue, limit: limit, after: cursor))
+            }
+            let cursor = try cursorText.map { text in try TodoCursor(encoded: text) ?? { throw badCursor() }() }
             return try JSONBody.response(try await store.todos(of: group.rawValue, limit: limit, after: cursor))
         }
         router.get("/api/v1/groups/:id/events") { request, context in

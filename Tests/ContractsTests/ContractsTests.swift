@@ -58,8 +58,8 @@ struct MessageCodingTests {
         #expect(EventID.derive(fromCommandID: "abc") != EventID.derive(fromCommandID: "abd"))
     }
 
-    @Test func clientActionsAreTheFourTodoActions() {
-        #expect(CommandAction.allCases.filter(\.isClientAction) == [.createTodo, .updateTodo, .moveTodo, .deleteTodo])
+    @Test func clientActionsAreTheTodoActions() {
+        #expect(CommandAction.allCases.filter(\.isClientAction) == [.createTodo, .updateTodo, .moveTodo, .deleteTodo, .restoreTodo])
     }
 
     @Test func rolesAreOrdered() {

@@ -164,6 +164,49 @@ struct DeciderTodoTests {
         #expect(s.apply(.createTodo, by: Scenario.member, todo: "t") { $0.title = "t" }?.code == "todo_exists")
     }
 
+    @Test func restoreBringsBackTheDeletedTodoAsItWas() throws {
+        var s = Scenario.withMembers()
+        s.apply(.createTodo, by: Scenario.member, todo: "t") { $0.title = "Keep me"; $0.labels = ["a"]; $0.status = .inProgress }
+        #expect(s.apply(.restoreTodo, by: Scenario.member, todo: "t")?.code == "not_deleted", "a live todo is not in the trash")
+        s.apply(.deleteTodo, by: Scenario.member, todo: "t")
+        #expect(s.state.liveTodos == 0 && s.state.todos["t"]?.deletedAt == s.now)
+        let restored = try #require(s.apply(.restoreTodo, by: Scenario.member, todo: "t") { $0.expectedVersion = 2 })
+        #expect(restored.eventType == .todoRestored && restored.version == 3)
+        #expect(restored.title == "Keep me" && restored.labels == ["a"] && restored.status == .inProgress && restored.createdBy == Scenario.member.0)
+        #expect(s.state.liveTodos == 1 && s.state.todos["t"]?.isDeleted == false && s.state.todos["t"]?.deletedAt == nil)
+        #expect(s.apply(.updateTodo, by: Scenario.member, todo: "t") { $0.title = "Kept" }?.eventType == .todoUpdated)
+        #expect(s.apply(.restoreTodo, by: Scenario.member, todo: "missing")?.code == "todo_not_found")
+    }
+
+    @Test func restoreFollowsTheRulesOfDelete() throws {
+        var s = Scenario.withMembers()
+        s.apply(.createTodo, by: Scenario.member, todo: "t") { $0.title = "t" }
+        s.apply(.deleteTodo, by: Scenario.member, todo: "t")
+        #expect(s.apply(.restoreTodo, by: Scenario.other, todo: "t")?.code == "forbidden", "a member may not restore another's todo")
+        #expect(s.apply(.restoreTodo, by: ("u-stranger", "sam"), todo: "t")?.code == "not_member")
+        #expect(s.apply(.restoreTodo, by: Scenario.admin, todo: "t") { $0.expectedVersion = 1 }?.code == "version_conflict")
+        #expect(s.apply(.restoreTodo, by: Scenario.admin, todo: "t")?.eventType == .todoRestored, "an admin may")
+    }
+
+    @Test func restoreEndsWithTheTrashRetentionAndRespectsTheCap() throws {
+        var s = Scenario.withMembers()
+        s.apply(.createTodo, by: Scenario.member, todo: "t") { $0.title = "t" }
+        s.apply(.deleteTodo, by: Scenario.member, todo: "t")
+        let restore = s.command(.restoreTodo, by: Scenario.member, todo: "t")
+        let late = Decider.decide(s.state, restore, now: s.now.addingTimeInterval(Trash.retention + 1))
+        guard case .emit(let gone) = late else { Issue.record("no outcome"); return }
+        #expect(gone.code == "todo_not_found" && gone.reason?.contains("30 days") == true)
+        let onTime = Decider.decide(s.state, restore, now: s.now.addingTimeInterval(Trash.retention - 1))
+        guard case .emit(let back) = onTime else { Issue.record("no outcome"); return }
+        #expect(back.eventType == .todoRestored)
+        s.apply(.createTodo, by: Scenario.member, todo: "u") { $0.title = "u" }
+        var one = GrowthLimits()
+        one.todosPerGroup = 1
+        let full = Decider.decide(s.state, restore, now: s.now, limits: one)
+        guard case .emit(let refused) = full else { Issue.record("no outcome"); return }
+        #expect(refused.code == "limit_reached", "a restore counts against the group's cap as a create does")
+    }
+
     @Test("rejections", arguments: [
         ("missing todo id", CommandAction.updateTodo, "", "invalid_command"),
         ("unknown todo", .moveTodo, "nope", "todo_not_found"),

@@ -18,6 +18,19 @@ struct UIFragmentsTests {
                        labels: [], createdBy: createdBy, createdByName: "alice", version: 1)
     }
 
+    @Test func aDeleteRemovesTheCardAndARestorePutsItBack() {
+        func rendered(_ type: EventType, version: Int64) -> RenderedEvent {
+            let event = TodoEvent(eventID: "e\(version)", commandID: "c\(version)", eventType: type, groupID: "g-1", todoID: "t-1",
+                                  actorUserID: "u-1", actorName: "ann", occurredAt: Date(timeIntervalSince1970: 0), shardID: 0,
+                                  groupVersion: version, title: "Back", status: .done, position: 2, version: version)
+            return RenderedEvent(event: event, json: String(decoding: event.jsonBytes(), as: UTF8.self))
+        }
+        let deleted = rendered(.todoDeleted, version: 2).text
+        #expect(deleted.contains("selector #todo-t-1") && deleted.contains("mode remove") && !deleted.contains("<article"))
+        let restored = rendered(.todoRestored, version: 3).text
+        #expect(restored.contains("selector #cards-done") && restored.contains("<h3 class=\"card-title\">Back</h3>"))
+    }
+
     @Test func overviewEscapesNamesAndShowsProgressAndTotals() {
         let html = UIFragments.overview([Self.group(name: Self.hostile, done: 1, total: 4)])
         #expect(!html.contains(Self.hostile))

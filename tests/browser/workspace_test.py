@@ -262,6 +262,32 @@ def main():
         undo_toast(alice).click()
         refused = wait(alice).until(lambda d: next((t for t in d.find_elements(By.CSS_SELECTOR, ".toast.error") if "Not undone" in t.text), False))
         check("changed this todo since" in refused.text, f"an undo after someone else's change is refused: {refused.text!r}")
+
+        print("trash")
+        def delete_todo(driver, title):
+            card_in(driver, "todo", title, 10).click()
+            find(driver, "#todo-dialog").find_element(By.CSS_SELECTOR, '[data-action="delete-todo"]').click()
+
+        def gone(title):
+            return lambda d: not [c for c in d.find_elements(By.CSS_SELECTOR, ".card .card-title") if c.text == title]
+
+        delete_todo(alice, "Drafting system icons")
+        wait(bob).until(gone("Drafting system icons"))
+        undo_toast(alice).click()
+        card_in(bob, "todo", "Drafting system icons", 10)
+        check(True, "Undo of a delete brings the todo back, for everyone")
+        delete_todo(alice, "Bob renamed it back")
+        wait(bob).until(gone("Bob renamed it back"))
+        alice.find_element(By.CSS_SELECTOR, '[data-action="open-trash"]').click()
+        item = wait(alice).until(lambda d: next((i for i in d.find_elements(By.CSS_SELECTOR, "#trash-dialog .trash-item") if "Bob renamed it back" in i.text), False))
+        check(f"Deleted by {alice_name}" in item.text and "30 days left" in item.text, f"the trash says who deleted it and for how long it stays: {item.text!r}")
+        shot(alice, "13-trash")
+        item.find_element(By.CSS_SELECTOR, '[data-action="restore-todo"]').click()
+        card_in(bob, "todo", "Bob renamed it back", 10)
+        check(True, "Restore from the Trash view brings the todo back, for everyone")
+        wait(bob).until(lambda d: "restored" in d.find_element(By.CSS_SELECTOR, "#feed-items").text)
+        check(True, "the activity feed shows the restore")
+        alice.find_element(By.CSS_SELECTOR, '#trash-dialog [data-action="close"]').click()
         shot(bob, "04-board-member")
 
         print("search")

@@ -90,6 +90,7 @@ public enum UIFragments {
               <div class="board-actions">
                 <span class="live" data-live-state="connecting" aria-live="polite">connecting…</span>
                 <button type="button" class="button ghost" data-action="toggle-feed" aria-pressed="false" aria-controls="feed">Activity</button>
+                <button type="button" class="button ghost" data-action="open-trash">Trash</button>
                 <a class="button ghost" href="/settings?group=\(id)">\(Icon.gear) Settings</a>
                 <button type="button" class="button primary" data-action="new-todo" data-status="todo">\(Icon.plus) New todo</button>
               </div>

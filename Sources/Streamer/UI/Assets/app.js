@@ -750,6 +750,7 @@
         localStorage.setItem("teamboard.feed", on ? "on" : "off");
       };
       feedToggle.addEventListener("click", () => showFeed($("#feed", this.root).hidden));
+      $('[data-action="open-trash"]', this.root).addEventListener("click", () => this.openTrash());
       showFeed(localStorage.getItem("teamboard.feed") === "on");
       this.wireMembers();
       this.wireDrag();
@@ -941,17 +942,79 @@
       const parent = card.parentElement, next = card.nextElementSibling;
       card.hidden = true;
       this.recount();
-      this.send({ action: "delete-todo", todo_id: card.dataset.todoId }, () => {
+      const todoID = card.dataset.todoId;
+      const title = $(".card-title", card)?.textContent || "the todo";
+      this.send({ action: "delete-todo", todo_id: todoID }, () => {
         card.hidden = false;
         if (!card.isConnected) parent.insertBefore(card, next);
-      }, "delete");
+      }, "delete", {
+        what: "Deleted “" + title + "”.",
+        inverse: () => ({ action: "restore-todo", todo_id: todoID }),
+      });
+    }
+
+    /// The group's trash: todos deleted in the last 30 days, the latest first, each restorable by
+    /// those who may delete it.
+    async openTrash() {
+      const dialog = trashDialog();
+      const list = $(".trash-items", dialog);
+      const more = $('[data-action="trash-more"]', dialog);
+      list.replaceChildren();
+      let cursor = null;
+      const load = async () => {
+        more.disabled = true;
+        try {
+          const query = "group_id=" + encodeURIComponent(this.groupID) + "&deleted=true&limit=50" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
+          const response = await authorized("/api/v1/todos?" + query);
+          if (!response.ok) throw new Error(await errorMessage(response));
+          const page = await response.json();
+          for (const todo of page.todos) list.append(this.trashItem(todo));
+          cursor = page.next_cursor || null;
+        } catch (error) { toast(error.message, "error"); }
+        more.hidden = !cursor;
+        more.disabled = false;
+        $(".trash-empty", dialog).hidden = list.children.length > 0;
+      };
+      more.onclick = load;
+      $('[data-action="close"]', dialog).onclick = () => dialog.close();
+      dialog.showModal();
+      await load();
+    }
+
+    trashItem(todo) {
+      const item = document.createElement("li");
+      item.className = "trash-item";
+      item.dataset.todoId = todo.todo_id;
+      const text = document.createElement("div");
+      const title = document.createElement("strong");
+      title.textContent = todo.title;
+      const meta = document.createElement("p");
+      meta.className = "muted";
+      const days = Math.max(0, Math.ceil((new Date(todo.restorable_until) - Date.now()) / 86_400_000));
+      meta.textContent = "Deleted by " + (todo.deleted_by_name || "someone") + " on " + new Date(todo.deleted_at).toLocaleString()
+        + " · " + days + (days === 1 ? " day" : " days") + " left";
+      text.append(title, meta);
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "button small";
+      button.dataset.action = "restore-todo";
+      button.textContent = "Restore";
+      const mayRestore = this.me.role !== "member" || todo.created_by === this.me.id;
+      button.disabled = !mayRestore;
+      if (!mayRestore) button.title = "Only its creator, an admin or an owner can restore it.";
+      button.addEventListener("click", () => {
+        item.hidden = true;
+        this.send({ action: "restore-todo", todo_id: todo.todo_id, expected_version: todo.version }, () => { item.hidden = false; }, "restore");
+      });
+      item.append(text, button);
+      return item;
     }
 
     feed(domain) {
       const list = $("#feed-items", this.root);
       if (!list) return;
       const verbs = {
-        "todo.created": "created", "todo.updated": "edited", "todo.moved": "moved", "todo.deleted": "deleted",
+        "todo.created": "created", "todo.updated": "edited", "todo.moved": "moved", "todo.deleted": "deleted", "todo.restored": "restored",
         "member.added": "added", "member.removed": "removed", "member.role_changed": "changed the role of",
         "command.rejected": "was refused:", "group.deleted": "deleted the group",
       };
@@ -967,6 +1030,27 @@
       list.prepend(item);
       while (list.children.length > 50) list.lastElementChild.remove();
     }
+  }
+
+  function trashDialog() {
+    let dialog = $("#trash-dialog");
+    if (dialog) return dialog;
+    dialog = document.createElement("dialog");
+    dialog.id = "trash-dialog";
+    dialog.setAttribute("aria-labelledby", "trash-dialog-title");
+    dialog.innerHTML = `
+      <div class="dialog-form">
+        <h2 id="trash-dialog-title">Trash</h2>
+        <p class="muted">Deleted todos stay here for 30 days.</p>
+        <p class="trash-empty muted" hidden>The trash is empty.</p>
+        <ol class="trash-items"></ol>
+        <div class="dialog-actions">
+          <button type="button" class="button ghost" data-action="trash-more" hidden>Show more</button>
+          <button type="button" class="button primary" data-action="close">Close</button>
+        </div>
+      </div>`;
+    document.body.append(dialog);
+    return dialog;
   }
 
   function todoDialog() {
