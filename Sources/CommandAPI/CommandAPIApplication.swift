@@ -62,7 +62,7 @@ public struct CommandAPIApplication {
                                    cors: CORSPolicy(uiOrigin: configuration.uiOrigin, development: !configuration.isProduction))
         CommandAPIRoutes.addAuthRoutes(to: router, auth: auth, tokens: tokens, limits: limits, cookie: cookie)
         CommandAPIRoutes.addGroupRoutes(to: router, groups: GroupStore(pool: pool, limits: configuration.shared.limits), relay: relay, tokens: tokens,
-                                        membershipCache: membershipCache, announcer: announcer)
+                                        limits: limits, membershipCache: membershipCache, announcer: announcer)
         CommandAPIRoutes.addCommandRoutes(to: router, intake: intake, tokens: tokens, limits: limits)
         allowedMethods.load(router.routes)
         self.router = router

@@ -32,6 +32,8 @@ public struct CommandAPIConfiguration: Sendable, Equatable {
     public var authPerMinutePerIP: Int
     /// Commands per user: a burst, then this many a second.
     public var commandsPerSecondPerUser: Int
+    /// Group imports one user may start per hour (`IMPORTS_PER_HOUR`; a burst of 5): each may hold 50,000 todos.
+    public var importsPerHourPerUser: Int
     /// Requests per client IP on every other route: a burst, then this many a second.
     public var requestsPerSecondPerIP: Int
     /// Open HTTP connections before new ones wait in the backlog (keep below `ulimit -n`).
@@ -62,6 +64,7 @@ public struct CommandAPIConfiguration: Sendable, Equatable {
         trustedProxies = try environment.trustedProxies()
         authPerMinutePerIP = try environment.integer("AUTH_RATE_PER_MINUTE", default: 30, range: 1...1_000_000)
         commandsPerSecondPerUser = try environment.integer("COMMAND_RATE_PER_SECOND", default: 50, range: 1...1_000_000)
+        importsPerHourPerUser = try environment.integer("IMPORTS_PER_HOUR", default: 20, range: 1...1_000_000)
         requestsPerSecondPerIP = try environment.integer("REQUEST_RATE_PER_SECOND", default: 500, range: 1...10_000_000)
         maxConnections = try environment.integer("MAX_CONNECTIONS", default: 8_192, range: 16...1_000_000)
         databasePoolSize = try environment.integer("DATABASE_POOL_SIZE", default: 16, range: 1...500)

@@ -11,6 +11,7 @@ public struct CommandAPILimits: Sendable {
     public let authPerIP: RateLimiter
     public let loginPerUsername: RateLimiter
     public let commandsPerUser: RateLimiter
+    public let importsPerUser: RateLimiter
     public let clientAddress: ClientAddressResolver
 
     public init(configuration: CommandAPIConfiguration) {
@@ -20,6 +21,7 @@ public struct CommandAPILimits: Sendable {
         loginPerUsername = RateLimiter(ratePerSecond: authRate, burst: max(5, Double(configuration.authPerMinutePerIP) / 3))
         commandsPerUser = RateLimiter(ratePerSecond: Double(configuration.commandsPerSecondPerUser),
                                       burst: Double(configuration.commandsPerSecondPerUser) * 2)
+        importsPerUser = RateLimiter(ratePerSecond: Double(configuration.importsPerHourPerUser) / 3600, burst: 5)
         clientAddress = ClientAddressResolver(trustedProxies: configuration.trustedProxies)
     }
 
@@ -131,7 +133,8 @@ public enum CommandAPIRoutes {
     ///   - membershipCache: this replica's cache of membership answers, forgotten for a group as soon as its membership changes.
     ///   - announcer: tells the other replicas to forget it too.
     public static func addGroupRoutes(to router: Router<APIRequestContext>, groups: GroupStore, relay: OutboxRelay, tokens: AccessTokens,
-                                      membershipCache: MembershipCache? = nil, announcer: (any MembershipChangeAnnouncing)? = nil) {
+                                      limits: CommandAPILimits, membershipCache: MembershipCache? = nil,
+                                      announcer: (any MembershipChangeAnnouncing)? = nil) {
         let routes = router.group("/api/v1/groups")
         routes.post { request, context in
             let actor = try await actor(request, tokens)
@@ -143,6 +146,30 @@ public enum CommandAPIRoutes {
             let id = try await groups.createGroup(name: name, actor: actor)
             await relay.relay(groupID: id.rawValue)
             return try JSONBody.response(CreatedGroup(id: id.rawValue, name: name), status: .created)
+        }
+        routes.post("import") { request, context in
+            let actor = try await actor(request, tokens)
+            try limits.check(limits.importsPerUser, actor.id)
+            if let length = request.headers[.contentLength].flatMap(Int.init), length > GroupImport.maxBodyBytes {
+                throw APIError(.contentTooLarge, "the file is larger than \(GroupImport.maxBodyBytes / 1024 / 1024) MiB")
+            }
+            var request = request
+            let body: ByteBuffer
+            do { body = try await request.collectBody(upTo: GroupImport.maxBodyBytes) } catch {
+                throw APIError(.contentTooLarge, "the file is larger than \(GroupImport.maxBodyBytes / 1024 / 1024) MiB")
+            }
+            let id = try GroupID(Identifiers.newID())
+            let plan = try GroupImport.plan(Data(buffer: body), group: id, importer: actor.username, limits: groups.limits)
+            try await groups.importGroup(id: id, name: plan.name, todos: plan.todos, actor: actor)
+            // The outbox holds the whole import; publishing it may take a while for a large one, so
+            // the answer does not wait (the relay's sweep finishes it should this process stop).
+            Task {
+                for _ in 0..<(plan.todos.count / 500 + 5) {
+                    if await relay.relay(groupID: id.rawValue) { break }
+                }
+            }
+            return try JSONBody.response(GroupImport.Imported(id: id.rawValue, name: plan.name, todos: plan.todos.count,
+                                                              assigneesCleared: plan.assigneesCleared), status: .created)
         }
         /// A membership change: authenticate, apply (committed with its outbox row), forget and
         /// announce the group's cached membership answers, relay, 204.

@@ -53,7 +53,12 @@ public struct ValidatedCommand: Sendable, Equatable, Encodable, CarriesTodoField
 /// assignee's membership are checked afterwards against Postgres.
 public enum CommandValidation {
     public static func validate(body: Data) throws(FieldError) -> ValidatedCommand {
-        var fields = FieldReader(try JSONValue.object(from: body))
+        try validate(object: try JSONValue.object(from: body))
+    }
+
+    /// The same rules for a command already parsed (`GroupImport` builds one per imported todo).
+    static func validate(object: [String: JSONValue]) throws(FieldError) -> ValidatedCommand {
+        var fields = FieldReader(object)
         let actionName = try fields.requiredString("action")
         guard let action = CommandAction(rawValue: actionName), action.isClientAction else {
             let known = CommandAction.allCases.filter(\.isClientAction).map(\.rawValue).joined(separator: ", ")
@@ -82,7 +87,7 @@ public enum CommandValidation {
             if command.status == nil, command.position == nil {
                 throw FieldError(field: nil, "move-todo needs a status or a position")
             }
-        default: // delete-todo
+        default: // delete-todo, restore-todo
             command.expectedVersion = try expectedVersion(&fields)
         }
         try fields.rejectUnknown(context: action.rawValue)

@@ -33,7 +33,32 @@ public struct GroupStore: Sendable {
 
     /// Creates a group owned by `actor`; returns its id.
     public func createGroup(name: String, actor: Actor) async throws -> GroupID {
-        let id = try GroupID(Identifiers.newID())
+        try await createGroup(id: try GroupID(Identifiers.newID()), name: name, actor: actor)
+    }
+
+    /// Creates a group owned by `actor` holding `todos` (`GroupImport`): with the group, in the
+    /// same transaction, one `create-todo` outbox row per todo, in order, after the `member.added`.
+    public func importGroup(id: GroupID, name: String, todos: [ValidatedCommand], actor: Actor) async throws {
+        _ = try await createGroup(id: id, name: name, actor: actor) { connection in
+            let now = Date()
+            for slice in stride(from: 0, to: todos.count, by: 1000) {
+                let commands = todos[slice..<min(slice + 1000, todos.count)].map { todo in
+                    todo.message(commandID: Identifiers.newID(), todoID: todo.todoID ?? Identifiers.newID(),
+                                 actor: (actor.id, actor.username), issuedAt: now)
+                }
+                _ = try connection.query("""
+                    INSERT INTO command_outbox (command_id, group_id, subject, payload)
+                    SELECT c.command_id, $2, $3, c.payload::jsonb
+                    FROM unnest($1::text[], $4::text[]) WITH ORDINALITY AS c(command_id, payload, n)
+                    ORDER BY c.n
+                    """, commands.map(\.commandID), id.rawValue, GroupSubject.command(id).subject,
+                    commands.map { String(decoding: $0.jsonBytes(), as: UTF8.self) })
+            }
+        }
+    }
+
+    private func createGroup(id: GroupID, name: String, actor: Actor,
+                             then more: @escaping @Sendable (PostgresConnection) throws -> Void = { _ in }) async throws -> GroupID {
         let limits = self.limits
         try await pool.withConnection { connection in
             try connection.transaction { connection in
@@ -45,6 +70,7 @@ public struct GroupStore: Sendable {
                 _ = try connection.query("INSERT INTO group_members (group_id, user_id, role) VALUES ($1, $2, 'owner')",
                                          id.rawValue, actor.userID)
                 try Self.enqueue(.addMember, group: id, actor: actor, member: (actor.userID, actor.username), role: .owner, on: connection)
+                try more(connection)
             }
         }
         return id

@@ -14,6 +14,8 @@ public enum GroupCapability: Sendable, Equatable {
     /// work flows across the board by its assignee. Editing and deleting it stay `writeOthersTodo`.
     case moveTodoAssignedToSelf
     case read
+    /// Downloading the whole group (its todos, members and history): owners and admins.
+    case exportGroup
 }
 
 public enum GroupPolicy {
@@ -34,7 +36,7 @@ public enum GroupPolicy {
             case .admin: return target == .member
             case .member: return false
             }
-        case .writeOthersTodo:
+        case .writeOthersTodo, .exportGroup:
             return role >= .admin
         }
     }

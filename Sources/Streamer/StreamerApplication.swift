@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 import HTTPAPI
 import Hummingbird
@@ -164,6 +165,22 @@ public enum StreamerRoutes {
             let group = try groupID(context.parameters.get("id"))
             _ = try await store.membership(of: user.userID, in: group.rawValue).requireMember(group.rawValue)
             return try JSONBody.response(PresenceList(online: presence.online(group.rawValue)))
+        }
+        router.get("/api/v1/groups/:id/export") { request, context in
+            let user = try await tokens.authenticate(request)
+            let group = try groupID(context.parameters.get("id"))
+            let format: GroupExport.Format
+            switch request.uri.queryParameters.get("format") {
+            case nil, "json": format = .json
+            case "csv": format = .csv
+            default: throw APIError.badRequest("format: must be json or csv")
+            }
+            let role = try await store.membership(of: user.userID, in: group.rawValue).requireMember(group.rawValue)
+            guard GroupPolicy.allows(role, .exportGroup) else { throw APIError.forbidden("only an owner or an admin may export the group") }
+            guard let summary = try await store.group(group.rawValue, of: user.userID) else {
+                throw APIError.notFound("group \(group.rawValue) does not exist")
+            }
+            return GroupExport(store: store).response(for: summary, format: format)
         }
     }
 

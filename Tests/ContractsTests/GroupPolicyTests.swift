@@ -20,6 +20,7 @@ struct GroupPolicyTests {
         (.writeOthersTodo, true, true, false, false),
         (.moveTodoAssignedToSelf, true, true, true, false),
         (.read, true, true, true, false),
+        (.exportGroup, true, true, false, false),
     ]
 
     @Test(arguments: 0..<matrix.count)

@@ -316,6 +316,33 @@ def main():
         check(not bob.find_elements(By.CSS_SELECTOR, 'form[data-action="add-member"]'), "a member sees no add-member form")
         check(not bob.find_elements(By.CSS_SELECTOR, 'select[data-action="change-role"]'), "a member cannot change roles")
         shot(bob, "05-settings-member")
+        check(not bob.find_elements(By.CSS_SELECTOR, '[data-action="export"]'), "a member is offered no export")
+
+        print("export and import")
+        alice.get(BASE + "/settings?group=" + group)
+        find(alice, '[data-action="export"][data-format="json"]').click()
+        wait(alice).until(lambda d: any("Exported teamboard-" in t.text for t in d.find_elements(By.CSS_SELECTOR, ".toast")))
+        check(True, "Export JSON downloads the group (fetched with the token, saved by name)")
+        shot(alice, "14-settings-export")
+        login = urllib.request.Request(API + "/api/v1/auth/login", data=json.dumps({"username": alice_name, "password": PASSWORD}).encode(),
+                                       method="POST", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(login) as response:
+            token = json.load(response)["access_token"]
+        with urllib.request.urlopen(urllib.request.Request(BASE + f"/api/v1/groups/{group}/export",
+                                                           headers={"Authorization": f"Bearer {token}"})) as response:
+            exported = response.read()
+        path = os.path.abspath(os.path.join(SHOTS, "export.json"))
+        with open(path, "wb") as file:
+            file.write(exported)
+        alice.get(BASE + "/settings")
+        find(alice, ".import-settings")
+        alice.find_element(By.CSS_SELECTOR, "#import-file").send_keys(path)
+        wait(alice).until(lambda d: "/app?group=" in d.current_url and group not in d.current_url)
+        wait(alice).until(lambda d: any("Imported" in t.text for t in d.find_elements(By.CSS_SELECTOR, ".toast")))
+        card_in(alice, "done", "Competitor analysis for onboarding", 10)
+        check(True, "Import makes a new group with the file's todos and says so")
+        shot(alice, "15-imported")
+
         alice.get(BASE + "/architecture")
         find(alice, ".pipeline")
         shot(alice, "07-architecture")

@@ -251,6 +251,18 @@ public enum UIFragments {
               \(permissionMatrix())
             </section>
             """
+        if GroupPolicy.allows(role, .exportGroup) {
+            html += """
+                <section class="card-box export-box">
+                  <h2>Export</h2>
+                  <p class="muted">Download the group: its members, todos and whole history as JSON (which Import reads back as a new group), or its todos as CSV.</p>
+                  <div class="button-row">
+                    <button type="button" class="button" data-action="export" data-format="json">Export JSON</button>
+                    <button type="button" class="button ghost" data-action="export" data-format="csv">Export CSV</button>
+                  </div>
+                </section>
+                """
+        }
         if GroupPolicy.allows(role, .deleteGroup) {
             html += """
                 <section class="card-box danger-zone">
@@ -273,10 +285,11 @@ public enum UIFragments {
             ("Remove an admin or owner", .removeMember(target: .admin, isSelf: false)),
             ("Leave the group", .removeMember(target: .member, isSelf: true)),
             ("Delete the group", .deleteGroup),
-            ("Create, edit, move, delete own todos", .writeOwnTodo),
+            ("Create, edit, move, delete, restore own todos", .writeOwnTodo),
             ("Move todos assigned to you", .moveTodoAssignedToSelf),
-            ("Edit, move, delete others' todos", .writeOthersTodo),
-            ("Read todos, history, live stream", .read),
+            ("Edit, move, delete, restore others' todos", .writeOthersTodo),
+            ("Read todos, history, trash, live stream", .read),
+            ("Export the group", .exportGroup),
         ]
         var html = "<table class=\"matrix\"><thead><tr><th scope=\"col\">Permission</th><th scope=\"col\">Owner</th><th scope=\"col\">Admin</th><th scope=\"col\">Member</th><th scope=\"col\">Non-member</th></tr></thead><tbody>"
         for (label, capability) in rows {

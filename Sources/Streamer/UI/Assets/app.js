@@ -1121,6 +1121,55 @@
     return panel;
   }
 
+  /// Downloads the group's export: fetched with the access token (never in a URL), then saved
+  /// under the server's file name.
+  async function exportGroup(groupID, format, button) {
+    button.disabled = true;
+    try {
+      const response = await authorized("/api/v1/groups/" + encodeURIComponent(groupID) + "/export?format=" + encodeURIComponent(format));
+      if (!response.ok) throw new Error(await errorMessage(response));
+      const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "")?.[1] || "teamboard-export." + format;
+      const url = URL.createObjectURL(await response.blob());
+      const link = document.createElement("a");
+      link.href = url;
+      link.download = name;
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      toast("Exported " + name + ".");
+    } catch (error) { toast(error.message, "error"); }
+    button.disabled = false;
+  }
+
+  /// Import: a new group, owned by the signed-in user, from an export file.
+  function importPanel() {
+    const panel = document.createElement("section");
+    panel.className = "panel import-settings";
+    panel.innerHTML = `
+      <h2>Import a group</h2>
+      <p class="muted">A JSON file from a group's Export becomes a new group that you own, with its todos. Members are not added; todos assigned to others become unassigned.</p>
+      <label class="button" for="import-file">Choose a file…</label>
+      <input type="file" id="import-file" accept="application/json,.json" class="visually-hidden">`;
+    const input = $("#import-file", panel);
+    input.addEventListener("change", async () => {
+      const file = input.files[0];
+      if (!file) return;
+      try {
+        const response = await authorized(apiBase + "/api/v1/groups/import", {
+          method: "POST", headers: { "Content-Type": "application/json" }, body: await file.text(),
+        });
+        if (!response.ok) throw new Error(await errorMessage(response));
+        const group = await response.json();
+        sessionStorage.setItem("teamboard.info", "Imported “" + group.name + "” with " + group.todos + " todos"
+          + (group.assignees_cleared ? " (" + group.assignees_cleared + " now unassigned)." : "."));
+        location.assign("/app?group=" + encodeURIComponent(group.id));
+      } catch (error) { toast("Not imported: " + error.message, "error"); }
+      input.value = "";
+    });
+    return panel;
+  }
+
   async function initSettings(main, groupID) {
     if (!groupID) {
       const overview = document.createElement("div");
@@ -1138,7 +1187,7 @@
       const intro = document.createElement("p");
       intro.className = "muted";
       intro.textContent = list.children.length ? "Pick a group to manage its members and roles." : "You are not in any group yet.";
-      main.replaceChildren(intro, list, accountPanel());
+      main.replaceChildren(intro, list, importPanel(), accountPanel());
       return;
     }
     if (!(await load(main, "/ui/settings?group_id=" + encodeURIComponent(groupID)))) return;
@@ -1172,6 +1221,9 @@
         reload();
       });
     }
+    for (const button of $$('button[data-action="export"]', main)) {
+      button.addEventListener("click", () => exportGroup(groupID, button.dataset.format, button));
+    }
     $('button[data-action="delete-group"]', main)?.addEventListener("click", async () => {
       if (!confirm("Delete this group for everyone?")) return;
       try { await api("DELETE", path); location.assign("/app"); } catch (error) { toast(error.message, "error"); }
@@ -1186,6 +1238,8 @@
     if (!initChrome()) return;
     const notice = sessionStorage.getItem("teamboard.notice");
     if (notice) { sessionStorage.removeItem("teamboard.notice"); toast(notice, "error"); }
+    const info = sessionStorage.getItem("teamboard.info");
+    if (info) { sessionStorage.removeItem("teamboard.info"); toast(info); }
     const main = $("#main");
     const group = params.get("group");
     if (page === "app") (group ? initWorkspace(main, group) : initOverview(main));
