@@ -130,3 +130,12 @@ struct BenchServers: ParsableArguments {
     @Option var databaseURL = ProcessInfo.processInfo.environment["DATABASE_URL"]
         ?? "postgres://app:password@127.0.0.1:5432/app?sslmode=disable"
 }
+
+/// A kilobyte figure of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`).
+func processStatus(_ pid: Int32, _ field: String) throws -> Int {
+    let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+    guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
+          let value = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap({ Int($0) })
+    else { throw ValidationError("no \(field) for \(pid)") }
+    return value
+}

@@ -127,10 +127,6 @@ struct ExportBench: AsyncParsableCommand {
     }
 
     private func memory(of pid: Int32, _ field: String) throws -> Int {
-        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
-              let value = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap({ Int($0) })
-        else { throw ValidationError("no \(field) for \(pid)") }
-        return value
+        try processStatus(pid, field)
     }
 }

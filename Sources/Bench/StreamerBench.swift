@@ -180,10 +180,6 @@ struct StreamerBench: AsyncParsableCommand {
     private func ms(_ milliseconds: Double) -> String { String(format: "%.1f", milliseconds) }
 
     private func residentKilobytes(of pid: Int32) throws -> Int {
-        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let value = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap({ Int($0) })
-        else { throw ValidationError("no VmRSS for \(pid)") }
-        return value
+        try processStatus(pid, "VmRSS:")
     }
 }

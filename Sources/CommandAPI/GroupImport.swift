@@ -2,6 +2,7 @@ import Contracts
 import Foundation
 import HTTPAPI
 import Sharding
+import Synchronization
 
 /// `POST /api/v1/groups/import` (DESIGN §10): a new group, owned by the caller, from an export
 /// document (`GET /api/v1/groups/{id}/export`).
@@ -18,8 +19,31 @@ import Sharding
 /// The history (`events`) is not replayed: the new group's history starts with the import, its
 /// todos created by the caller.
 public enum GroupImport {
-    /// The largest document accepted (413 beyond): 50,000 todos of typical size fit.
-    public static let maxBodyBytes = 32 * 1024 * 1024
+    /// The largest document accepted (413 beyond). Its `events` and `members` are checked as JSON
+    /// and dropped as they are read, so memory beyond the body follows the todos (at most the
+    /// group cap). A longer history than fits is imported through Settings, which sends the
+    /// document without its history, or by removing `events` from the file.
+    public static let maxBodyBytes = 64 * 1024 * 1024
+    /// Imports one command-api process reads at once (a 503 with Retry-After beyond): each holds
+    /// its body and its todos in memory.
+    public static let concurrentImports = 2
+    static let running = Mutex(0)
+
+    /// Runs `body` if fewer than `concurrentImports` are running; a 503 otherwise.
+    static func admit<T>(_ body: () async throws -> T) async throws -> T {
+        let admitted = running.withLock { count -> Bool in
+            guard count < concurrentImports else { return false }
+            count += 1
+            return true
+        }
+        guard admitted else {
+            var error = APIError(.serviceUnavailable, "other imports are being read; try again in a few seconds")
+            error.headers[.retryAfter] = "5"
+            throw error
+        }
+        defer { running.withLock { $0 -= 1 } }
+        return try await body()
+    }
 
     /// The keys of an exported todo that an import reads; the others (`version`, `created_by`…) say
     /// what was, and are left.
@@ -36,7 +60,9 @@ public enum GroupImport {
     /// Throws a 400 naming the first problem (`todos[3].title: …`), or a 413 past the group's cap.
     public static func plan(_ body: Data, group: GroupID, importer: String, limits: GrowthLimits) throws(APIError) -> Plan {
         let document: [String: JSONValue]
-        do { document = try JSONValue.object(from: body) } catch { throw error.apiError }
+        do { document = try JSONValue.parseObject(body, skipping: ["events", "members"]) } catch {
+            throw APIError.badRequest("the body is not a JSON object: \(error)")
+        }
         guard case .string(GroupExportFormat.name)? = document["format"] else {
             throw APIError.badRequest("format: must be \"\(GroupExportFormat.name)\" (a file from GET /api/v1/groups/{id}/export)")
         }

@@ -43,7 +43,8 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible {
         APIError(.tooManyRequests, "too many requests; retry in \(retryAfterSeconds) s",
                  headers: [.retryAfter: String(retryAfterSeconds)])
     }
-    public static let tooLarge = APIError(.contentTooLarge, "request body is larger than \(APIRequestContext.maxBodyBytes / 1024) KiB")
+    public static let tooLarge = tooLarge(limit: APIRequestContext.maxBodyBytes)
+    public static func tooLarge(limit: Int) -> APIError { APIError(.contentTooLarge, "request body is larger than \(limit / 1024) KiB") }
 }
 
 /// JSON bodies written without a generic encoder where the shape is fixed.

@@ -21,12 +21,14 @@ public struct APIRequestContext: RequestContext, RemoteAddressRequestContext {
 }
 
 extension Request {
-    /// The body, at most `APIRequestContext.maxBodyBytes` (413 beyond, also when Content-Length says so up front).
-    public func collectLimitedBody(context: APIRequestContext) async throws -> ByteBuffer {
-        if let length = headers[.contentLength].flatMap(Int.init), length > APIRequestContext.maxBodyBytes {
-            throw APIError.tooLarge
+    /// The body, at most `limit` bytes (413 beyond, also when Content-Length says so up front).
+    public func collectLimitedBody(context: APIRequestContext, limit: Int = APIRequestContext.maxBodyBytes) async throws -> ByteBuffer {
+        if let length = headers[.contentLength].flatMap(Int.init), length > limit {
+            throw APIError.tooLarge(limit: limit)
         }
         var request = self
-        return try await request.collectBody(upTo: APIRequestContext.maxBodyBytes)
+        do { return try await request.collectBody(upTo: limit) } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError.tooLarge(limit: limit)
+        }
     }
 }

@@ -19,27 +19,27 @@ public struct GroupExport: Sendable {
         case json, csv
     }
 
-    static let pageSize = 500
-
     let store: ReadStore
+    /// Rows a query reads and a write sends.
+    let pageSize: Int
 
-    public init(store: ReadStore) {
+    public init(store: ReadStore, pageSize: Int = 500) {
         self.store = store
+        self.pageSize = pageSize
     }
 
     /// The response for `group` (a summary read with the caller's membership) in `format`.
     public func response(for group: ReadStore.GroupSummary, format: Format, now: Date = Date()) -> Response {
-        let store = self.store
         let filename = "teamboard-\(group.groupID).\(format.rawValue)"
         var headers: HTTPFields = [
             .contentType: format == .json ? "application/json; charset=utf-8" : "text/csv; charset=utf-8",
             .contentDisposition: "attachment; filename=\"\(filename)\"",
         ]
         headers[.cacheControl] = "no-store"
-        let body = ResponseBody { writer in
+        let body = ResponseBody { [self] writer in
             switch format {
-            case .json: try await Self.writeJSON(group, store: store, now: now, to: &writer)
-            case .csv: try await Self.writeCSV(group, store: store, to: &writer)
+            case .json: try await writeJSON(group, now: now, to: &writer)
+            case .csv: try await writeCSV(group, to: &writer)
             }
             try await writer.finish(nil)
         }
@@ -53,33 +53,30 @@ public struct GroupExport: Sendable {
         return encoder
     }()
 
-    static func writeJSON(_ group: ReadStore.GroupSummary, store: ReadStore, now: Date,
-                          to writer: inout any ResponseBodyWriter) async throws {
+    /// The document. Its last field, `"complete":true`, tells a reader the download was not cut
+    /// short (a failure after the first page can only end the response early).
+    func writeJSON(_ group: ReadStore.GroupSummary, now: Date, to writer: inout any ResponseBodyWriter) async throws {
         let exportedAt = ISO8601DateFormatter().string(from: now)
         var head = "{\"format\":\"\(GroupExportFormat.name)\",\"format_version\":\(GroupExportFormat.version),\"exported_at\":\"\(exportedAt)\","
-        head += "\"group\":{\"group_id\":\(quote(group.groupID)),\"name\":\(quote(group.groupName)),\"group_version\":\(group.groupVersion)},"
+        head += "\"group\":{\"group_id\":\(JSONBody.quote(group.groupID)),\"name\":\(JSONBody.quote(group.groupName)),\"group_version\":\(group.groupVersion)},"
         head += "\"members\":["
-        head += try await store.members(of: group.groupID).map { String(decoding: try encoder.encode($0), as: UTF8.self) }.joined(separator: ",")
+        head += try await store.members(of: group.groupID).map { String(decoding: try Self.encoder.encode($0), as: UTF8.self) }.joined(separator: ",")
         head += "],\"todos\":["
         try await writer.write(ByteBuffer(string: head))
 
         var first = true
-        var after = ""
-        while true {
-            let page = try await store.liveTodos(of: group.groupID, after: after, limit: pageSize)
-            guard let last = page.last else { break }
+        try await forEachTodoPage(of: group.groupID) { page in
             var chunk = ByteBuffer()
             for todo in page {
                 if !first { chunk.writeString(",") }
                 first = false
-                chunk.writeBytes(try encoder.encode(todo))
+                chunk.writeBytes(try Self.encoder.encode(todo))
             }
             try await writer.write(chunk)
-            after = last.todoID
-            if page.count < pageSize { break }
         }
 
         try await writer.write(ByteBuffer(string: "],\"events\":["))
+        first = true
         var version: Int64 = 0
         while version < group.groupVersion {
             let page = try await store.events(of: group.groupID, after: version, limit: pageSize)
@@ -87,36 +84,45 @@ public struct GroupExport: Sendable {
             guard let last = page.last else { break }
             var chunk = ByteBuffer()
             for event in page {
-                if event.version > 1 { chunk.writeString(",") }
+                if !first { chunk.writeString(",") }
+                first = false
                 chunk.writeString(event.json)
             }
             try await writer.write(chunk)
             version = last.version
         }
-        try await writer.write(ByteBuffer(string: "]}\n"))
+        try await writer.write(ByteBuffer(string: "],\"complete\":true}\n"))
     }
 
     static let csvColumns = ["todo_id", "title", "status", "position", "due_date", "assignee", "labels", "notes",
                              "created_by_name", "version"]
 
-    static func writeCSV(_ group: ReadStore.GroupSummary, store: ReadStore, to writer: inout any ResponseBodyWriter) async throws {
-        try await writer.write(ByteBuffer(string: csvColumns.joined(separator: ",") + "\r\n"))
-        var after = ""
-        while true {
-            let page = try await store.liveTodos(of: group.groupID, after: after, limit: pageSize)
-            guard let last = page.last else { break }
+    func writeCSV(_ group: ReadStore.GroupSummary, to writer: inout any ResponseBodyWriter) async throws {
+        try await writer.write(ByteBuffer(string: Self.csvColumns.joined(separator: ",") + "\r\n"))
+        try await forEachTodoPage(of: group.groupID) { page in
             var chunk = ByteBuffer()
             for todo in page {
+                // Ids, statuses, numbers and dates are the server's own text: never a formula, never quoted.
                 let cells = [
-                    csvText(todo.todoID), csvText(todo.title), todo.status.rawValue, "\(todo.position)", todo.dueDate ?? "",
-                    csvText(todo.assignee ?? ""), csvText(todo.labels.joined(separator: ", ")), csvText(todo.notes),
-                    csvText(todo.createdByName), "\(todo.version)",
+                    todo.todoID, Self.csvText(todo.title), todo.status.rawValue, "\(todo.position)", todo.dueDate ?? "",
+                    Self.csvText(todo.assignee ?? ""), Self.csvText(todo.labels.joined(separator: ", ")), Self.csvText(todo.notes),
+                    Self.csvText(todo.createdByName), "\(todo.version)",
                 ]
                 chunk.writeString(cells.joined(separator: ",") + "\r\n")
             }
             try await writer.write(chunk)
+        }
+    }
+
+    /// Calls `body` with each page of the group's live todos, by id.
+    func forEachTodoPage(of group: String, _ body: ([ReadStore.Todo]) async throws -> Void) async throws {
+        var after = ""
+        while true {
+            let page = try await store.liveTodos(of: group, after: after, limit: pageSize)
+            guard let last = page.last else { return }
+            try await body(page)
             after = last.todoID
-            if page.count < pageSize { break }
+            if page.count < pageSize { return }
         }
     }
 
@@ -129,8 +135,6 @@ public struct GroupExport: Sendable {
         guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
         return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
-
-    static func quote(_ text: String) -> String { JSONBody.quote(text) }
 }
 
 extension ReadStore {

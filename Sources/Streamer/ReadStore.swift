@@ -227,12 +227,15 @@ enum CursorText {
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
+    /// The fields, or nil when the text is not such a cursor (the last field, a todo id, must be
+    /// empty or a valid id: a forged one reaches no query).
     static func decode(_ encoded: String, fields: Int) -> [Substring]? {
         var base64 = encoded.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
         guard encoded.utf8.count <= 400, let data = Data(base64Encoded: base64) else { return nil }
         let parts = String(decoding: data, as: UTF8.self).split(separator: ":", maxSplits: fields - 1, omittingEmptySubsequences: false)
-        return parts.count == fields ? parts : nil
+        guard parts.count == fields, let id = parts.last, id.isEmpty || TextRules.isValidID(String(id)) else { return nil }
+        return parts
     }
 }
 

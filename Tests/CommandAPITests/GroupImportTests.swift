@@ -52,8 +52,8 @@ struct GroupImportTests {
 
     @Test func refusesAMalformedDocumentNamingWhere() {
         let cases: [(Data, String)] = [
-            (Data("{".utf8), "not valid JSON"),
-            (Data("[]".utf8), "must be a JSON object"),
+            (Data("{".utf8), "not a JSON object"),
+            (Data("[]".utf8), "not a JSON object"),
             (Self.document(todos: [], format: "trello"), "format:"),
             (Self.document(todos: [], name: "   "), "group.name:"),
             (Self.document(todos: [["title": "ok"], ["title": ""]]), "todos[1].title:"),
@@ -69,6 +69,18 @@ struct GroupImportTests {
         for (body, expected) in cases {
             let refusal = Self.refusal(body)
             #expect(refusal?.status == .badRequest && refusal?.message.contains(expected) == true, "\(expected): \(String(describing: refusal))")
+        }
+    }
+
+    @Test func readsPastTheHistoryAndTheMembersButStillChecksThem() throws {
+        let events = "[" + Array(repeating: "{\"event_type\":\"todo.created\",\"group_version\":1}", count: 50_000).joined(separator: ",") + "]"
+        let body = #"{"format":"teamboard-export","format_version":1,"group":{"name":"x"},"todos":[{"title":"a"}],"members":[1,2],"events":"#
+            + events + "}"
+        #expect(try Self.plan(Data(body.utf8)).todos.count == 1)
+        for broken in [#"{"format":"teamboard-export","format_version":1,"group":{"name":"x"},"todos":[],"events":[1,}"#,
+                       #"{"format":"teamboard-export","format_version":1,"group":{"name":"x"},"todos":[],"events":[],"events":[]}"#,
+                       #"{"format":"teamboard-export","format_version":1,"group":{"name":"x"},"todos":[],"todos":[]}"#] {
+            #expect(Self.refusal(Data(broken.utf8))?.status == .badRequest, "\(broken)")
         }
     }
 

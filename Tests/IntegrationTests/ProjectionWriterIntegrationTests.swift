@@ -53,6 +53,49 @@ struct ProjectionWriterIntegrationTests {
         return offsets
     }
 
+    /// One todo's events as the engine emits them: created (v1), deleted (v2), restored (v3), and
+    /// a `group.deleted` after them.
+    static func lifecycle(group: String) -> [ProjectedEvent] {
+        func make(_ type: EventType, _ version: Int64, todoVersion: Int64?) -> ProjectedEvent {
+            let event = TodoEvent(eventID: "evt-\(group)-\(version)", commandID: "\(group)-\(version)", eventType: type,
+                                  groupID: group, todoID: type == .groupDeleted ? nil : "t", actorUserID: "u", actorName: "ann",
+                                  occurredAt: Date(timeIntervalSince1970: 1_795_000_000 + Double(version)), shardID: 0,
+                                  groupVersion: version, title: type == .groupDeleted ? nil : "kept", status: type == .groupDeleted ? nil : .todo,
+                                  position: type == .groupDeleted ? nil : 1, version: todoVersion, createdBy: "u")
+            let json = String(decoding: try! MessageCoding.encoder().encode(event), as: UTF8.self)
+            return ProjectedEvent(event: event, json: json, streamSequence: UInt64(version) * 10)
+        }
+        return [make(.todoCreated, 1, todoVersion: 1), make(.todoDeleted, 2, todoVersion: 2),
+                make(.todoRestored, 3, todoVersion: 3), make(.groupDeleted, 4, todoVersion: nil)]
+    }
+
+    /// The trash in the projection: whatever order batches commit in (two sinks), a todo ends as
+    /// its newest event left it — a late delete does not undo a restore, a late restore does not
+    /// bring back a todo of a deleted group.
+    @Test(arguments: [
+        // batches of lifecycle indexes, in commit order → deleted_at of todo t after 3 events, after all 4
+        ([[0], [1], [2]], false),
+        ([[0, 2], [1]], false),           // the delete (v2) arrives after the restore (v3)
+        ([[2], [0, 1]], false),
+        ([[0], [1], [2, 3]], true),       // restore and group deletion in one batch
+        ([[0, 1, 3], [2]], true),         // the restore arrives after the group was deleted
+    ] as [([[Int]], Bool)])
+    func trashFollowsTheNewestEventWhateverTheOrder(_ batches: [[Int]], _ groupDeleted: Bool) async throws {
+        let pool = try await TestInfrastructure.pool(maxConnections: 1)
+        let deletedAt = try await pool.withConnection { connection in
+            let tables = try Self.makeTables(on: connection)
+            defer { try? Self.drop(tables, on: connection) }
+            let writer = ProjectionWriter(tables: tables)
+            let events = Self.lifecycle(group: "g")
+            for batch in batches { _ = try Self.apply(batch.map { events[$0] }, writer, on: connection) }
+            let row = try connection.query("SELECT deleted_at, version FROM \(tables.todos) WHERE todo_id = 't'")[0]
+            #expect(try row.decode(Int64.self, "version") == 3)
+            return try row.decode(Date?.self, "deleted_at")
+        }
+        #expect((deletedAt != nil) == groupDeleted, "\(batches): deleted_at \(String(describing: deletedAt))")
+        await pool.shutdown()
+    }
+
     /// A group's offset is the end of the run of stored versions from 1: it waits at a gap, and
     /// jumps over everything stored meanwhile once the gap is filled.
     @Test func offsetsStopAtGapsAndJumpWhenTheyAreFilled() async throws {

@@ -73,6 +73,11 @@ struct TrashIntegrationTests {
             #expect(boardCursor == .badRequest, "a board cursor is not a trash cursor")
             let huge = Data("t:9223372036854775807:x".utf8).base64EncodedString().replacingOccurrences(of: "=", with: "")
             #expect(try await page(alice, "&deleted=true&cursor=\(huge)").status == .badRequest, "a forged cursor out of range is a 400")
+            for forged in ["t:1:\u{0}", "t:1:a b", "t:1:" + String(repeating: "x", count: 200)] {
+                let text = Data(forged.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                    .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+                #expect(try await page(alice, "&deleted=true&cursor=\(text)").status == .badRequest, "a forged cursor's id: \(forged.debugDescription)")
+            }
             #expect(try await page(eve, "&deleted=true").status == .forbidden, "not a member: no trash")
 
             // Restore: bob may not restore alice's todo (a member may not delete it either); alice may.

@@ -17,6 +17,29 @@ public enum JSONValue: Equatable, Sendable {
     public static func parse(_ data: some ContiguousBytes, maxDepth: Int = 64) throws(MessageJSONError) -> JSONValue {
         try JSONReader.read(data) { reader throws(MessageJSONError) in try reader.readValue(depth: 0, maxDepth: maxDepth) }
     }
+
+    /// Parses a document that must be an object, by the same rules, keeping nothing of the values
+    /// of `skipping` (they are checked, then dropped): a large part the reader has no use for
+    /// costs no memory (an import reads past an export's history).
+    public static func parseObject(_ data: some ContiguousBytes, skipping: Set<String>,
+                                   maxDepth: Int = 64) throws(MessageJSONError) -> [String: JSONValue] {
+        try JSONReader.read(data) { reader throws(MessageJSONError) in
+            var object: [String: JSONValue] = [:]
+            var skipped: Set<String> = []
+            try reader.readObject { reader, key throws(MessageJSONError) in
+                let keyOffset = reader.position
+                let repeated: Bool
+                if skipping.contains(key) {
+                    try reader.skipValue(depth: 1)
+                    repeated = !skipped.insert(key).inserted
+                } else {
+                    repeated = object.updateValue(try reader.readValue(depth: 1, maxDepth: maxDepth), forKey: key) != nil
+                }
+                if repeated { throw MessageJSONError(message: "the key \(key.debugDescription) appears twice", offset: keyOffset) }
+            }
+            return object
+        }
+    }
 }
 
 extension JSONReader {
