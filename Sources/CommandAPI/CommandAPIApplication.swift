@@ -63,6 +63,7 @@ public struct CommandAPIApplication {
         CommandAPIRoutes.addAuthRoutes(to: router, auth: auth, tokens: tokens, limits: limits, cookie: cookie)
         CommandAPIRoutes.addGroupRoutes(to: router, groups: GroupStore(pool: pool, limits: configuration.shared.limits), relay: relay, tokens: tokens,
                                         limits: limits, membershipCache: membershipCache, announcer: announcer)
+        CommandAPIRoutes.addProfileRoutes(to: router, profiles: ProfileStore(pool: pool), tokens: tokens)
         CommandAPIRoutes.addCommandRoutes(to: router, intake: intake, tokens: tokens, limits: limits)
         allowedMethods.load(router.routes)
         self.router = router

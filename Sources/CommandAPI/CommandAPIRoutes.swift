@@ -21,7 +21,8 @@ public struct CommandAPILimits: Sendable {
         loginPerUsername = RateLimiter(ratePerSecond: authRate, burst: max(5, Double(configuration.authPerMinutePerIP) / 3))
         commandsPerUser = RateLimiter(ratePerSecond: Double(configuration.commandsPerSecondPerUser),
                                       burst: Double(configuration.commandsPerSecondPerUser) * 2)
-        importsPerUser = RateLimiter(ratePerSecond: Double(configuration.importsPerHourPerUser) / 3600, burst: 5)
+        importsPerUser = RateLimiter(ratePerSecond: Double(configuration.importsPerHourPerUser) / 3600,
+                                     burst: Double(min(5, configuration.importsPerHourPerUser)))
         clientAddress = ClientAddressResolver(trustedProxies: configuration.trustedProxies)
     }
 
@@ -129,6 +130,26 @@ public enum CommandAPIRoutes {
         return SessionCookie.token(in: request.headers).map { ($0, true) }
     }
 
+    /// `GET`/`PATCH /api/v1/me`: the caller's profile (DESIGN §9).
+    public static func addProfileRoutes(to router: Router<APIRequestContext>, profiles: ProfileStore, tokens: AccessTokens) {
+        router.get("/api/v1/me") { request, _ in
+            let user = try await tokens.authenticate(request)
+            guard let profile = try await profiles.profile(of: user.userID) else { throw APIError.unauthorized("the account no longer exists") }
+            return try JSONBody.response(profile)
+        }
+        router.patch("/api/v1/me") { request, context in
+            let user = try await tokens.authenticate(request)
+            var fields = try await object(request, context)
+            let raw = try field { try fields.requiredString("timezone") }
+            try field { try fields.rejectUnknown(context: "a profile") }
+            let zone = try Profile.timezone(raw)
+            guard let profile = try await profiles.setTimezone(of: user.userID, to: zone) else {
+                throw APIError.unauthorized("the account no longer exists")
+            }
+            return try JSONBody.response(profile)
+        }
+    }
+
     /// - Parameters:
     ///   - membershipCache: this replica's cache of membership answers, forgotten for a group as soon as its membership changes.
     ///   - announcer: tells the other replicas to forget it too.
@@ -150,22 +171,22 @@ public enum CommandAPIRoutes {
         routes.post("import") { request, context in
             let actor = try await actor(request, tokens)
             try limits.check(limits.importsPerUser, actor.id)
-            if let length = request.headers[.contentLength].flatMap(Int.init), length > GroupImport.maxBodyBytes {
-                throw APIError(.contentTooLarge, "the file is larger than \(GroupImport.maxBodyBytes / 1024 / 1024) MiB")
+            let (id, plan) = try await GroupImport.admit {
+                let body = try await request.collectLimitedBody(context: context, limit: GroupImport.maxBodyBytes)
+                let id = try GroupID(Identifiers.newID())
+                let plan = try GroupImport.plan(Data(buffer: body), group: id, importer: actor.username, limits: groups.limits)
+                try await groups.importGroup(id: id, name: plan.name, todos: plan.todos, actor: actor)
+                return (id, plan)
             }
-            var request = request
-            let body: ByteBuffer
-            do { body = try await request.collectBody(upTo: GroupImport.maxBodyBytes) } catch {
-                throw APIError(.contentTooLarge, "the file is larger than \(GroupImport.maxBodyBytes / 1024 / 1024) MiB")
-            }
-            let id = try GroupID(Identifiers.newID())
-            let plan = try GroupImport.plan(Data(buffer: body), group: id, importer: actor.username, limits: groups.limits)
-            try await groups.importGroup(id: id, name: plan.name, todos: plan.todos, actor: actor)
-            // The outbox holds the whole import; publishing it may take a while for a large one, so
-            // the answer does not wait (the relay's sweep finishes it should this process stop).
-            Task {
-                for _ in 0..<(plan.todos.count / 500 + 5) {
-                    if await relay.relay(groupID: id.rawValue) { break }
+            // The first pass publishes the `member.added` (and the first 500 todos) before the
+            // answer, so the new owner's own commands find them a member. The rest may take a
+            // while for a large import: it goes on after the answer (the relay's sweep finishes it
+            // should this process stop).
+            if await !relay.relay(groupID: id.rawValue) {
+                Task {
+                    for _ in 0..<(plan.todos.count / 500 + 5) {
+                        if await relay.relay(groupID: id.rawValue) { break }
+                    }
                 }
             }
             return try JSONBody.response(GroupImport.Imported(id: id.rawValue, name: plan.name, todos: plan.todos.count,

@@ -132,9 +132,15 @@ public enum StreamerRoutes {
             case "true": deleted = true
             default: throw APIError.badRequest("deleted: must be true or false")
             }
+            let due = try DueRange.parse(from: query.get("due_from"), to: query.get("due_to"))
+            if deleted, due != nil { throw APIError.badRequest("deleted: the trash has no due range (due_from, due_to)") }
             let cursorText = query.get("cursor").flatMap { $0.isEmpty ? nil : $0 }
             func badCursor() -> APIError { APIError.badRequest("cursor: is not a cursor this server issued") }
             _ = try await store.membership(of: user.userID, in: group.rawValue).requireMember(group.rawValue)
+            if let due {
+                let cursor = try cursorText.map { text in try DueCursor(encoded: text) ?? { throw badCursor() }() }
+                return try JSONBody.response(try await store.todos(of: group.rawValue, due: due, limit: limit, after: cursor))
+            }
             if deleted {
                 let cursor = try cursorText.map { text in try TrashCursor(encoded: text) ?? { throw badCursor() }() }
                 return try JSONBody.response(try await store.trash(of: group.rawValue, limit: limit, after: cursor))

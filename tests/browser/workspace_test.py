@@ -290,6 +290,32 @@ def main():
         alice.find_element(By.CSS_SELECTOR, '#trash-dialog [data-action="close"]').click()
         shot(bob, "04-board-member")
 
+        print("calendar")
+        for driver in (alice, bob):
+            driver.find_element(By.CSS_SELECTOR, '[data-view="calendar"]').click()
+            find(driver, "#calendar .month")
+        today = alice.execute_script("const d = new Date(); return d.getFullYear() + '-' + String(d.getMonth() + 1).padStart(2, '0') + '-' + String(d.getDate()).padStart(2, '0')")
+        tomorrow = alice.execute_script("const d = new Date(); d.setDate(d.getDate() + 1); return d.getFullYear() + '-' + String(d.getMonth() + 1).padStart(2, '0') + '-' + String(d.getDate()).padStart(2, '0')")
+        check(find(alice, "#calendar .day.today").get_attribute("data-date") == today, "today is marked")
+
+        def calendar_item(driver, title, where):
+            return wait(driver).until(lambda d: next((i for i in d.find_elements(By.CSS_SELECTOR, f"#calendar {where} .cal-item:not(.pending)") if i.text == title), False))
+
+        undated = calendar_item(alice, "Drafting system icons", ".undated")
+        ActionChains(alice).click_and_hold(undated).move_by_offset(12, 12).pause(0.1) \
+            .move_to_element(alice.find_element(By.CSS_SELECTOR, f'#calendar .day[data-date="{today}"]')).pause(0.1).release().perform()
+        calendar_item(bob, "Drafting system icons", f'.day[data-date="{today}"]')
+        check(True, "a todo dragged onto a day is due that day, in the other member's calendar too")
+        item = calendar_item(alice, "Drafting system icons", f'.day[data-date="{today}"]')
+        item.send_keys(Keys.ALT, Keys.ARROW_RIGHT)
+        calendar_item(bob, "Drafting system icons", f'.day[data-date="{tomorrow}"]')
+        check(True, "Alt+Right moves it to the next day (keyboard), live for others")
+        shot(alice, "16-calendar")
+        for driver in (alice, bob):
+            driver.find_element(By.CSS_SELECTOR, '[data-view="board"]').click()
+            find(driver, "#cards-todo")
+        check(find(bob, "#cards-todo .card .due").is_displayed(), "the board shows the new due date")
+
         print("search")
         alice.get(BASE + "/app")
         find(alice, ".group-grid")

@@ -89,6 +89,10 @@ public enum UIFragments {
               <p class="crumbs"><a href="/app">Groups</a> / <strong>\(HTML.escape(workspace.group.groupName))</strong></p>
               <div class="board-actions">
                 <span class="live" data-live-state="connecting" aria-live="polite">connecting…</span>
+                <div class="view-switch" role="group" aria-label="View">
+                  <button type="button" class="button ghost" data-view="board" aria-pressed="true">Board</button>
+                  <button type="button" class="button ghost" data-view="calendar" aria-pressed="false">Calendar</button>
+                </div>
                 <button type="button" class="button ghost" data-action="toggle-feed" aria-pressed="false" aria-controls="feed">Activity</button>
                 <button type="button" class="button ghost" data-action="open-trash">Trash</button>
                 <a class="button ghost" href="/settings?group=\(id)">\(Icon.gear) Settings</a>
@@ -115,6 +119,7 @@ public enum UIFragments {
         }
         html += """
             </section>
+            <section class="calendar" id="calendar" hidden aria-label="Calendar"></section>
             <aside class="side-panels">
               <section class="panel members-panel" id="members-panel" aria-labelledby="members-heading">\(membersPanel(workspace.members, viewer: workspace.viewer, role: workspace.role))</section>
               <section class="panel feed" id="feed" hidden aria-labelledby="feed-heading">

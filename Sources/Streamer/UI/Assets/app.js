@@ -599,6 +599,7 @@
         this.reloadMembers();
       }
       if (type === "group.deleted") this.leave("This group was deleted.");
+      if (type.startsWith("todo.")) this.calendar.changed();
     }
 
     leave(message) {
@@ -696,8 +697,11 @@
       }
     }
 
-    canWrite(card) {
-      return this.me.role !== "member" || card.dataset.createdBy === this.me.id;
+    canWrite(card) { return this.mayWrite(card.dataset.createdBy); }
+
+    /// Whether the viewer may edit, delete or restore a todo created by `createdBy`.
+    mayWrite(createdBy) {
+      return this.me.role !== "member" || createdBy === this.me.id;
     }
 
     canMove(card) {
@@ -751,6 +755,15 @@
       };
       feedToggle.addEventListener("click", () => showFeed($("#feed", this.root).hidden));
       $('[data-action="open-trash"]', this.root).addEventListener("click", () => this.openTrash());
+      this.calendar = new CalendarView(this);
+      const showView = (view) => {
+        for (const button of $$("[data-view]", this.root)) button.setAttribute("aria-pressed", String(button.dataset.view === view));
+        $(".board", this.root).hidden = view !== "board";
+        this.calendar.show(view === "calendar");
+        localStorage.setItem("teamboard.view", view);
+      };
+      for (const button of $$("[data-view]", this.root)) button.addEventListener("click", () => showView(button.dataset.view));
+      showView(localStorage.getItem("teamboard.view") === "calendar" ? "calendar" : "board");
       showFeed(localStorage.getItem("teamboard.feed") === "on");
       this.wireMembers();
       this.wireDrag();
@@ -999,7 +1012,7 @@
       button.className = "button small";
       button.dataset.action = "restore-todo";
       button.textContent = "Restore";
-      const mayRestore = this.me.role !== "member" || todo.created_by === this.me.id;
+      const mayRestore = this.mayWrite(todo.created_by);
       button.disabled = !mayRestore;
       if (!mayRestore) button.title = "Only its creator, an admin or an owner can restore it.";
       button.addEventListener("click", () => {
@@ -1029,6 +1042,242 @@
       item.prepend(time);
       list.prepend(item);
       while (list.children.length > 50) list.lastElementChild.remove();
+    }
+  }
+
+  // ---------------------------------------------------------------- calendar
+  /// `YYYY-MM-DD` of a local date, and back (at local noon, so no DST shift moves the day).
+  const isoDay = (date) => date.getFullYear() + "-" + String(date.getMonth() + 1).padStart(2, "0") + "-" + String(date.getDate()).padStart(2, "0");
+  const fromIsoDay = (text) => { const [y, m, d] = text.split("-").map(Number); return new Date(y, m - 1, d, 12); };
+  const addDays = (date, days) => new Date(date.getFullYear(), date.getMonth(), date.getDate() + days, 12);
+
+  /// The group's month grid by due date (DESIGN §9): today marked, undated todos beside it; drag a
+  /// todo to another day (or Alt+arrows on a focused one) to change its due date through the
+  /// normal write path, optimistic with rollback. Reloaded from the read API when a todo event
+  /// arrives, so other members' changes show live.
+  class CalendarView {
+    constructor(board) {
+      this.board = board;
+      this.root = $("#calendar", board.root);
+      const today = new Date();
+      this.month = new Date(today.getFullYear(), today.getMonth(), 1, 12);
+      this.visible = false;
+      this.timer = null;
+      this.loading = 0;
+      this.wireDrag();
+    }
+
+    /// Pointer dragging, as on the board (mouse, pen and touch alike): an item follows the pointer,
+    /// the day under it is marked, and dropping it there reschedules it; a click opens the todo.
+    wireDrag() {
+      let drag = null;
+      const dayAt = (event) => document.elementFromPoint(event.clientX, event.clientY)?.closest(".day");
+      this.root.addEventListener("pointerdown", (event) => {
+        const item = event.target.closest(".cal-item");
+        if (!item || event.button !== 0 || item.classList.contains("pending")) return;
+        drag = { item, x: event.clientX, y: event.clientY, active: false, pointer: event.pointerId };
+      });
+      window.addEventListener("pointermove", (event) => {
+        if (!drag || event.pointerId !== drag.pointer) return;
+        const dx = event.clientX - drag.x, dy = event.clientY - drag.y;
+        if (!drag.active && Math.hypot(dx, dy) < 6) return;
+        if (!drag.active) {
+          if (!this.board.mayWrite(drag.item.dataset.createdBy)) {
+            toast("Only this todo's creator, an admin or an owner can change its due date.", "error");
+            drag = null;
+            return;
+          }
+          drag.active = true;
+          drag.item.classList.add("dragging");
+        }
+        drag.item.style.transform = `translate(${dx}px, ${dy}px)`;
+        const day = dayAt(event);
+        $$(".day", this.root).forEach((each) => each.classList.toggle("drop-target", each === day));
+      });
+      window.addEventListener("pointerup", (event) => {
+        if (!drag || event.pointerId !== drag.pointer) return;
+        const { item, active } = drag;
+        drag = null;
+        $$(".day", this.root).forEach((each) => each.classList.remove("drop-target"));
+        if (!active) { this.open(item); return; }
+        item.classList.remove("dragging");
+        item.style.transform = "";
+        const day = dayAt(event);
+        if (day && this.root.contains(day)) this.reschedule(item, day.dataset.date);
+      });
+      window.addEventListener("pointercancel", () => {
+        if (drag) { drag.item.classList.remove("dragging"); drag.item.style.transform = ""; drag = null; }
+      });
+    }
+
+    open(item) {
+      const card = document.getElementById("todo-" + item.dataset.todoId);
+      if (card) this.board.openDialog(card);
+    }
+
+    /// 0 = Sunday … 6 = Saturday: the setting, else the locale's, else Monday.
+    weekStart() {
+      const setting = localStorage.getItem("teamboard.weekStart");
+      if (setting === "0" || setting === "1" || setting === "6") return Number(setting);
+      try {
+        const locale = new Intl.Locale(navigator.language);
+        const info = locale.getWeekInfo ? locale.getWeekInfo() : locale.weekInfo;
+        if (info && info.firstDay) return info.firstDay % 7;
+      } catch { /* an engine without week info */ }
+      return 1;
+    }
+
+    show(on) {
+      this.visible = on;
+      this.root.hidden = !on;
+      if (on) this.render();
+    }
+
+    changed() {
+      if (!this.visible) return;
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.render(), 150);
+    }
+
+    async fetchRange(from, to) {
+      const todos = [];
+      let cursor = null;
+      do {
+        const query = "group_id=" + encodeURIComponent(this.board.groupID) + "&due_from=" + from + "&due_to=" + to + "&limit=200"
+          + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
+        const response = await authorized("/api/v1/todos?" + query);
+        if (!response.ok) throw new Error(await errorMessage(response));
+        const page = await response.json();
+        todos.push(...page.todos);
+        cursor = page.next_cursor;
+      } while (cursor);
+      return todos;
+    }
+
+    async render() {
+      const load = ++this.loading;
+      const start = this.month;
+      const first = addDays(start, -((start.getDay() - this.weekStart() + 7) % 7));
+      const days = Array.from({ length: 42 }, (_, index) => addDays(first, index));
+      let todos;
+      try { todos = await this.fetchRange(isoDay(days[0]), isoDay(days[41])); } catch (error) { toast(error.message, "error"); return; }
+      if (load !== this.loading) return; // a newer render is on its way
+      const byDay = new Map();
+      for (const todo of todos) {
+        if (!byDay.has(todo.due_date)) byDay.set(todo.due_date, []);
+        byDay.get(todo.due_date).push(todo);
+      }
+      const head = document.createElement("div");
+      head.className = "calendar-head";
+      const title = document.createElement("h2");
+      title.textContent = start.toLocaleDateString(undefined, { month: "long", year: "numeric" });
+      const button = (label, action, text) => {
+        const element = document.createElement("button");
+        element.type = "button";
+        element.className = "button ghost small";
+        element.dataset.action = action;
+        element.setAttribute("aria-label", label);
+        element.textContent = text;
+        return element;
+      };
+      const previous = button("Previous month", "previous-month", "‹");
+      const next = button("Next month", "next-month", "›");
+      const today = button("This month", "this-month", "Today");
+      previous.onclick = () => { this.month = new Date(start.getFullYear(), start.getMonth() - 1, 1, 12); this.render(); };
+      next.onclick = () => { this.month = new Date(start.getFullYear(), start.getMonth() + 1, 1, 12); this.render(); };
+      today.onclick = () => { const now = new Date(); this.month = new Date(now.getFullYear(), now.getMonth(), 1, 12); this.render(); };
+      const weekStart = document.createElement("select");
+      weekStart.setAttribute("aria-label", "Week starts on");
+      weekStart.append(new Option("Week: as my locale", ""), new Option("Week starts Monday", "1"),
+                       new Option("Week starts Sunday", "0"), new Option("Week starts Saturday", "6"));
+      weekStart.value = localStorage.getItem("teamboard.weekStart") || "";
+      weekStart.onchange = () => {
+        if (weekStart.value) localStorage.setItem("teamboard.weekStart", weekStart.value);
+        else localStorage.removeItem("teamboard.weekStart");
+        this.render();
+      };
+      head.append(previous, title, next, today, weekStart);
+
+      const grid = document.createElement("div");
+      grid.className = "month";
+      grid.setAttribute("role", "grid");
+      for (let index = 0; index < 7; index++) {
+        const name = document.createElement("div");
+        name.className = "weekday";
+        name.textContent = days[index].toLocaleDateString(undefined, { weekday: "short" });
+        grid.append(name);
+      }
+      const todayText = isoDay(new Date());
+      for (const day of days) {
+        const text = isoDay(day);
+        const cell = document.createElement("div");
+        cell.className = "day" + (day.getMonth() !== start.getMonth() ? " other-month" : "") + (text === todayText ? " today" : "");
+        cell.dataset.date = text;
+        cell.setAttribute("role", "gridcell");
+        const number = document.createElement("span");
+        number.className = "day-number";
+        number.textContent = String(day.getDate());
+        if (text === todayText) number.setAttribute("aria-current", "date");
+        cell.append(number);
+        for (const todo of byDay.get(text) || []) cell.append(this.item(todo.todo_id, todo.title, todo.status, todo.created_by, todo.version, text));
+        grid.append(cell);
+      }
+
+      // Undated todos: the board's cards without a due date (the board is live already).
+      const undated = document.createElement("aside");
+      undated.className = "undated";
+      undated.setAttribute("aria-label", "Todos without a due date");
+      const heading = document.createElement("h3");
+      heading.textContent = "No due date";
+      undated.append(heading);
+      for (const card of $$(".card:not(.pending)", this.board.root)) {
+        if ($(".due", card) || card.hidden) continue;
+        undated.append(this.item(card.dataset.todoId, $(".card-title", card)?.textContent || "", card.dataset.status,
+                                 card.dataset.createdBy, card.dataset.version, ""));
+      }
+      const focused = this.root.contains(document.activeElement) ? document.activeElement.dataset?.todoId : null;
+      this.root.replaceChildren(head, grid, undated);
+      if (focused) $$(".cal-item", this.root).find((item) => item.dataset.todoId === focused)?.focus();
+    }
+
+    item(todoID, title, status, createdBy, version, day) {
+      const item = document.createElement("div");
+      item.className = "cal-item" + (status === "done" ? " done" : "");
+      item.textContent = title;
+      item.title = title;
+      item.tabIndex = 0;
+      Object.assign(item.dataset, { todoId: todoID, createdBy: createdBy || "", version: String(version), day });
+      item.setAttribute("aria-label", title + (day ? ", due " + fromIsoDay(day).toLocaleDateString() : ", no due date")
+        + ". Alt+arrow keys move it by a day or a week.");
+      item.addEventListener("keydown", (event) => {
+        if (event.key === "Enter") { this.open(item); return; }
+        const step = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -7, ArrowDown: 7 }[event.key];
+        if (!step || !event.altKey) return;
+        event.preventDefault();
+        const from = item.dataset.day ? fromIsoDay(item.dataset.day) : new Date();
+        this.reschedule(item, isoDay(addDays(from, item.dataset.day ? step : 0)));
+      });
+      return item;
+    }
+
+    /// Moves the todo to `day` at once, then sends `update-todo {due_date}`; a refusal puts it back.
+    reschedule(item, day) {
+      if (!this.board.mayWrite(item.dataset.createdBy)) {
+        toast("Only this todo's creator, an admin or an owner can change its due date.", "error");
+        return;
+      }
+      if (item.dataset.day === day) return;
+      const origin = { parent: item.parentElement, next: item.nextElementSibling, day: item.dataset.day };
+      const target = $(`.day[data-date="${day}"]`, this.root);
+      item.dataset.day = day;
+      item.classList.add("pending");
+      if (target) target.append(item); else item.remove();
+      item.focus();
+      this.board.send({ action: "update-todo", todo_id: item.dataset.todoId, due_date: day }, () => {
+        item.classList.remove("pending");
+        item.dataset.day = origin.day;
+        origin.parent.insertBefore(item, origin.next);
+      }, "reschedule");
     }
   }
 
@@ -1100,7 +1349,27 @@
         <button type="submit" class="button primary">Change password</button>
         <p class="muted">Changing it signs you out on every other device.</p>
       </form>
-      <button type="button" class="button" data-action="logout-everywhere">Sign out everywhere</button>`;
+      <button type="button" class="button" data-action="logout-everywhere">Sign out everywhere</button>
+      <form data-action="time-zone" class="stack">
+        <label>Time zone <select name="timezone" required></select></label>
+        <button type="submit" class="button">Save time zone</button>
+        <p class="muted">Reminders are read in this zone.</p>
+      </form>`;
+    const zoneForm = $('form[data-action="time-zone"]', panel);
+    const zones = (() => { try { return Intl.supportedValuesOf("timeZone"); } catch { return []; } })();
+    const select = zoneForm.timezone;
+    select.append(...["UTC", ...zones.filter((zone) => zone !== "UTC")].map((zone) => new Option(zone, zone)));
+    api("GET", "/api/v1/me").then((profile) => {
+      if (![...select.options].some((option) => option.value === profile.timezone)) select.append(new Option(profile.timezone, profile.timezone));
+      select.value = profile.timezone;
+    }).catch(() => {});
+    zoneForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const profile = await api("PATCH", "/api/v1/me", { timezone: select.value });
+        toast("Time zone set to " + profile.timezone + ".");
+      } catch (error) { toast(error.message, "error"); }
+    });
     const form = $('form[data-action="change-password"]', panel);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -1156,8 +1425,14 @@
       const file = input.files[0];
       if (!file) return;
       try {
+        // Only what an import reads goes up: a long history would only make the file larger.
+        let body;
+        try {
+          const { events, members, ...document } = JSON.parse(await file.text());
+          body = JSON.stringify(document);
+        } catch { throw new Error("the file is not an export (not JSON)."); }
         const response = await authorized(apiBase + "/api/v1/groups/import", {
-          method: "POST", headers: { "Content-Type": "application/json" }, body: await file.text(),
+          method: "POST", headers: { "Content-Type": "application/json" }, body,
         });
         if (!response.ok) throw new Error(await errorMessage(response));
         const group = await response.json();
@@ -1244,5 +1519,25 @@
     const group = params.get("group");
     if (page === "app") (group ? initWorkspace(main, group) : initOverview(main));
     else if (page === "settings") initSettings(main, group);
+    offerTimeZone();
   });
+
+  /// Once per browser: when the profile still has the default zone and the browser knows another,
+  /// offer it (the profile's zone is what reminders are read in).
+  async function offerTimeZone() {
+    const zone = browserZone();
+    if (!zone || zone === "UTC" || localStorage.getItem("teamboard.zoneOffered")) return;
+    try {
+      const profile = await api("GET", "/api/v1/me");
+      localStorage.setItem("teamboard.zoneOffered", "1");
+      if (profile.timezone !== "UTC") return;
+      toastWithAction("Your time zone is UTC here. Use " + zone + "?", "Use " + zone, async () => {
+        try { await api("PATCH", "/api/v1/me", { timezone: zone }); toast("Time zone set to " + zone + "."); } catch (error) { toast(error.message, "error"); }
+      }, 15_000);
+    } catch { /* offered again on the next page */ }
+  }
+
+  function browserZone() {
+    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch { return ""; }
+  }
 })();
