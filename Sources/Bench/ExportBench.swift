@@ -39,18 +39,18 @@ struct ExportBench: AsyncParsableCommand {
                 _ = try db.query("""
                     INSERT INTO todo_events (event_id, command_id, group_id, group_version, stream_seq, event_type, todo_id,
                                              actor_user_id, actor_name, payload, occurred_at)
-                    SELECT 'evt-' || $1 || '-' || g, 'cmd-' || $1 || '-' || g, $1, g, g,
-                           CASE WHEN g <= $2 / 10 THEN 'todo.created' ELSE 'todo.updated' END, 'todo-' || (g % ($2 / 10)),
-                           $3, $4,
-                           json_build_object('v', 1, 'event_id', 'evt-' || $1 || '-' || g, 'command_id', 'cmd-' || $1 || '-' || g,
-                               'event_type', CASE WHEN g <= $2 / 10 THEN 'todo.created' ELSE 'todo.updated' END,
-                               'group_id', $1, 'todo_id', 'todo-' || (g % ($2 / 10)), 'actor_user_id', $3, 'actor_name', $4,
-                               'occurred_at', now(), 'shard_id', 0, 'group_version', g, 'title', 'Todo number ' || (g % ($2 / 10)),
+                    SELECT 'evt-' || $1::text || '-' || g, 'cmd-' || $1::text || '-' || g, $1::text, g, g,
+                           CASE WHEN g <= $2::int / 10 THEN 'todo.created' ELSE 'todo.updated' END, 'todo-' || (g % ($2::int / 10)),
+                           $3::text, $4::text,
+                           json_build_object('v', 1, 'event_id', 'evt-' || $1::text || '-' || g, 'command_id', 'cmd-' || $1::text || '-' || g,
+                               'event_type', CASE WHEN g <= $2::int / 10 THEN 'todo.created' ELSE 'todo.updated' END,
+                               'group_id', $1::text, 'todo_id', 'todo-' || (g % ($2::int / 10)), 'actor_user_id', $3::text, 'actor_name', $4::text,
+                               'occurred_at', now(), 'shard_id', 0, 'group_version', g, 'title', 'Todo number ' || (g % ($2::int / 10)),
                                'notes', repeat('Some notes about the work. ', 8), 'status', 'todo', 'position', g,
-                               'labels', json_build_array('design', 'q4'), 'version', 1 + g / ($2 / 10),
-                               'created_by', $3, 'created_by_name', $4, 'created_at', now())::jsonb,
+                               'labels', json_build_array('design', 'q4'), 'version', 1 + g / ($2::int / 10),
+                               'created_by', $3::text, 'created_by_name', $4::text, 'created_at', now())::jsonb,
                            now()
-                    FROM generate_series(1, $2) AS g
+                    FROM generate_series(1, $2::int) AS g
                     """, group, events, userID.lowercasedString, username)
                 _ = try db.query("""
                     INSERT INTO todos (group_id, todo_id, title, notes, status, position, labels, created_by, created_by_name,
@@ -98,7 +98,7 @@ struct ExportBench: AsyncParsableCommand {
             }
         }
         report.notes = [
-            "The streamer (release build) exports `GET /api/v1/groups/{id}/export` as JSON; groups seeded straight into Postgres (events of ~700 bytes, as the engine writes them).",
+            "The streamer (release build) exports `GET /api/v1/groups/{id}/export` as JSON; groups seeded straight into Postgres (events of ~900 bytes of JSON, as the engine writes them).",
             "RSS is VmRSS from /proc before the download; the peak is VmHWM, reset just before it (`echo 5 > /proc/<pid>/clear_refs`).",
             "The export writes a page of 500 rows at a time and waits for the client to take it, so the peak should not follow the group's size or the client's speed.",
         ]

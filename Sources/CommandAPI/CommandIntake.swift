@@ -63,7 +63,7 @@ public struct CommandIntake: Sendable {
     }
 
     public func accept(body: Data, idempotencyKey: String?, user: AuthenticatedUser, now: Date = Date()) async throws -> AcceptedCommand {
-        let command: ValidatedCommand
+        var command: ValidatedCommand
         do { command = try CommandValidation.validate(body: body) } catch { throw error.apiError }
         if let key = idempotencyKey, !Self.isValidIdempotencyKey(key) {
             throw APIError.badRequest("Idempotency-Key: must be 1–200 printable ASCII characters")
@@ -72,6 +72,8 @@ public struct CommandIntake: Sendable {
         let group = command.groupID.rawValue
         // Whose todo it is, the engine decides against the todo's state; here membership is enough.
         _ = try await store.membership(of: user.userID, in: group).requireMember(group)
+        // A reminder without a zone is read in the user's own (their profile's).
+        if command.action == .setReminder, command.timezone == nil { command.timezone = try await store.timezone(of: user.userID) }
         if let assignee = command.assignee, !assignee.isEmpty, try await !store.isMember(username: assignee, of: group) {
             throw APIError(.unprocessableContent, "assignee: \(assignee) is not a member of this group")
         }

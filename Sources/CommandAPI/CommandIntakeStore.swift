@@ -38,6 +38,8 @@ public protocol CommandIntakeStore: Sendable {
     func idempotentResult(user: UUID, key: String) async throws -> IdempotentResult?
     func storeIdempotentResult(user: UUID, key: String, result: IdempotentResult) async throws
     func outcome(commandID: String) async throws -> CommandOutcome?
+    /// The user's profile time zone (`UTC` until they pick one): a reminder's default.
+    func timezone(of user: UUID) async throws -> String
 }
 
 public struct PostgresCommandIntakeStore: CommandIntakeStore {
@@ -106,6 +108,13 @@ public struct PostgresCommandIntakeStore: CommandIntakeStore {
             }
         }
     }
+
+    public func timezone(of user: UUID) async throws -> String {
+        try await pool.withConnection { connection in
+            try connection.queryPrepared("SELECT coalesce(timezone, 'UTC') AS timezone FROM users WHERE user_id = $1", user)
+                .first?.decode(String.self, "timezone") ?? "UTC"
+        }
+    }
 }
 
 /// The intake store with `MembershipCache` in front of the membership check.
@@ -145,5 +154,9 @@ public struct CachedCommandIntakeStore: CommandIntakeStore {
 
     public func outcome(commandID: String) async throws -> CommandOutcome? {
         try await base.outcome(commandID: commandID)
+    }
+
+    public func timezone(of user: UUID) async throws -> String {
+        try await base.timezone(of: user)
     }
 }

@@ -19,10 +19,13 @@ public struct ValidatedCommand: Sendable, Equatable, Encodable, CarriesTodoField
     public var labels: [String]?
     public var position: Double?
     public var expectedVersion: Int64?
+    /// `set-reminder`: a local time (`LocalTime`) and its IANA zone (nil: the user's profile zone).
+    public var remindAt: String?
+    public var timezone: String?
 
     enum CodingKeys: String, CodingKey {
         case action, groupID = "group_id", todoID = "todo_id", title, notes, status, dueDate = "due_date"
-        case assignee, labels, position, expectedVersion = "expected_version"
+        case assignee, labels, position, expectedVersion = "expected_version", remindAt = "remind_at", timezone
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -38,6 +41,8 @@ public struct ValidatedCommand: Sendable, Equatable, Encodable, CarriesTodoField
         try container.encodeIfPresent(labels, forKey: .labels)
         try container.encodeIfPresent(position, forKey: .position)
         try container.encodeIfPresent(expectedVersion, forKey: .expectedVersion)
+        try container.encodeIfPresent(remindAt, forKey: .remindAt)
+        try container.encodeIfPresent(timezone, forKey: .timezone)
     }
 
     /// The bus message for this command.
@@ -45,7 +50,8 @@ public struct ValidatedCommand: Sendable, Equatable, Encodable, CarriesTodoField
         TodoCommand(
             commandID: commandID, action: action, groupID: groupID.rawValue, todoID: todoID, actorUserID: actor.id,
             actorName: actor.name, issuedAt: issuedAt, title: title, notes: notes, status: status, dueDate: dueDate,
-            assignee: assignee, labels: labels, position: position, expectedVersion: expectedVersion)
+            assignee: assignee, labels: labels, position: position, expectedVersion: expectedVersion,
+            remindAt: remindAt, timezone: timezone)
     }
 }
 
@@ -87,6 +93,18 @@ public enum CommandValidation {
             if command.status == nil, command.position == nil {
                 throw FieldError(field: nil, "move-todo needs a status or a position")
             }
+        case .setReminder:
+            let remindAt = try fields.requiredString("remind_at")
+            guard let local = LocalTime(remindAt) else {
+                throw FieldError(field: "remind_at", "must be a local time like 2026-12-24T09:00 (no zone: see timezone)")
+            }
+            command.remindAt = local.description
+            if let zone = try fields.string("timezone") {
+                guard LocalTime.isZone(zone) else { throw FieldError(field: "timezone", "must be an IANA time zone name such as Europe/Berlin or UTC") }
+                command.timezone = zone
+            }
+        case .clearReminder:
+            break
         default: // delete-todo, restore-todo
             command.expectedVersion = try expectedVersion(&fields)
         }

@@ -14,14 +14,9 @@ public struct Profile: Codable, Sendable, Equatable {
         case userID = "user_id", username, timezone
     }
 
-    /// The zones accepted: the IANA names of the system's time zone database, and `UTC`. Offsets
-    /// (`GMT+1`), abbreviations (`CET`, `PST`) and anything else are refused: only a named zone
-    /// knows its daylight-saving rules.
-    static let knownZones: Set<String> = Set(TimeZone.knownTimeZoneIdentifiers).union(["UTC"])
-
-    /// The zone as stored, or a 400 naming the field.
+    /// The zone as stored (`LocalTime.isZone`), or a 400 naming the field.
     public static func timezone(_ raw: String) throws(APIError) -> String {
-        guard raw.utf8.count <= 64, knownZones.contains(raw), TimeZone(identifier: raw) != nil else {
+        guard LocalTime.isZone(raw) else {
             throw APIError.badRequest("timezone: must be an IANA time zone name such as Europe/Berlin or UTC")
         }
         return raw

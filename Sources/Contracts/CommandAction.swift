@@ -9,6 +9,12 @@ public enum CommandAction: String, Codable, Sendable, CaseIterable {
     case deleteTodo = "delete-todo"
     /// Brings a deleted todo back from the group's trash (within `Trash.retention`).
     case restoreTodo = "restore-todo"
+    /// A reminder for the actor on a todo, at a local time (DESIGN §9): one per (todo, user).
+    case setReminder = "set-reminder"
+    case clearReminder = "clear-reminder"
+    /// From the scheduler at a reminder's `fire_at`, on behalf of its user; the engine turns it into
+    /// `reminder.fired` only if that reminder is still set for that time.
+    case fireReminder = "fire-reminder"
     case addMember = "add-member"
     case changeMemberRole = "change-member-role"
     case removeMember = "remove-member"
@@ -17,7 +23,7 @@ public enum CommandAction: String, Codable, Sendable, CaseIterable {
     /// Actions a client may send to `POST /api/v1/command`.
     public var isClientAction: Bool {
         switch self {
-        case .createTodo, .updateTodo, .moveTodo, .deleteTodo, .restoreTodo: true
+        case .createTodo, .updateTodo, .moveTodo, .deleteTodo, .restoreTodo, .setReminder, .clearReminder: true
         default: false
         }
     }
@@ -30,6 +36,9 @@ public enum EventType: String, Codable, Sendable, CaseIterable {
     case todoMoved = "todo.moved"
     case todoDeleted = "todo.deleted"
     case todoRestored = "todo.restored"
+    case reminderSet = "reminder.set"
+    case reminderCleared = "reminder.cleared"
+    case reminderFired = "reminder.fired"
     case commandRejected = "command.rejected"
     case memberAdded = "member.added"
     case memberRoleChanged = "member.role_changed"

@@ -16,6 +16,8 @@ extension TodoCommand {
         }
         if let memberUserID, !TextRules.isValidID(memberUserID) { return "member_user_id: is not a valid id" }
         if let memberUsername, !TextRules.isValidUsername(memberUsername) { return "member_username: is not a valid username" }
+        if let remindAt, LocalTime(remindAt) == nil { return "remind_at: is not a local time like 2026-12-24T09:00" }
+        if let timezone, !LocalTime.isZone(timezone) { return "timezone: is not an IANA time zone name" }
         return nil
     }
 }

@@ -22,6 +22,16 @@ public struct TodoCommand: Codable, Sendable, Equatable {
     public var position: Double?
     public var expectedVersion: Int64?
 
+    // Fields of the reminder actions.
+    /// `YYYY-MM-DDTHH:MM[:SS]`, a wall-clock time in `timezone` (`LocalTime`).
+    public var remindAt: String?
+    /// An IANA zone name.
+    public var timezone: String?
+    /// `fire-reminder`: the instant the reminder was set for; `late` when the scheduler fires it
+    /// after a downtime.
+    public var fireAt: Date?
+    public var late: Bool?
+
     // Fields of the membership actions.
     public var memberUserID: String?
     public var memberUsername: String?
@@ -33,7 +43,7 @@ public struct TodoCommand: Codable, Sendable, Equatable {
         title: String? = nil, notes: String? = nil, status: TodoStatus? = nil, dueDate: String? = nil,
         assignee: String? = nil, labels: [String]? = nil, position: Double? = nil,
         expectedVersion: Int64? = nil, memberUserID: String? = nil, memberUsername: String? = nil,
-        role: GroupRole? = nil
+        role: GroupRole? = nil, remindAt: String? = nil, timezone: String? = nil, fireAt: Date? = nil, late: Bool? = nil
     ) {
         self.v = v
         self.commandID = commandID
@@ -54,6 +64,10 @@ public struct TodoCommand: Codable, Sendable, Equatable {
         self.memberUserID = memberUserID
         self.memberUsername = memberUsername
         self.role = role
+        self.remindAt = remindAt
+        self.timezone = timezone
+        self.fireAt = fireAt
+        self.late = late
     }
 
     enum CodingKeys: String, CodingKey {
@@ -72,5 +86,6 @@ public struct TodoCommand: Codable, Sendable, Equatable {
         case memberUserID = "member_user_id"
         case memberUsername = "member_username"
         case role
+        case remindAt = "remind_at", timezone, fireAt = "fire_at", late
     }
 }

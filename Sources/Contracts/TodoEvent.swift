@@ -46,6 +46,14 @@ public struct TodoEvent: Codable, Sendable, Equatable {
     public var memberUsername: String?
     public var role: GroupRole?
 
+    // Reminder events: the reminder's user is the actor.
+    public var remindAt: String?
+    public var timezone: String?
+    /// When the reminder fires: `remind_at` read in `timezone` by RFC 5545 (`LocalTime`).
+    public var fireAt: Date?
+    /// `reminder.fired` after the scheduler was down at `fire_at`.
+    public var late: Bool?
+
     public init(
         v: Int = SchemaVersion.current, eventID: String, commandID: String, eventType: EventType,
         groupID: String, todoID: String? = nil, actorUserID: String, actorName: String,
@@ -53,7 +61,8 @@ public struct TodoEvent: Codable, Sendable, Equatable {
         notes: String? = nil, status: TodoStatus? = nil, dueDate: String? = nil,
         assignee: String? = nil, labels: [String]? = nil, position: Double? = nil,
         version: Int64? = nil, createdBy: String? = nil, createdByName: String? = nil, createdAt: Date? = nil, code: String? = nil, reason: String? = nil,
-        memberUserID: String? = nil, memberUsername: String? = nil, role: GroupRole? = nil
+        memberUserID: String? = nil, memberUsername: String? = nil, role: GroupRole? = nil,
+        remindAt: String? = nil, timezone: String? = nil, fireAt: Date? = nil, late: Bool? = nil
     ) {
         self.v = v
         self.eventID = eventID
@@ -83,6 +92,10 @@ public struct TodoEvent: Codable, Sendable, Equatable {
         self.memberUserID = memberUserID
         self.memberUsername = memberUsername
         self.role = role
+        self.remindAt = remindAt
+        self.timezone = timezone
+        self.fireAt = fireAt
+        self.late = late
     }
 
     enum CodingKeys: String, CodingKey {
@@ -108,5 +121,6 @@ public struct TodoEvent: Codable, Sendable, Equatable {
         case memberUserID = "member_user_id"
         case memberUsername = "member_username"
         case role
+        case remindAt = "remind_at", timezone, fireAt = "fire_at", late
     }
 }

@@ -39,7 +39,7 @@ public enum Decider {
         switch command.action {
         case .addMember, .changeMemberRole, .removeMember, .deleteGroup:
             return decideMembership(state, command, &event)
-        case .createTodo, .updateTodo, .moveTodo, .deleteTodo, .restoreTodo:
+        case .createTodo, .updateTodo, .moveTodo, .deleteTodo, .restoreTodo, .setReminder, .clearReminder, .fireReminder:
             return decideTodo(state, command, &event, now: now, limits: limits)
         }
     }
@@ -114,6 +114,12 @@ public enum Decider {
         } else if todo.isDeleted {
             return reject(.todoNotFound, "todo \(todoID) was deleted")
         }
+        switch command.action {
+        case .setReminder, .clearReminder, .fireReminder:
+            return decideReminder(command, todo: todo, &event, now: now)
+        default:
+            break
+        }
         let capability: GroupCapability
         if todo.createdBy == command.actorUserID {
             capability = .writeOwnTodo
@@ -168,6 +174,50 @@ public enum Decider {
         return .emit(event)
     }
 
+    /// Reminders (DESIGN §9): any member may set one for themself on a live todo that is not done,
+    /// at a local time in an IANA zone that comes after now; `fire-reminder` (the scheduler's) is
+    /// decided only for the reminder still set for exactly that instant, once it has come. The
+    /// events carry the todo's title, so the activity says which todo it was.
+    private static func decideReminder(_ command: TodoCommand, todo: TodoState, _ event: inout TodoEvent, now: Date) -> Decision {
+        let base = event
+        func reject(_ code: RejectionCode, _ reason: String) -> Decision { rejection(base, code, reason) }
+        event.title = todo.title
+        let current = todo.reminders[command.actorUserID]
+        switch command.action {
+        case .setReminder:
+            guard todo.status != .done else { return reject(.invalidCommand, "the todo is done; a reminder would never be needed") }
+            guard let remindAt = command.remindAt, let local = LocalTime(remindAt) else {
+                return reject(.invalidCommand, "remind_at is required: a local time like 2026-12-24T09:00")
+            }
+            guard let zoneName = command.timezone, LocalTime.isZone(zoneName), let zone = TimeZone(identifier: zoneName) else {
+                return reject(.invalidCommand, "timezone is required: an IANA time zone name")
+            }
+            let fireAt = local.instant(in: zone).date
+            guard fireAt > now else { return reject(.invalidCommand, "\(remindAt) in \(zoneName) has already passed") }
+            event.eventType = .reminderSet
+            event.remindAt = local.description
+            event.timezone = zoneName
+            event.fireAt = fireAt
+        case .clearReminder:
+            guard let current else { return reject(.noReminder, "you have no reminder on this todo") }
+            event.eventType = .reminderCleared
+            event.remindAt = current.remindAt
+            event.timezone = current.timezone
+            event.fireAt = current.fireAt
+        default: // fire-reminder
+            guard let current, let fireAt = command.fireAt, abs(current.fireAt.timeIntervalSince(fireAt)) < 0.001 else {
+                return reject(.noReminder, "no reminder is set for that time (it was cleared, changed or has fired)")
+            }
+            guard now >= current.fireAt else { return reject(.invalidCommand, "the reminder is not due before \(current.fireAt)") }
+            event.eventType = .reminderFired
+            event.remindAt = current.remindAt
+            event.timezone = current.timezone
+            event.fireAt = current.fireAt
+            event.late = command.late == true ? true : nil
+        }
+        return .emit(event)
+    }
+
     /// A `command.rejected` outcome built on the command's base event.
     private static func rejection(_ base: TodoEvent, _ code: RejectionCode, _ reason: String) -> Decision {
         var event = base
@@ -210,6 +260,14 @@ public enum Decider {
                 version: event.version ?? (previous?.version ?? 0) + 1,
                 isDeleted: event.eventType == .todoDeleted,
                 deletedAt: event.eventType == .todoDeleted ? event.occurredAt : nil)
+            // Deleting the todo or moving it to done cancels its reminders.
+            if let previous, isLive, state.todos[todoID]?.status != .done { state.todos[todoID]?.reminders = previous.reminders }
+        case .reminderSet:
+            if let todoID = event.todoID, let remindAt = event.remindAt, let zone = event.timezone, let fireAt = event.fireAt {
+                state.todos[todoID]?.reminders[event.actorUserID] = Reminder(remindAt: remindAt, timezone: zone, fireAt: fireAt)
+            }
+        case .reminderCleared, .reminderFired:
+            if let todoID = event.todoID { state.todos[todoID]?.reminders[event.actorUserID] = nil }
         case .memberAdded, .memberRoleChanged:
             if let member = event.memberUserID, let role = event.role { state.members[member] = role }
         case .memberRemoved:

@@ -135,6 +135,9 @@ public struct TodoState: Sendable, Equatable {
     public var isDeleted: Bool
     /// When it was deleted (nil while live): restorable until `Trash.retention` has passed.
     public var deletedAt: Date?
+    /// Its reminders, by the id of the user each is for (DESIGN §9): one per user; gone when the
+    /// todo is deleted or done.
+    public var reminders: [String: Reminder] = [:]
 
     public init(todoID: String, title: String, notes: String, status: TodoStatus, position: Double, dueDate: String? = nil,
                 assignee: String?, labels: [String], createdBy: String, createdByName: String, createdAt: Date, version: Int64,
@@ -156,6 +159,19 @@ public struct TodoState: Sendable, Equatable {
     }
 }
 
+/// A user's reminder on a todo: the local time asked for, its zone, and the instant it fires.
+public struct Reminder: Sendable, Equatable {
+    public var remindAt: String
+    public var timezone: String
+    public var fireAt: Date
+
+    public init(remindAt: String, timezone: String, fireAt: Date) {
+        self.remindAt = remindAt
+        self.timezone = timezone
+        self.fireAt = fireAt
+    }
+}
+
 /// Why a command was rejected; `code` travels in `command.rejected` events.
 public enum RejectionCode: String, Sendable, CaseIterable {
     case invalidCommand = "invalid_command"
@@ -165,6 +181,8 @@ public enum RejectionCode: String, Sendable, CaseIterable {
     case todoNotFound = "todo_not_found"
     /// `restore-todo` of a todo that is not in the trash.
     case notDeleted = "not_deleted"
+    /// `clear-reminder` or `fire-reminder` of a reminder that is not set (for that time).
+    case noReminder = "no_reminder"
     case versionConflict = "version_conflict"
     case groupDeleted = "group_deleted"
     case unsupportedVersion = "unsupported_version"

@@ -66,6 +66,7 @@ final class InMemoryIntakeStore: CommandIntakeStore {
     }
 
     func outcome(commandID: String) async throws -> CommandOutcome? { nil }
+    func timezone(of user: UUID) async throws -> String { "Europe/Berlin" }
 }
 
 @Suite("POST /api/v1/command over HTTP (in-memory store and publisher)")

@@ -92,6 +92,7 @@ final class CountingIntakeStore: CommandIntakeStore {
         try await store.storeIdempotentResult(user: user, key: key, result: result)
     }
     func outcome(commandID: String) async throws -> CommandOutcome? { nil }
+    func timezone(of user: UUID) async throws -> String { "Europe/Berlin" }
 }
 
 @Suite("Which groups are far below their todos cap")

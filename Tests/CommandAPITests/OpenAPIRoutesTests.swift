@@ -79,7 +79,7 @@ struct OpenAPITodoFieldTests {
         let document = try JSONSerialization.jsonObject(with: Data(buffer: OpenAPIDocument.commandAPI.bytes)) as? [String: Any]
         let schemas = (document?["components"] as? [String: Any])?["schemas"] as? [String: [String: Any]]
         let variants = try #require(schemas?["Command"]?["oneOf"] as? [[String: Any]])
-        let envelope: Set<String> = ["action", "group_id", "todo_id", "expected_version"]
+        let envelope: Set<String> = ["action", "group_id", "todo_id", "expected_version", "remind_at", "timezone"]
         for variant in variants {
             let properties = try #require(variant["properties"] as? [String: Any])
             let action = try #require(CommandAction(rawValue: (properties["action"] as? [String: Any])?["const"] as? String ?? ""))

@@ -16,14 +16,16 @@ struct BusJSONTests {
                   title: "tab\there, newline\n, bell \u{7}, emoji 😀, line sep \u{2028}", notes: "", status: .inProgress,
                   dueDate: "2026-12-01", assignee: "u-2", labels: ["a", "", "ü\u{0}"], position: -1.5e-7, version: 3,
                   createdBy: "u-1", createdByName: "zoe", createdAt: Date(timeIntervalSince1970: -1.0005), code: "not_allowed",
-                  reason: "why", memberUserID: "u-3", memberUsername: "max", role: .admin)
+                  reason: "why", memberUserID: "u-3", memberUsername: "max", role: .admin, remindAt: "2026-03-29T02:30:00",
+                  timezone: "Europe/Berlin", fireAt: Date(timeIntervalSince1970: 1_774_747_800.5), late: true)
     }
 
     static var fullCommand: TodoCommand {
         TodoCommand(commandID: "c-2", action: .moveTodo, groupID: "g-1", todoID: "t-1", actorUserID: "u-1", actorName: "a\u{1f}b",
                     issuedAt: Date(timeIntervalSince1970: 1_795_000_000.9999), title: "t", notes: "n", status: .done,
                     dueDate: "2026-01-31", assignee: "u-9", labels: [], position: 1e21, expectedVersion: -4,
-                    memberUserID: "u-5", memberUsername: "eve", role: .owner)
+                    memberUserID: "u-5", memberUsername: "eve", role: .owner, remindAt: "2026-12-24T09:00:00",
+                    timezone: "Asia/Kathmandu", fireAt: Date(timeIntervalSince1970: 0), late: false)
     }
 
     /// A new field left out of the hand-written coding would be missed by a fixture that leaves it
@@ -221,7 +223,8 @@ final class SeededRandom {
                   dueDate: maybe(string()), assignee: maybe(string()), labels: maybe((0..<int(0...3)).map { _ in string() }),
                   position: maybe(double()), version: maybe(Int64(bitPattern: next())), createdBy: maybe(string()),
                   createdByName: maybe(string()), createdAt: maybe(date()), code: maybe(string()), reason: maybe(string()),
-                  memberUserID: maybe(string()), memberUsername: maybe(string()), role: maybe(GroupRole.allCases[int(0...2)]))
+                  memberUserID: maybe(string()), memberUsername: maybe(string()), role: maybe(GroupRole.allCases[int(0...2)]),
+                  remindAt: maybe(string()), timezone: maybe(string()), fireAt: maybe(date()), late: maybe(int(0...1) == 1))
     }
 
     func command() -> TodoCommand {
@@ -230,6 +233,7 @@ final class SeededRandom {
                     notes: maybe(string()), status: maybe(TodoStatus.allCases[int(0...2)]), dueDate: maybe(string()),
                     assignee: maybe(string()), labels: maybe((0..<int(0...3)).map { _ in string() }), position: maybe(double()),
                     expectedVersion: maybe(Int64(bitPattern: next())), memberUserID: maybe(string()),
-                    memberUsername: maybe(string()), role: maybe(GroupRole.allCases[int(0...2)]))
+                    memberUsername: maybe(string()), role: maybe(GroupRole.allCases[int(0...2)]), remindAt: maybe(string()),
+                    timezone: maybe(string()), fireAt: maybe(date()), late: maybe(int(0...1) == 1))
     }
 }

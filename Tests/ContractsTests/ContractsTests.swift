@@ -59,7 +59,8 @@ struct MessageCodingTests {
     }
 
     @Test func clientActionsAreTheTodoActions() {
-        #expect(CommandAction.allCases.filter(\.isClientAction) == [.createTodo, .updateTodo, .moveTodo, .deleteTodo, .restoreTodo])
+        #expect(CommandAction.allCases.filter(\.isClientAction)
+                == [.createTodo, .updateTodo, .moveTodo, .deleteTodo, .restoreTodo, .setReminder, .clearReminder])
     }
 
     @Test func rolesAreOrdered() {

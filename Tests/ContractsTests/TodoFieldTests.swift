@@ -6,12 +6,15 @@ import Testing
 /// somewhere it is not declared, or is declared and missing from a codec.
 @Suite("Todo fields, declared once")
 struct TodoFieldTests {
-    /// The properties of commands and events that are not todo fields.
-    static let commandEnvelope: Set<String> = ["v", "commandID", "action", "groupID", "todoID", "actorUserID", "actorName", "issuedAt",
-                                               "expectedVersion", "memberUserID", "memberUsername", "role"]
-    static let eventEnvelope: Set<String> = ["v", "eventID", "commandID", "eventType", "groupID", "todoID", "actorUserID", "actorName",
-                                             "occurredAt", "shardID", "groupVersion", "commandSequence", "version", "createdBy",
-                                             "createdByName", "createdAt", "code", "reason", "memberUserID", "memberUsername", "role"]
+    /// The properties of commands and events that are not todo fields (the reminder's are a
+    /// reminder's, not the todo's).
+    static let reminder: Set<String> = ["remindAt", "timezone", "fireAt", "late"]
+    static let commandEnvelope: Set<String> = reminder.union(["v", "commandID", "action", "groupID", "todoID", "actorUserID", "actorName",
+                                                              "issuedAt", "expectedVersion", "memberUserID", "memberUsername", "role"])
+    static let eventEnvelope: Set<String> = reminder.union(["v", "eventID", "commandID", "eventType", "groupID", "todoID", "actorUserID",
+                                                            "actorName", "occurredAt", "shardID", "groupVersion", "commandSequence",
+                                                            "version", "createdBy", "createdByName", "createdAt", "code", "reason",
+                                                            "memberUserID", "memberUsername", "role"])
 
     static func camelCase(_ name: String) -> String {
         let parts = name.split(separator: "_")

@@ -207,6 +207,83 @@ struct DeciderTodoTests {
         #expect(refused.code == "limit_reached", "a restore counts against the group's cap as a create does")
     }
 
+    // MARK: Reminders (DESIGN §9)
+
+    static func remind(_ at: String, _ zone: String = "Europe/Berlin") -> (inout TodoCommand) -> Void {
+        { $0.remindAt = at; $0.timezone = zone }
+    }
+
+    @Test func aReminderIsSetForItsUserAtTheLocalTimeOfItsZone() throws {
+        var s = Scenario.withMembers()
+        s.apply(.createTodo, by: Scenario.owner, todo: "t") { $0.title = "Ship it" }
+        let setEvent = s.apply(.setReminder, by: Scenario.other, todo: "t", configure: Self.remind("2026-12-24T09:00", "Asia/Kathmandu"))
+        let set = try #require(setEvent)
+        #expect(set.eventType == .reminderSet && set.actorUserID == Scenario.other.0 && set.title == "Ship it")
+        #expect(set.remindAt == "2026-12-24T09:00:00" && set.timezone == "Asia/Kathmandu")
+        #expect(set.fireAt == ISO8601DateFormatter().date(from: "2026-12-24T03:15:00Z"), "+05:45")
+        #expect(set.version == nil, "a reminder is not a change of the todo")
+        #expect(s.state.todos["t"]?.version == 1 && s.state.todos["t"]?.reminders[Scenario.other.0]?.timezone == "Asia/Kathmandu")
+        // A second one replaces the first: one per todo and user.
+        let againEvent = s.apply(.setReminder, by: Scenario.other, todo: "t", configure: Self.remind("2027-03-28T02:30"))
+        let again = try #require(againEvent)
+        #expect(again.fireAt == ISO8601DateFormatter().date(from: "2027-03-28T01:30:00Z"), "in the spring-forward gap: 03:30 CEST")
+        #expect(s.state.todos["t"]?.reminders.count == 1)
+        s.apply(.setReminder, by: Scenario.member, todo: "t", configure: Self.remind("2026-12-24T10:00"))
+        #expect(s.state.todos["t"]?.reminders.count == 2, "each member has their own")
+    }
+
+    @Test func aReminderMustBeForALiveTodoInTheFutureInAKnownZone() throws {
+        var s = Scenario.withMembers()
+        s.apply(.createTodo, by: Scenario.owner, todo: "t") { $0.title = "t" }
+        s.apply(.createTodo, by: Scenario.owner, todo: "d") { $0.title = "d"; $0.status = .done }
+        s.apply(.createTodo, by: Scenario.owner, todo: "x") { $0.title = "x" }
+        s.apply(.deleteTodo, by: Scenario.owner, todo: "x")
+        #expect(s.apply(.setReminder, by: Scenario.member, todo: "t", configure: Self.remind("2020-01-01T09:00"))?.code == "invalid_command")
+        #expect(s.apply(.setReminder, by: Scenario.member, todo: "t", configure: Self.remind("2026-12-24T09:00", "GMT+1"))?.code == "invalid_command")
+        #expect(s.apply(.setReminder, by: Scenario.member, todo: "t", configure: Self.remind("2026-12-24 09:00"))?.code == "invalid_command")
+        #expect(s.apply(.setReminder, by: Scenario.member, todo: "d", configure: Self.remind("2026-12-24T09:00"))?.code == "invalid_command")
+        #expect(s.apply(.setReminder, by: Scenario.member, todo: "x", configure: Self.remind("2026-12-24T09:00"))?.code == "todo_not_found")
+        #expect(s.apply(.setReminder, by: ("u-stranger", "sam"), todo: "t", configure: Self.remind("2026-12-24T09:00"))?.code == "not_member")
+        #expect(s.apply(.clearReminder, by: Scenario.member, todo: "t")?.code == "no_reminder")
+    }
+
+    @Test func aReminderFiresOnceAtItsTimeUnlessClearedDeletedOrDone() throws {
+        var s = Scenario.withMembers()
+        for todo in ["a", "b", "c", "d", "e"] { s.apply(.createTodo, by: Scenario.owner, todo: todo) { $0.title = todo } }
+        for todo in ["a", "b", "c", "d", "e"] { s.apply(.setReminder, by: Scenario.member, todo: todo, configure: Self.remind("2026-12-24T09:00")) }
+        let fireAt = try #require(s.state.todos["a"]?.reminders[Scenario.member.0]?.fireAt)
+        func fire(_ todo: String, at: Date = fireAt, now: Date, late: Bool = false) -> TodoEvent? {
+            let command = s.command(.fireReminder, by: Scenario.member, todo: todo) { $0.fireAt = at; $0.late = late }
+            guard case .emit(let event) = Decider.decide(s.state, command, now: now) else { return nil }
+            Decider.apply(event, to: &s.state)
+            return event
+        }
+        #expect(fire("a", now: fireAt.addingTimeInterval(-5))?.code == "invalid_command", "not before its time")
+        #expect(fire("a", at: fireAt.addingTimeInterval(60), now: fireAt.addingTimeInterval(61))?.code == "no_reminder", "not for another time")
+        let fired = try #require(fire("a", now: fireAt.addingTimeInterval(0.2)))
+        #expect(fired.eventType == .reminderFired && fired.actorUserID == Scenario.member.0 && fired.late == nil && fired.title == "a")
+        #expect(fire("a", now: fireAt.addingTimeInterval(1))?.code == "no_reminder", "never twice")
+        #expect(fire("b", now: fireAt.addingTimeInterval(3600), late: true)?.late == true, "after a downtime: late")
+
+        #expect(s.apply(.clearReminder, by: Scenario.member, todo: "c")?.eventType == .reminderCleared)
+        #expect(fire("c", now: fireAt)?.code == "no_reminder", "cleared")
+        s.apply(.deleteTodo, by: Scenario.owner, todo: "d")
+        s.apply(.restoreTodo, by: Scenario.owner, todo: "d")
+        #expect(fire("d", now: fireAt)?.code == "no_reminder", "deleting cancels it, and a restore does not bring it back")
+        s.apply(.moveTodo, by: Scenario.owner, todo: "e") { $0.status = .done }
+        #expect(fire("e", now: fireAt)?.code == "no_reminder", "done cancels it")
+        #expect(s.state.todos.values.allSatisfy { $0.reminders.isEmpty })
+    }
+
+    @Test func anEditKeepsTheReminders() throws {
+        var s = Scenario.withMembers()
+        s.apply(.createTodo, by: Scenario.owner, todo: "t") { $0.title = "t" }
+        s.apply(.setReminder, by: Scenario.member, todo: "t", configure: Self.remind("2026-12-24T09:00"))
+        s.apply(.updateTodo, by: Scenario.owner, todo: "t") { $0.title = "renamed" }
+        s.apply(.moveTodo, by: Scenario.owner, todo: "t") { $0.status = .inProgress }
+        #expect(s.state.todos["t"]?.reminders[Scenario.member.0] != nil)
+    }
+
     @Test("rejections", arguments: [
         ("missing todo id", CommandAction.updateTodo, "", "invalid_command"),
         ("unknown todo", .moveTodo, "nope", "todo_not_found"),

@@ -1028,6 +1028,7 @@
       if (!list) return;
       const verbs = {
         "todo.created": "created", "todo.updated": "edited", "todo.moved": "moved", "todo.deleted": "deleted", "todo.restored": "restored",
+        "reminder.set": "set a reminder on", "reminder.cleared": "cleared a reminder on", "reminder.fired": "was reminded of",
         "member.added": "added", "member.removed": "removed", "member.role_changed": "changed the role of",
         "command.rejected": "was refused:", "group.deleted": "deleted the group",
       };
