@@ -70,7 +70,7 @@ public struct SearchResult: Encodable, Sendable, Equatable {
 extension ReadStore {
     /// The user's live todos that match, in live groups, best first: title matches above label
     /// matches above notes matches (`ts_rank` with the document's weights), then the most recently
-    /// changed.
+    /// changed. Documents are stored with the rows (`todos.search_document`, migration 0011).
     public func search(_ query: SearchQuery, user: UUID, limit: Int) async throws -> [SearchResult] {
         guard !query.isEmpty else { return [] }
         return try await pool.withConnection { connection in
@@ -80,8 +80,8 @@ extension ReadStore {
                 JOIN groups g ON g.group_id = m.group_id AND g.deleted_at IS NULL
                 JOIN todos t ON t.group_id = m.group_id AND t.deleted_at IS NULL
                 CROSS JOIN to_tsquery('simple', $2) AS q
-                WHERE m.user_id = $1 AND todo_search_document(t.title, t.notes, t.labels) @@ q
-                ORDER BY ts_rank(todo_search_document(t.title, t.notes, t.labels), q) DESC, t.updated_at DESC, t.todo_id
+                WHERE m.user_id = $1 AND t.search_document @@ q
+                ORDER BY ts_rank(t.search_document, q) DESC, t.updated_at DESC, t.todo_id
                 LIMIT $3
                 """, user, query.tsquery, limit).map { row in
                 SearchResult(groupID: try row.decode(String.self, "group_id"), groupName: try row.decode(String.self, "group_name"),
