@@ -194,6 +194,9 @@ public enum Decider {
             }
             let fireAt = local.instant(in: zone).date
             guard fireAt > now else { return reject(.invalidCommand, "\(remindAt) in \(zoneName) has already passed") }
+            guard fireAt <= now.addingTimeInterval(Reminder.horizon) else {
+                return reject(.invalidCommand, "a reminder may be at most \(Int(Reminder.horizon / 86_400 / 365)) years ahead")
+            }
             event.eventType = .reminderSet
             event.remindAt = local.description
             event.timezone = zoneName
@@ -208,7 +211,10 @@ public enum Decider {
             guard let current, let fireAt = command.fireAt, abs(current.fireAt.timeIntervalSince(fireAt)) < 0.001 else {
                 return reject(.noReminder, "no reminder is set for that time (it was cleared, changed or has fired)")
             }
-            guard now >= current.fireAt else { return reject(.invalidCommand, "the reminder is not due before \(current.fireAt)") }
+            // A scheduler whose clock runs a little ahead is not refused (its retry would count as decided).
+            guard now >= current.fireAt.addingTimeInterval(-Reminder.clockSkew) else {
+                return reject(.invalidCommand, "the reminder is not due before \(current.fireAt)")
+            }
             event.eventType = .reminderFired
             event.remindAt = current.remindAt
             event.timezone = current.timezone
@@ -271,7 +277,11 @@ public enum Decider {
         case .memberAdded, .memberRoleChanged:
             if let member = event.memberUserID, let role = event.role { state.members[member] = role }
         case .memberRemoved:
-            if let member = event.memberUserID { state.members[member] = nil }
+            if let member = event.memberUserID {
+                state.members[member] = nil
+                // A member who leaves takes their reminders along (they would fire again on a return).
+                for (id, todo) in state.todos where todo.reminders[member] != nil { state.todos[id]?.reminders[member] = nil }
+            }
         case .groupDeleted:
             state.isDeleted = true
         case .commandRejected:

@@ -102,6 +102,10 @@ struct GroupStateRollback {
         if !state.recentCommands.contains(event.commandID) { insertedIDs += 1 }
         if let todoID = event.todoID, todos[todoID] == nil { todos[todoID] = .some(state.todos[todoID]) }
         if let member = event.memberUserID, members[member] == nil { members[member] = .some(state.members[member]) }
+        // A member's removal drops their reminders from every todo: keep those todos as they were.
+        if event.eventType == .memberRemoved, let member = event.memberUserID {
+            for (id, todo) in state.todos where todo.reminders[member] != nil && todos[id] == nil { todos[id] = .some(todo) }
+        }
     }
 
     func restore(_ state: inout GroupState) {
@@ -161,6 +165,12 @@ public struct TodoState: Sendable, Equatable {
 
 /// A user's reminder on a todo: the local time asked for, its zone, and the instant it fires.
 public struct Reminder: Sendable, Equatable {
+    /// How far ahead a reminder may be: beyond it a timestamp could leave what the bus's codec
+    /// writes (years after 9999).
+    public static let horizon: TimeInterval = 10 * 365 * 86_400
+    /// How early a `fire-reminder` may come (the scheduler's clock against the engine's).
+    public static let clockSkew: TimeInterval = 5
+
     public var remindAt: String
     public var timezone: String
     public var fireAt: Date

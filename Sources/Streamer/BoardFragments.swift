@@ -88,6 +88,7 @@ public struct RenderedEvent: Sendable, Equatable {
     }
 
     public init(event: TodoEvent, json: String) {
+        let (event, json) = ReminderPrivacy.shared(event, json: json)
         groupVersion = event.groupVersion
         self.event = event
         let id = String(event.groupVersion)
@@ -120,5 +121,28 @@ public struct RenderedEvent: Sendable, Equatable {
     /// The events of one EVENTS message (one, or a run of the group's; see `EventMessage`).
     public static func all(in payload: Data) throws -> [RenderedEvent] {
         try EventMessage.decodeParts(String(decoding: payload, as: UTF8.self)).map { RenderedEvent(event: $0.event, json: $0.jsonText) }
+    }
+}
+
+/// A reminder's time and zone are its user's own (DESIGN §9): what the streamer sends of a reminder
+/// event — live, in history, in an export — says who set, cleared or was reminded of which todo,
+/// never when or in which zone.
+enum ReminderPrivacy {
+    static let types: Set<EventType> = [.reminderSet, .reminderCleared, .reminderFired]
+
+    static func shared(_ event: TodoEvent, json: String) -> (TodoEvent, String) {
+        guard types.contains(event.eventType) else { return (event, json) }
+        var shared = event
+        shared.remindAt = nil
+        shared.timezone = nil
+        shared.fireAt = nil
+        return (shared, String(decoding: shared.jsonBytes(), as: UTF8.self))
+    }
+
+    /// The stored JSON of an event of type `type`, as the streamer may send it.
+    static func shared(type: String, json: String) -> String {
+        guard let eventType = EventType(rawValue: type), types.contains(eventType),
+              let event = try? TodoEvent(json: Array(json.utf8)) else { return json }
+        return shared(event, json: json).1
     }
 }

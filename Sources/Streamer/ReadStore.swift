@@ -201,13 +201,17 @@ public struct ReadStore: Sendable {
                       streamSequence: try row?.decode(Int64.self, "stream_seq") ?? 0)
     }
 
-    /// The group's events after `version`, as stored (the event JSON of the bus), oldest first.
+    /// The group's events after `version`, as stored (the event JSON of the bus; a reminder's without
+    /// its time and zone: `ReminderPrivacy`), oldest first.
     public func events(of group: String, after version: Int64, limit: Int) async throws -> [(version: Int64, json: String)] {
         try await pool.withConnection { connection in
             try connection.queryPrepared("""
-                SELECT group_version, payload::text AS payload FROM todo_events
+                SELECT group_version, event_type, payload::text AS payload FROM todo_events
                 WHERE group_id = $1 AND group_version > $2 ORDER BY group_version LIMIT $3
-                """, group, version, limit).map { (try $0.decode(Int64.self, "group_version"), try $0.decode(String.self, "payload")) }
+                """, group, version, limit).map {
+                (try $0.decode(Int64.self, "group_version"),
+                 ReminderPrivacy.shared(type: try $0.decode(String.self, "event_type"), json: try $0.decode(String.self, "payload")))
+            }
         }
     }
 

@@ -245,6 +245,25 @@ struct DeciderTodoTests {
         #expect(s.apply(.setReminder, by: Scenario.member, todo: "x", configure: Self.remind("2026-12-24T09:00"))?.code == "todo_not_found")
         #expect(s.apply(.setReminder, by: ("u-stranger", "sam"), todo: "t", configure: Self.remind("2026-12-24T09:00"))?.code == "not_member")
         #expect(s.apply(.clearReminder, by: Scenario.member, todo: "t")?.code == "no_reminder")
+        #expect(s.apply(.setReminder, by: Scenario.member, todo: "t", configure: Self.remind("9999-12-31T23:00", "America/New_York"))?.code
+                == "invalid_command", "beyond the horizon (its fire_at would leave the codec's years)")
+        #expect(s.apply(.setReminder, by: Scenario.member, todo: "t", configure: Self.remind("2037-01-01T09:00"))?.code == "invalid_command")
+    }
+
+    @Test func aMemberWhoLeavesTakesTheirRemindersAlong() throws {
+        var s = Scenario.withMembers()
+        s.apply(.createTodo, by: Scenario.owner, todo: "t") { $0.title = "t" }
+        s.apply(.setReminder, by: Scenario.member, todo: "t", configure: Self.remind("2026-12-24T09:00"))
+        s.apply(.setReminder, by: Scenario.admin, todo: "t", configure: Self.remind("2026-12-24T09:00"))
+        var rollback = GroupStateRollback(s.state)
+        let removal = s.command(.removeMember, by: Scenario.owner) { $0.memberUserID = Scenario.member.0; $0.memberUsername = Scenario.member.1 }
+        guard case .emit(let event) = Decider.decide(s.state, removal, now: s.now) else { Issue.record("no outcome"); return }
+        rollback.note(event, before: s.state)
+        let before = s.state
+        Decider.apply(event, to: &s.state)
+        #expect(s.state.todos["t"]?.reminders.keys.sorted() == [Scenario.admin.0])
+        rollback.restore(&s.state)
+        #expect(s.state.todos["t"] == before.todos["t"], "a run that is not stored gives the reminders back")
     }
 
     @Test func aReminderFiresOnceAtItsTimeUnlessClearedDeletedOrDone() throws {
@@ -258,9 +277,9 @@ struct DeciderTodoTests {
             Decider.apply(event, to: &s.state)
             return event
         }
-        #expect(fire("a", now: fireAt.addingTimeInterval(-5))?.code == "invalid_command", "not before its time")
+        #expect(fire("a", now: fireAt.addingTimeInterval(-6))?.code == "invalid_command", "not before its time")
         #expect(fire("a", at: fireAt.addingTimeInterval(60), now: fireAt.addingTimeInterval(61))?.code == "no_reminder", "not for another time")
-        let fired = try #require(fire("a", now: fireAt.addingTimeInterval(0.2)))
+        let fired = try #require(fire("a", now: fireAt.addingTimeInterval(-2)), "a scheduler whose clock runs a little ahead")
         #expect(fired.eventType == .reminderFired && fired.actorUserID == Scenario.member.0 && fired.late == nil && fired.title == "a")
         #expect(fire("a", now: fireAt.addingTimeInterval(1))?.code == "no_reminder", "never twice")
         #expect(fire("b", now: fireAt.addingTimeInterval(3600), late: true)?.late == true, "after a downtime: late")

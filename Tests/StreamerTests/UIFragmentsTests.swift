@@ -18,6 +18,19 @@ struct UIFragmentsTests {
                        labels: [], createdBy: createdBy, createdByName: "alice", version: 1)
     }
 
+    @Test func aRemindersTimeAndZoneReachNobodyThroughTheStreamer() {
+        let event = TodoEvent(eventID: "e9", commandID: "c9", eventType: .reminderSet, groupID: "g-1", todoID: "t-1",
+                              actorUserID: "u-1", actorName: "ann", occurredAt: Date(timeIntervalSince1970: 0), shardID: 0,
+                              groupVersion: 9, title: "Call", remindAt: "2026-12-24T09:00:00", timezone: "Asia/Kathmandu",
+                              fireAt: Date(timeIntervalSince1970: 1_798_000_000))
+        let json = String(decoding: event.jsonBytes(), as: UTF8.self)
+        for text in [RenderedEvent(event: event, json: json).text, ReminderPrivacy.shared(type: "reminder.set", json: json)] {
+            #expect(text.contains("reminder.set") && text.contains("Call") && text.contains("ann"))
+            #expect(!text.contains("Kathmandu") && !text.contains("remind_at") && !text.contains("fire_at"), "\(text)")
+        }
+        #expect(ReminderPrivacy.shared(type: "todo.created", json: json) == json, "other events pass unchanged")
+    }
+
     @Test func aDeleteRemovesTheCardAndARestorePutsItBack() {
         func rendered(_ type: EventType, version: Int64) -> RenderedEvent {
             let event = TodoEvent(eventID: "e\(version)", commandID: "c\(version)", eventType: type, groupID: "g-1", todoID: "t-1",

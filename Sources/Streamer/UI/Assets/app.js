@@ -1089,6 +1089,7 @@
             return;
           }
           drag.active = true;
+          this.dragging = true;
           drag.item.classList.add("dragging");
         }
         drag.item.style.transform = `translate(${dx}px, ${dy}px)`;
@@ -1099,6 +1100,7 @@
         if (!drag || event.pointerId !== drag.pointer) return;
         const { item, active } = drag;
         drag = null;
+        this.dragging = false;
         $$(".day", this.root).forEach((each) => each.classList.remove("drop-target"));
         if (!active) { this.open(item); return; }
         item.classList.remove("dragging");
@@ -1108,6 +1110,7 @@
       });
       window.addEventListener("pointercancel", () => {
         if (drag) { drag.item.classList.remove("dragging"); drag.item.style.transform = ""; drag = null; }
+        this.dragging = false;
       });
     }
 
@@ -1134,10 +1137,15 @@
       if (on) this.render();
     }
 
+    /// At most one reload per 150 ms however busy the group is, and none while a todo is being
+    /// dragged (it follows the drop).
     changed() {
-      if (!this.visible) return;
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.render(), 150);
+      if (!this.visible || this.timer) return;
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        if (this.dragging) { this.changed(); return; }
+        this.render();
+      }, 150);
     }
 
     async fetchRange(from, to) {
@@ -1236,7 +1244,8 @@
         undated.append(this.item(card.dataset.todoId, $(".card-title", card)?.textContent || "", card.dataset.status,
                                  card.dataset.createdBy, card.dataset.version, ""));
       }
-      const focused = this.root.contains(document.activeElement) ? document.activeElement.dataset?.todoId : null;
+      const focused = this.refocus || (this.root.contains(document.activeElement) ? document.activeElement.dataset?.todoId : null);
+      this.refocus = null;
       this.root.replaceChildren(head, grid, undated);
       if (focused) $$(".cal-item", this.root).find((item) => item.dataset.todoId === focused)?.focus();
     }
@@ -1255,6 +1264,7 @@
         const step = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -7, ArrowDown: 7 }[event.key];
         if (!step || !event.altKey) return;
         event.preventDefault();
+        if (item.classList.contains("pending")) return;
         const from = item.dataset.day ? fromIsoDay(item.dataset.day) : new Date();
         this.reschedule(item, isoDay(addDays(from, item.dataset.day ? step : 0)));
       });
@@ -1272,12 +1282,22 @@
       const target = $(`.day[data-date="${day}"]`, this.root);
       item.dataset.day = day;
       item.classList.add("pending");
-      if (target) target.append(item); else item.remove();
-      item.focus();
+      if (target) {
+        target.append(item);
+        item.focus();
+      } else {
+        // Off this grid: show the month it went to, and keep the focus on it there.
+        const moved = fromIsoDay(day);
+        this.month = new Date(moved.getFullYear(), moved.getMonth(), 1, 12);
+        this.refocus = item.dataset.todoId;
+      }
       this.board.send({ action: "update-todo", todo_id: item.dataset.todoId, due_date: day }, () => {
         item.classList.remove("pending");
         item.dataset.day = origin.day;
-        origin.parent.insertBefore(item, origin.next);
+        if (origin.parent.isConnected) {
+          origin.parent.insertBefore(item, origin.next && origin.next.parentElement === origin.parent ? origin.next : null);
+        }
+        this.changed();
       }, "reschedule");
     }
   }
