@@ -178,7 +178,7 @@ public enum CommandAPIRoutes {
                 try await groups.importGroup(id: id, name: plan.name, todos: plan.todos, actor: actor)
                 return (id, plan)
             }
-            // The first pass publishes the `member.added` (and the first 500 todos) before the
+            // The first pass publishes the `member.added` (and the next 499 rows) before the
             // answer, so the new owner's own commands find them a member. The rest may take a
             // while for a large import: it goes on after the answer (the relay's sweep finishes it
             // should this process stop).
