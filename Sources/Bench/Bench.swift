@@ -2,6 +2,7 @@ import ArgumentParser
 import Contracts
 import Foundation
 import Histogram
+import HTTPAPI
 
 @main
 struct BenchCommand: AsyncParsableCommand {
@@ -138,4 +139,27 @@ func processStatus(_ pid: Int32, _ field: String) throws -> Int {
           let value = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap({ Int($0) })
     else { throw ValidationError("no \(field) for \(pid)") }
     return value
+}
+
+/// Starts `todo streamer` from the binary at `todo` on `host:port` (its internal listener on
+/// port + 1000), verifying tokens of `key`, without read limits; returns once it is ready.
+func startStreamer(_ todo: String, servers: BenchServers, host: String, port: Int, key: TokenSigningKey,
+                   settings: [String: String] = [:]) async throws -> Process {
+    let server = Process()
+    server.executableURL = URL(fileURLWithPath: todo)
+    server.arguments = ["streamer"]
+    server.environment = ProcessInfo.processInfo.environment.merging([
+        "NATS_URL": servers.natsURL, "DATABASE_URL": servers.databaseURL, "STREAMER_ADDR": "\(host):\(port)",
+        "JWT_PUBLIC_KEYS": key.environment["JWT_PUBLIC_KEYS"]!, "STREAMER_INTERNAL_ADDR": "\(host):\(port + 1000)",
+        "READ_RATE_PER_SECOND": "1000000", "READ_RATE_PER_SECOND_PER_USER": "1000000",
+    ].merging(settings) { $1 }) { $1 }
+    server.standardError = FileHandle(forWritingAtPath: "/dev/null")
+    try server.run()
+    do {
+        try await waitUntilReady("http://\(host):\(port + 1000)/readyz")
+    } catch {
+        server.terminate()
+        throw error
+    }
+    return server
 }

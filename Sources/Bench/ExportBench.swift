@@ -68,18 +68,8 @@ struct ExportBench: AsyncParsableCommand {
         let key = TokenSigningKey.generate(kid: "bench")
         let token = try await AccessTokenIssuer(signingKey: key, lifetime: .seconds(3600))
             .issue(for: AuthenticatedUser(userID: userID, username: username, sessionID: UUID()))
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: todo)
-        server.arguments = ["streamer"]
-        server.environment = ProcessInfo.processInfo.environment.merging([
-            "NATS_URL": servers.natsURL, "DATABASE_URL": servers.databaseURL, "STREAMER_ADDR": "\(host):\(port)",
-            "JWT_PUBLIC_KEYS": key.environment["JWT_PUBLIC_KEYS"]!, "STREAMER_INTERNAL_ADDR": "\(host):\(port + 1000)",
-            "READ_RATE_PER_SECOND": "1000000", "READ_RATE_PER_SECOND_PER_USER": "1000000",
-        ]) { $1 }
-        server.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try server.run()
+        let server = try await startStreamer(todo, servers: servers, host: host, port: port, key: key)
         defer { if server.isRunning { server.terminate(); server.waitUntilExit() } }
-        try await waitUntilReady("http://\(host):\(port + 1000)/readyz")
         // A first export warms the process (pool connections, prepared statements, allocator).
         _ = try download(group: "bench-export-\(tag)-\(counts[0])", token: token, rate: nil)
         let pid = server.processIdentifier

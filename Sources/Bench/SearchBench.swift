@@ -24,6 +24,27 @@ struct SearchBench: AsyncParsableCommand {
     static let common = ["plan", "review", "design", "launch", "budget", "team", "call", "draft"]
     static let rare = (0..<2_000).map { "topic\($0)" }
 
+    /// Inserts `count` todos into the group(s) named by the SQL expression `group` (over `i`, the
+    /// todo's number). Titles of three words, one label, notes of twelve: a common word in one
+    /// todo in eight per word, rare words spread evenly. h(i, k) is a multiplicative hash, so
+    /// neighbours in a group get different words.
+    static func insertTodos(_ count: Int, group: String, idPrefix: String, on db: PostgresConnection) throws {
+        _ = try db.query("""
+            INSERT INTO todos (group_id, todo_id, title, notes, status, position, labels, created_by, created_by_name,
+                               created_at, updated_by, updated_by_name, updated_at, version, group_version)
+            SELECT \(group), $4 || i,
+                   w[1 + h1 % 8] || ' ' || r[1 + h2 % 2000] || ' ' || r[1 + h3 % 2000],
+                   array_to_string(r[1 + h3 % 1988 : 12 + h3 % 1988], ' '),
+                   (ARRAY['todo', 'in_progress', 'done'])[1 + i % 3], i, ARRAY[w[1 + h2 % 8]], 'u', 'u',
+                   now(), 'u', 'u', now() - (i || ' seconds')::interval, 1, i
+            FROM generate_series(1, $1) AS i,
+                 LATERAL (SELECT (i::bigint * 2654435761) % 4294967291 AS h1,
+                                 (i::bigint * 2246822519) % 4294967279 AS h2,
+                                 (i::bigint * 3266489917) % 4294967231 AS h3) AS hashes,
+                 (SELECT $2::text[] AS w, $3::text[] AS r) AS words
+            """, count, common, rare, idPrefix)
+    }
+
     func run() async throws {
         let pool = PostgresPool(url: servers.databaseURL, maxConnections: 4)
         try await Migrator(pool: pool, migrations: Migration.bundled()).migrate()
@@ -44,23 +65,7 @@ struct SearchBench: AsyncParsableCommand {
                 INSERT INTO group_members (group_id, user_id, role)
                 SELECT 'sb-' || g, $1, 'member' FROM generate_series(1, $2) AS g WHERE g % ($2 / $3) = 0
                 """, user, groups, memberOf)
-            // Titles of three words, one label, notes of twelve: a common word in one todo in eight
-            // per word, rare words spread evenly. h(i, k) is a multiplicative hash, so neighbours in a
-            // group get different words.
-            _ = try db.query("""
-                INSERT INTO todos (group_id, todo_id, title, notes, status, position, labels, created_by, created_by_name,
-                                   created_at, updated_by, updated_by_name, updated_at, version, group_version)
-                SELECT 'sb-' || (1 + i % $2), 'todo-' || i,
-                       w[1 + h1 % 8] || ' ' || r[1 + h2 % 2000] || ' ' || r[1 + h3 % 2000],
-                       array_to_string(r[1 + h3 % 1988 : 12 + h3 % 1988], ' '),
-                       (ARRAY['todo', 'in_progress', 'done'])[1 + i % 3], i, ARRAY[w[1 + h2 % 8]], 'u', 'u',
-                       now(), 'u', 'u', now() - (i || ' seconds')::interval, 1, i
-                FROM generate_series(1, $1) AS i,
-                     LATERAL (SELECT (i::bigint * 2654435761) % 4294967291 AS h1,
-                                     (i::bigint * 2246822519) % 4294967279 AS h2,
-                                     (i::bigint * 3266489917) % 4294967231 AS h3) AS hashes,
-                     (SELECT $3::text[] AS w, $4::text[] AS r) AS words
-                """, todos, groups, Self.common, Self.rare)
+            try Self.insertTodos(todos, group: "'sb-' || (1 + i % \(groups))", idPrefix: "todo-", on: db)
             _ = try db.query("ANALYZE todos")
             _ = try db.query("ANALYZE group_members")
         }
@@ -101,20 +106,7 @@ struct SearchBench: AsyncParsableCommand {
                              bigUser, "search_\(String(bigUser.uuidString.prefix(8)).lowercased())")
             _ = try db.query("INSERT INTO groups (group_id, name, created_by) VALUES ('sb-big', 'One big group', $1)", bigUser)
             _ = try db.query("INSERT INTO group_members (group_id, user_id, role) VALUES ('sb-big', $1, 'member')", bigUser)
-            _ = try db.query("""
-                INSERT INTO todos (group_id, todo_id, title, notes, status, position, labels, created_by, created_by_name,
-                                   created_at, updated_by, updated_by_name, updated_at, version, group_version)
-                SELECT 'sb-big', 'big-' || i,
-                       w[1 + h1 % 8] || ' ' || r[1 + h2 % 2000] || ' ' || r[1 + h3 % 2000],
-                       array_to_string(r[1 + h3 % 1988 : 12 + h3 % 1988], ' '),
-                       (ARRAY['todo', 'in_progress', 'done'])[1 + i % 3], i, ARRAY[w[1 + h2 % 8]], 'u', 'u',
-                       now(), 'u', 'u', now() - (i || ' seconds')::interval, 1, i
-                FROM generate_series(1, $1) AS i,
-                     LATERAL (SELECT (i::bigint * 2654435761) % 4294967291 AS h1,
-                                     (i::bigint * 2246822519) % 4294967279 AS h2,
-                                     (i::bigint * 3266489917) % 4294967231 AS h3) AS hashes,
-                     (SELECT $2::text[] AS w, $3::text[] AS r) AS words
-                """, bigGroup, Self.common, Self.rare)
+            try Self.insertTodos(bigGroup, group: "'sb-big'", idPrefix: "big-", on: db)
             _ = try db.query("ANALYZE todos")
         }
         try await measure(bigUser, label: "one group of \(bigGroup): ", queries: bigQueries, warmUp: 20)

@@ -54,19 +54,10 @@ struct StreamerBench: AsyncParsableCommand {
         let token = try await AccessTokenIssuer(signingKey: key, lifetime: .seconds(3600))
             .issue(for: AuthenticatedUser(userID: userID, username: username, sessionID: UUID()))
 
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: todo)
-        server.arguments = ["streamer"]
-        server.environment = ProcessInfo.processInfo.environment.merging([
-            "NATS_URL": natsURL, "DATABASE_URL": databaseURL, "STREAMER_ADDR": "\(host):\(port)",
-            "JWT_PUBLIC_KEYS": key.environment["JWT_PUBLIC_KEYS"]!, "SSE_MAX_STREAMS": "\(cap)", "MAX_CONNECTIONS": "\(cap + 1000)",
-            "SSE_MAX_STREAMS_PER_USER": "\(cap)", "STREAMER_INTERNAL_ADDR": "\(host):\(port + 1000)",
-            "READ_RATE_PER_SECOND": "1000000", "READ_RATE_PER_SECOND_PER_USER": "1000000",
-        ]) { $1 }
-        server.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try server.run()
+        let server = try await startStreamer(todo, servers: servers, host: host, port: port, key: key, settings: [
+            "SSE_MAX_STREAMS": "\(cap)", "MAX_CONNECTIONS": "\(cap + 1000)", "SSE_MAX_STREAMS_PER_USER": "\(cap)",
+        ])
         defer { if server.isRunning { server.terminate(); server.waitUntilExit() } }
-        try await waitUntilReady("http://\(host):\(port + 1000)/readyz")
         try await Task.sleep(for: .seconds(1))
         let baseline = try residentKilobytes(of: server.processIdentifier)
 
