@@ -6,7 +6,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 SWIFT ?= swift
-APT_PACKAGES := nats-server postgresql libnats-dev libpq-dev libprotobuf-c-dev pkg-config wrk
+APT_PACKAGES := nats-server postgresql libnats-dev libpq-dev libprotobuf-c-dev pkg-config wrk curl
 
 # Development stack (DESIGN §2 defaults).
 DEV_ENV := RUNTIME_DIR=.runtime NATS_PORT=4222 NATS_MONITOR_PORT=8222 PG_PORT=5432
