@@ -83,9 +83,11 @@ struct ReplicaIntegrationTests {
         try await rebuilder.rebuildAndSwap()
         #expect(try await Projection.todos(pipeline.pool, group: groups[0]) == before)
         let indexes = try await pipeline.pool.query("SELECT indexname FROM pg_indexes WHERE tablename = 'todos'").map { try $0.decode(String.self, "indexname") }
-        #expect(Set(indexes) == ["todos_pkey", "todos_board_idx", "todos_search_idx"], "index names survive the swap")
+        #expect(Set(indexes) == ["todos_pkey", "todos_board_idx", "todos_search_idx", "todos_trash", "todos_deleted_at", "todos_calendar"],
+                "index names survive the swap")
         let granted = try await pipeline.pool.query("""
             SELECT has_table_privilege('todo_streamer', 'todos', 'SELECT') AND has_table_privilege('todo_data_sink', 'todo_events', 'INSERT')
+                   AND has_table_privilege('todo_data_sink', 'todos', 'DELETE')
                    AND NOT has_table_privilege('todo_streamer', 'todos', 'UPDATE') AS ok
             """)
         #expect(try granted.first?.decode(Bool.self, "ok") == true, "the services' grants survive the swap")
