@@ -2,15 +2,33 @@ import Foundation
 import Testing
 @testable import Streamer
 
-/// Every required vector of ../shared/conformance/datastar-sse, byte for byte.
+/// Every required vector of the Datastar SSE conformance set, byte for byte: `DATASTAR_VECTORS`
+/// when set, else ../shared/conformance/datastar-sse beside the repository, else the copy in
+/// tests/conformance/datastar-sse (so a clone anywhere runs them; the copy must equal ../shared
+/// wherever both are there).
 @Suite("Datastar SSE encoder")
 struct DatastarSSETests {
+    // Tests/StreamerTests/ → repository
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let shared = repository.deletingLastPathComponent().appendingPathComponent("shared/conformance/datastar-sse")
+    static let copy = repository.appendingPathComponent("tests/conformance/datastar-sse")
+
     static let directory: URL = {
-        // Tests/StreamerTests/ → repository → ../shared
-        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let override = ProcessInfo.processInfo.environment["DATASTAR_VECTORS"].map(URL.init(fileURLWithPath:))
-        return override ?? repository.deletingLastPathComponent().appendingPathComponent("shared/conformance/datastar-sse")
+        if let override = ProcessInfo.processInfo.environment["DATASTAR_VECTORS"] { return URL(fileURLWithPath: override) }
+        return FileManager.default.fileExists(atPath: shared.path) ? shared : copy
     }()
+
+    @Test func theCopyInTheRepositoryIsTheSharedSet() throws {
+        guard FileManager.default.fileExists(atPath: Self.shared.path) else { return } // no ../shared here: the copy is the set
+        let files = try FileManager.default.subpathsOfDirectory(atPath: Self.shared.path).sorted()
+        #expect(try FileManager.default.subpathsOfDirectory(atPath: Self.copy.path).sorted() == files)
+        for file in files {
+            let original = Self.shared.appendingPathComponent(file), copied = Self.copy.appendingPathComponent(file)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: original.path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            #expect(FileManager.default.contentsEqual(atPath: original.path, andPath: copied.path), "\(file)")
+        }
+    }
 
     static var cases: [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
