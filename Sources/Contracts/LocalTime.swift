@@ -50,13 +50,7 @@ public struct LocalTime: Sendable, Equatable, CustomStringConvertible {
 
     /// The wall-clock reading taken as if it were UTC: seconds since 1970.
     var naiveSeconds: Int {
-        // Days from civil (H. Hinnant), exact for the proleptic Gregorian calendar.
-        let y = year - (month <= 2 ? 1 : 0)
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        let days = era * 146_097 + dayOfEra - 719_468
+        let days = Int(Timestamp.days(fromCivil: Int64(year), Int64(month), Int64(day)))
         return days * 86_400 + hour * 3600 + minute * 60 + second
     }
 

@@ -121,6 +121,13 @@ public enum TextRules {
     }
 
     /// `YYYY-MM-DD` naming a real calendar day (years 1–9999, which Postgres' `date` takes).
+    /// Days since 1970-01-01 of a valid `YYYY-MM-DD` (proleptic Gregorian), nil for anything else.
+    public static func dayNumber(ofISODate text: String) -> Int? {
+        guard isISODate(text) else { return nil }
+        let parts = text.split(separator: "-").compactMap { Int64($0) }
+        return Int(Timestamp.days(fromCivil: parts[0], parts[1], parts[2]))
+    }
+
     public static func isISODate(_ text: String) -> Bool {
         let bytes = Array(text.utf8)
         guard bytes.count == 10, bytes[4] == 0x2D, bytes[7] == 0x2D else { return false }

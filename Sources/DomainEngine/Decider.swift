@@ -256,7 +256,7 @@ public enum Decider {
             if isLive, let status = event.status ?? previous?.status, let position = event.position ?? previous?.position {
                 state.columnEnds[status] = max(state.columnEnds[status] ?? position, position)
             }
-            state.todos[todoID] = TodoState(
+            var todo = TodoState(
                 todoID: todoID, title: event.title ?? previous?.title ?? "", notes: event.notes ?? previous?.notes ?? "",
                 status: event.status ?? previous?.status ?? .todo, position: event.position ?? previous?.position ?? 0,
                 dueDate: event.dueDate, assignee: event.assignee, labels: event.labels ?? previous?.labels ?? [],
@@ -267,7 +267,8 @@ public enum Decider {
                 isDeleted: event.eventType == .todoDeleted,
                 deletedAt: event.eventType == .todoDeleted ? event.occurredAt : nil)
             // Deleting the todo or moving it to done cancels its reminders.
-            if let previous, isLive, state.todos[todoID]?.status != .done { state.todos[todoID]?.reminders = previous.reminders }
+            if isLive, todo.status != .done, let reminders = previous?.reminders, !reminders.isEmpty { todo.reminders = reminders }
+            state.todos[todoID] = todo
         case .reminderSet:
             if let todoID = event.todoID, let remindAt = event.remindAt, let zone = event.timezone, let fireAt = event.fireAt {
                 state.todos[todoID]?.reminders[event.actorUserID] = Reminder(remindAt: remindAt, timezone: zone, fireAt: fireAt)

@@ -27,18 +27,7 @@ public struct DueRange: Sendable, Equatable {
         }
     }
 
-    /// Days since 1970-01-01 of a valid `YYYY-MM-DD` (proleptic Gregorian), nil for anything else.
-    static func dayNumber(_ text: String) -> Int? {
-        guard TextRules.isISODate(text) else { return nil }
-        let parts = text.split(separator: "-").compactMap { Int($0) }
-        // Days from civil (H. Hinnant): exact for every year 1…9999.
-        let (year, month, day) = (parts[0] - (parts[1] <= 2 ? 1 : 0), parts[1], parts[2])
-        let era = year / 400
-        let yearOfEra = year - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
+    static func dayNumber(_ text: String) -> Int? { TextRules.dayNumber(ofISODate: text) }
 }
 
 /// The calendar's pagination cursor: `due_date` and `todo_id` of the last row.

@@ -170,7 +170,7 @@ enum Timestamp {
 
     // Howard Hinnant's `days_from_civil` and `civil_from_days` (proleptic Gregorian calendar).
 
-    private static func days(fromCivil year: Int64, _ month: Int64, _ day: Int64) -> Int64 {
+    static func days(fromCivil year: Int64, _ month: Int64, _ day: Int64) -> Int64 {
         let y = month <= 2 ? year - 1 : year
         let era = y.floorDivided(by: 400)
         let yearOfEra = y - era * 400
