@@ -31,7 +31,7 @@ struct DeadLetterAdminIntegrationTests {
 
         var letters: [DeadLetterAdmin.Letter] = []
         for _ in 0..<100 {
-            letters = try await admin.list(from: before + 1).filter { $0.originalSubject == subject }
+            letters = try await admin.list(from: before + 1, limit: 100_000).filter { $0.originalSubject == subject }
             if letters.count == 2 { break }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -67,7 +67,7 @@ struct DeadLetterAdminIntegrationTests {
             sequence: UInt64.random(in: 1_000_000_000...9_000_000_000), deliveryCount: 1, error: "undecodable event")
         var eventLetter: DeadLetterAdmin.Letter?
         for _ in 0..<100 where eventLetter == nil {
-            eventLetter = try await admin.list(from: before + 1).first { $0.originalSubject == eventSubject }
+            eventLetter = try await admin.list(from: before + 1, limit: 100_000).first { $0.originalSubject == eventSubject }
             if eventLetter == nil { try await Task.sleep(for: .milliseconds(100)) }
         }
         let dead = try #require(eventLetter)

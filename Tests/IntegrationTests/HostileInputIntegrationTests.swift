@@ -57,8 +57,10 @@ struct HostileInputIntegrationTests {
         #expect(events.map(\.version) == [1, 2, 3])
         #expect(events.map(\.type) == ["member.added", "command.rejected", "todo.created"])
         #expect(events[1].code == "projection_failed")
-        let failed = try await pipeline.pool.query(
-            "SELECT event_id, group_version, event_type, error, payload FROM failed_projections WHERE group_id = $1 ORDER BY group_version DESC", group)
+        // The clash (at version 1) moves no offset: wait for its record rather than for a version.
+        let query = "SELECT event_id, group_version, event_type, error, payload FROM failed_projections WHERE group_id = $1 ORDER BY group_version DESC"
+        _ = try await Poll.seconds("both failures recorded", timeout: .seconds(30)) { try await pipeline.pool.query(query, group).count >= 2 }
+        let failed = try await pipeline.pool.query(query, group)
         #expect(failed.count == 2)
         #expect(try failed.count == 2 && failed[1].decode(String.self, "event_id") == clash.eventID, "recorded; version 1 keeps its event")
         #expect(try failed.first?.decode(String.self, "event_id") == forged.eventID)
