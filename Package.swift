@@ -135,6 +135,16 @@ let package = Package(
             ]
         ),
         .target(
+            name: "Scheduler",
+            dependencies: [
+                "Contracts", "NATS", "Postgres", "Sharding", "ServiceSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
             name: "Streamer",
             dependencies: [
                 "Contracts", "NATS", "Postgres", "Sharding", "ServiceSupport", "HTTPAPI",
@@ -155,7 +165,7 @@ let package = Package(
         .executableTarget(
             name: "Server",
             dependencies: [
-                "Migrations", "NATS", "Postgres", "Contracts", "ServiceSupport", "DomainEngine", "DataSink", "CommandAPI", "Streamer",
+                "Migrations", "NATS", "Postgres", "Contracts", "ServiceSupport", "DomainEngine", "DataSink", "CommandAPI", "Streamer", "Scheduler",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -169,7 +179,7 @@ let package = Package(
             name: "Bench",
             dependencies: [
                 "NATS", "Postgres", "RawNATSBench", "CEpoll", "Contracts", "Sharding", "Migrations", "ServiceSupport",
-                "DomainEngine", "DataSink", "CommandAPI", "HTTPAPI", "Streamer",
+                "DomainEngine", "DataSink", "CommandAPI", "HTTPAPI", "Streamer", "Scheduler",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -187,6 +197,7 @@ let package = Package(
         .testTarget(name: "MigrationsTests", dependencies: ["Migrations"]),
         .testTarget(name: "DomainEngineTests", dependencies: ["DomainEngine", "Contracts", "Sharding"]),
         .testTarget(name: "DataSinkTests", dependencies: ["DataSink", "Contracts"]),
+        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "Contracts", "NATS"]),
         .testTarget(
             name: "StreamerTests",
             dependencies: [
@@ -211,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "NATS", "Postgres", "Migrations", "Sharding", "Contracts", "DomainEngine", "DataSink", "CommandAPI", "HTTPAPI", "ServiceSupport", "Streamer",
+                "NATS", "Postgres", "Migrations", "Sharding", "Contracts", "DomainEngine", "DataSink", "CommandAPI", "HTTPAPI", "ServiceSupport", "Streamer", "Scheduler",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]

@@ -6,7 +6,7 @@ import ArgumentParser
 struct Todo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "todo",
-        abstract: "Realtime collaborative todo pipeline: command-api, domain-engine, data-sink, streamer.",
-        subcommands: [Migrate.self, CommandAPICommand.self, EnsureStreams.self, DomainEngineCommand.self, DataSinkCommand.self, RebuildProjectionCommand.self, DeadLetterCommand.self, StreamerCommand.self, TokenKeysCommand.self]
+        abstract: "Realtime collaborative todo pipeline: command-api, domain-engine, data-sink, streamer, scheduler.",
+        subcommands: [Migrate.self, CommandAPICommand.self, EnsureStreams.self, DomainEngineCommand.self, DataSinkCommand.self, RebuildProjectionCommand.self, DeadLetterCommand.self, StreamerCommand.self, SchedulerCommand.self, TokenKeysCommand.self]
     )
 }

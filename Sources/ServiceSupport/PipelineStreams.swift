@@ -22,6 +22,11 @@ public enum PipelineStreams {
             StreamConfig(name: deadLetters, subjects: ["app.dlq.>"],
                          duplicateWindow: .seconds(Int64(Streams.duplicateWindowSeconds)), maxAge: .seconds(30 * 24 * 3600),
                          replicas: replicas),
+            // Each user's notification signals (DESIGN §9), a day long: a tab that reconnects
+            // reads its bell's count afresh, and the stream lets a late subscriber catch up.
+            StreamConfig(name: UserSubject.stream, subjects: [UserSubject.wildcard],
+                         duplicateWindow: .seconds(Int64(Streams.duplicateWindowSeconds)), maxAge: .seconds(24 * 3600),
+                         replicas: replicas),
         ]
     }
 

@@ -97,3 +97,29 @@ public struct GroupSubject: Hashable, Sendable, CustomStringConvertible {
         return (kind, shard, String(decoding: token(4), as: UTF8.self))
     }
 }
+
+/// A user's notification subject, `app.notify.<shard>.user.<user_id>` (DESIGN §9): the shard of
+/// the user id, as a group's is of the group id. The NOTIFY stream keeps them.
+public struct UserSubject: Hashable, Sendable, CustomStringConvertible {
+    public static let stream = "NOTIFY"
+    public static let wildcard = "app.notify.>"
+    public let userID: String
+    public var shard: Int { Int(CRC32.checksum(userID) % UInt32(Shard.count)) }
+
+    /// Throws unless the id is one subject token (the same rule as a group id).
+    public init(userID: String) throws(GroupIDError) {
+        _ = try GroupID(userID)
+        self.userID = userID
+    }
+
+    public var description: String { "app.notify.\(shard).user.\(userID)" }
+    public var subject: String { description }
+
+    /// The user id of a notification subject, or nil for any other subject.
+    public static func userID(of subject: String) -> String? {
+        let parts = subject.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 5, parts[0] == "app", parts[1] == "notify", parts[3] == "user",
+              let user = try? UserSubject(userID: String(parts[4])), String(user.shard) == parts[2] else { return nil }
+        return user.userID
+    }
+}

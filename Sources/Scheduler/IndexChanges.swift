@@ -1,0 +1,145 @@
+import Contracts
+import Foundation
+
+/// What a batch of events changes in the scheduler's tables, worked out without I/O (unit-tested).
+///
+/// Every change carries the group version of its event, and the tables keep the version of the
+/// last change to each row: an older event delivered again (a redelivery, or two replicas' batches
+/// committing out of order) never undoes a newer one.
+struct IndexChanges: Equatable {
+    struct ReminderKey: Hashable {
+        let groupID: String
+        let todoID: String
+        let userID: String
+    }
+
+    /// A reminder's latest state in the batch: set (with its instant) or ended (`fireAt` nil).
+    struct ReminderRow: Equatable {
+        let key: ReminderKey
+        let version: Int64
+        let fireAt: Date?
+        let actorName: String
+    }
+
+    /// Every live reminder of a todo ends (deleted, or moved to done) as of `version`.
+    struct TodoEnd: Hashable {
+        let groupID: String
+        let todoID: String
+        let version: Int64
+    }
+
+    /// Every reminder of a member in a group ends (they left); `userID` nil: of everyone (the group
+    /// was deleted).
+    struct MemberEnd: Hashable {
+        let groupID: String
+        let userID: String?
+        let version: Int64
+    }
+
+    /// A todo event, for the assignee check (`AssigneeChanges`).
+    struct TodoAssignment: Equatable {
+        let groupID: String
+        let todoID: String
+        let version: Int64
+        /// nil when the todo was deleted or has no assignee.
+        let assignee: String?
+        let actorName: String
+        let title: String
+        let eventID: String
+        let occurredAt: Date
+    }
+
+    /// A notification for a known user id (a fired reminder's).
+    struct Notification: Equatable {
+        let userID: String
+        let groupID: String
+        let todoID: String
+        let title: String
+        let eventID: String
+        let late: Bool
+        let createdAt: Date
+    }
+
+    private(set) var reminders: [ReminderKey: ReminderRow] = [:]
+    private(set) var todoEnds: [TodoEnd] = []
+    private(set) var memberEnds: [MemberEnd] = []
+    private(set) var assignments: [TodoAssignment] = []
+    private(set) var fired: [Notification] = []
+
+    init(_ events: some Sequence<TodoEvent>) {
+        for event in events { add(event) }
+    }
+
+    var isEmpty: Bool {
+        reminders.isEmpty && todoEnds.isEmpty && memberEnds.isEmpty && assignments.isEmpty && fired.isEmpty
+    }
+
+    private mutating func add(_ event: TodoEvent) {
+        let version = event.groupVersion
+        switch event.eventType {
+        case .reminderSet, .reminderCleared, .reminderFired:
+            guard let todoID = event.todoID else { return }
+            let key = ReminderKey(groupID: event.groupID, todoID: todoID, userID: event.actorUserID)
+            let fireAt = event.eventType == .reminderSet ? event.fireAt : nil
+            if event.eventType == .reminderSet && fireAt == nil { return }
+            if event.eventType == .reminderFired {
+                fired.append(Notification(userID: event.actorUserID, groupID: event.groupID, todoID: todoID,
+                                          title: event.title ?? "", eventID: event.eventID, late: event.late == true,
+                                          createdAt: event.occurredAt))
+            }
+            if let known = reminders[key], known.version >= version { break }
+            reminders[key] = ReminderRow(key: key, version: version, fireAt: fireAt, actorName: event.actorName)
+        case .todoCreated, .todoUpdated, .todoMoved, .todoDeleted, .todoRestored:
+            guard let todoID = event.todoID else { return }
+            let deleted = event.eventType == .todoDeleted
+            // Deleting a todo or moving it to done cancels its reminders (the engine drops them).
+            if deleted || event.status == .done {
+                todoEnds.append(TodoEnd(groupID: event.groupID, todoID: todoID, version: version))
+            }
+            assignments.append(TodoAssignment(
+                groupID: event.groupID, todoID: todoID, version: version, assignee: deleted ? nil : event.assignee,
+                actorName: event.actorName, title: event.title ?? "", eventID: event.eventID, occurredAt: event.occurredAt))
+        case .memberRemoved:
+            if let member = event.memberUserID { memberEnds.append(MemberEnd(groupID: event.groupID, userID: member, version: version)) }
+        case .groupDeleted:
+            memberEnds.append(MemberEnd(groupID: event.groupID, userID: nil, version: version))
+        case .memberAdded, .memberRoleChanged, .commandRejected:
+            break
+        }
+    }
+}
+
+/// The `assigned` notifications of a batch's todo events, given what each todo's assignee was
+/// (`known`: the stored assignee and the version it was stored at). A notification goes to a new,
+/// non-empty assignee whom someone else named; the result also holds each changed todo's new
+/// assignee, to store.
+struct AssigneeChanges: Equatable {
+    struct Stored: Equatable {
+        var assignee: String?
+        var version: Int64
+    }
+
+    struct TodoKey: Hashable {
+        let groupID: String
+        let todoID: String
+    }
+
+    /// Notifications to the assignee (a username), in event order.
+    private(set) var notifications: [IndexChanges.TodoAssignment] = []
+    /// The new stored state of each todo whose assignee changed.
+    private(set) var updates: [TodoKey: Stored] = [:]
+
+    init(_ assignments: [IndexChanges.TodoAssignment], known: [TodoKey: Stored]) {
+        var current = known
+        for assignment in assignments {
+            let key = TodoKey(groupID: assignment.groupID, todoID: assignment.todoID)
+            let before = current[key]
+            if let before, before.version >= assignment.version { continue }
+            guard assignment.assignee != before?.assignee else { continue }
+            let stored = Stored(assignee: assignment.assignee, version: assignment.version)
+            current[key] = stored
+            updates[key] = stored
+            if let assignee = assignment.assignee, assignee != assignment.actorName { notifications.append(assignment) }
+        }
+    }
+}
