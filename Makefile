@@ -26,7 +26,7 @@ DEV_NATS_ADMIN := NATS_USER=admin NATS_PASSWORD_FILE=.runtime/secrets/nats-admin
 BENCH_NATS_ADMIN := NATS_USER=admin NATS_PASSWORD_FILE=.runtime/bench/secrets/nats-admin
 
 .PHONY: help deps build build-release run-infra stop-infra status-infra migrate ensure-streams run-all stop-all status \
-        run-command run-engine run-sink run-streamer browser-deps fuzz-deps test-fuzz-api test-fuzz-json test-browser test-security test-e2e test-swift-integration validate-manifests predeploy predeploy-full image bench-e2e \
+        run-command run-engine run-sink run-streamer run-scheduler browser-deps fuzz-deps test-fuzz-api test-fuzz-json test-browser test-security test-e2e test-swift-integration validate-manifests predeploy predeploy-full image bench-e2e \
         test test-unit test-integration test-infra stop-test-infra bench clean-local
 
 help: ## List the targets
@@ -61,10 +61,10 @@ migrate: build-release ## Apply database migrations to the development database
 ensure-streams: build-release ## Create or reconcile the COMMANDS and EVENTS streams
 	$(DEV_NATS_ADMIN) NATS_URL='$(DEV_NATS_URL)' .build/release/todo ensure-streams
 
-# The four services, in the background (logs .runtime/logs, pids .runtime/pids); see scripts/services.sh.
+# The five services, in the background (logs .runtime/logs, pids .runtime/pids); see scripts/services.sh.
 SERVICES := RUNTIME_DIR=.runtime NATS_URL='$(DEV_NATS_URL)' DATABASE_URL='$(DEV_DATABASE_URL)' scripts/services.sh
 
-run-all: run-infra migrate ensure-streams ## Install what is missing, build (release), migrate, start infra + the four services
+run-all: run-infra migrate ensure-streams ## Install what is missing, build (release), migrate, start infra + the five services
 	@$(SERVICES) start
 	@echo
 	@echo "Everything runs. Open the workspace: http://localhost:8081/  (command-api http://localhost:8080)"
@@ -81,6 +81,9 @@ run-sink: run-infra migrate ensure-streams ## Start only the data sink (health :
 
 run-streamer: run-infra migrate ensure-streams ## Start only the streamer (pages, reads, SSE) on :8081
 	@$(SERVICES) start streamer
+
+run-scheduler: run-infra migrate ensure-streams ## Start only the reminder scheduler (health :8084)
+	@$(SERVICES) start scheduler
 
 stop-all: ## Stop the services (SIGTERM, graceful) and the development servers
 	@$(SERVICES) stop

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs a command against a complete system of its own — nats-server, Postgres and the four
+# Runs a command against a complete system of its own — nats-server, Postgres and the five
 # services as processes — on ports that never meet the development stack's, then tears it down.
 #
 #   scripts/e2e-stack.sh <command> [args...]
@@ -20,7 +20,7 @@ export RUNTIME_DIR=".runtime/${STACK:-e2e}-stack" E2E_RUNTIME_DIR=".runtime/${ST
 export NATS_PORT=${base}222 NATS_MONITOR_PORT=${base}822 PG_PORT=${base}432
 export NATS_URL=nats://127.0.0.1:${base}222
 export DATABASE_URL="postgres://app:password@127.0.0.1:${base}432/app?sslmode=disable"
-export COMMAND_PORT=${base}080 STREAMER_PORT=${base}081 ENGINE_PORT=${base}082 SINK_PORT=${base}083
+export COMMAND_PORT=${base}080 STREAMER_PORT=${base}081 ENGINE_PORT=${base}082 SINK_PORT=${base}083 SCHEDULER_PORT=${base}084
 export COMMAND_INTERNAL_PORT=${base}090 STREAMER_INTERNAL_PORT=${base}091
 export COMMAND_API_URL=http://127.0.0.1:${base}080 STREAMER_URL=http://127.0.0.1:${base}081
 export UI_ORIGIN=http://127.0.0.1:${base}081

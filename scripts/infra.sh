@@ -65,7 +65,7 @@ wait_for_port() {
     done
 }
 
-NATS_USERS=(admin command-api domain-engine data-sink streamer)
+NATS_USERS=(admin command-api domain-engine data-sink streamer scheduler)
 
 # A random secret in $RUNTIME_DIR/secrets/<name> (mode 0600), created on first use.
 secret() {
@@ -171,7 +171,7 @@ SELECT 'CREATE DATABASE app OWNER app' WHERE NOT EXISTS (SELECT 1 FROM pg_databa
 SQL
     # A login user per service, a member of its role (the role's grants come with the migrations).
     local user role
-    for user in command_api data_sink streamer; do
+    for user in command_api data_sink streamer scheduler; do
         role="todo_$user"
         "${psql[@]}" -d postgres -v user="$user" -v role="$role" -v pw="$(pg_password "$user")" <<'SQL'
 SET client_min_messages = warning;

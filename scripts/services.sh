@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The four services as background processes: logs in $RUNTIME_DIR/logs/<service>.log, pids in
+# The five services as background processes: logs in $RUNTIME_DIR/logs/<service>.log, pids in
 # $RUNTIME_DIR/pids/<service>.pid. Starting is idempotent (a running service is left alone) and
 # waits until every /readyz answers.
 #
 #   scripts/services.sh start [service...] | stop [service...] | status
 #
-# Services: command-api domain-engine data-sink streamer (default: all four).
+# Services: command-api domain-engine data-sink streamer scheduler (default: all five).
 # Environment: RUNTIME_DIR (.runtime), TODO_BIN (.build/release/todo), NATS_URL, DATABASE_URL,
-# COMMAND_PORT (8080), STREAMER_PORT (8081), ENGINE_PORT (8082), SINK_PORT (8083), the internal
+# COMMAND_PORT (8080), STREAMER_PORT (8081), ENGINE_PORT (8082), SINK_PORT (8083), SCHEDULER_PORT
+# (8084), the internal
 # ports of command-api and the streamer (/readyz, /metrics: COMMAND_INTERNAL_PORT 9080,
 # STREAMER_INTERNAL_PORT 9081), and anything the services read themselves (UI_ORIGIN, ...; see
 # README). Token keys are created once in $RUNTIME_DIR/jwt (JWT_KEYS_DIR).
@@ -22,6 +23,7 @@ COMMAND_PORT="${COMMAND_PORT:-8080}"
 STREAMER_PORT="${STREAMER_PORT:-8081}"
 ENGINE_PORT="${ENGINE_PORT:-8082}"
 SINK_PORT="${SINK_PORT:-8083}"
+SCHEDULER_PORT="${SCHEDULER_PORT:-8084}"
 COMMAND_INTERNAL_PORT="${COMMAND_INTERNAL_PORT:-9080}"
 STREAMER_INTERNAL_PORT="${STREAMER_INTERNAL_PORT:-9081}"
 export NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
@@ -34,7 +36,7 @@ export COMMAND_API_URL="${COMMAND_API_URL:-http://127.0.0.1:$COMMAND_PORT}"
 
 LOGS="$RUNTIME_DIR/logs"
 PIDS="$RUNTIME_DIR/pids"
-ALL=(command-api domain-engine data-sink streamer)
+ALL=(command-api domain-engine data-sink streamer scheduler)
 
 say() { printf '%s\n' "services: $*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -45,6 +47,7 @@ port_of() {
         streamer) echo "$STREAMER_PORT" ;;
         domain-engine) echo "$ENGINE_PORT" ;;
         data-sink) echo "$SINK_PORT" ;;
+        scheduler) echo "$SCHEDULER_PORT" ;;
         *) die "unknown service $1 (one of: ${ALL[*]})" ;;
     esac
 }
@@ -64,6 +67,7 @@ address_variable() {
         streamer) echo STREAMER_ADDR ;;
         domain-engine) echo DOMAIN_ENGINE_HEALTH_ADDR ;;
         data-sink) echo DATA_SINK_HEALTH_ADDR ;;
+        scheduler) echo SCHEDULER_HEALTH_ADDR ;;
     esac
 }
 
