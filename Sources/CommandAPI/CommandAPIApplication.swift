@@ -27,8 +27,11 @@ public struct CommandAPIApplication {
     ///   - sessionAnnouncer: how every verifying process hears that a session ended
     ///     (`NATSSessionRevocationAnnouncer`; nil: only this process and, at their next poll of
     ///     Postgres, the others).
+    ///   - notificationSignaller: how a user's open streams hear that they read notifications
+    ///     (`NATSNotificationSignaller`; nil: their bells follow at their next signal or reconnect).
     public init(configuration: CommandAPIConfiguration, pool: PostgresPool, publisher: any CommandPublishing,
                 announcer: (any MembershipChangeAnnouncing)? = nil, sessionAnnouncer: (any SessionRevocationAnnouncing)? = nil,
+                notificationSignaller: (any NotificationSignalling)? = nil,
                 checks: [ReadinessCheck], registry: PrometheusCollectorRegistry, logger: Logger) async {
         revocations = RevokedSessions()
         self.checks = checks
@@ -65,6 +68,8 @@ public struct CommandAPIApplication {
                                         limits: limits, membershipCache: membershipCache, announcer: announcer)
         CommandAPIRoutes.addProfileRoutes(to: router, profiles: ProfileStore(pool: pool), tokens: tokens)
         CommandAPIRoutes.addCommandRoutes(to: router, intake: intake, tokens: tokens, limits: limits)
+        CommandAPIRoutes.addNotificationRoutes(to: router, reads: NotificationReads(pool: pool),
+                                               signaller: notificationSignaller ?? NoNotificationSignals(), tokens: tokens, limits: limits)
         allowedMethods.load(router.routes)
         self.router = router
     }

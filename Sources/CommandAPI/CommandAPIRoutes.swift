@@ -150,6 +150,20 @@ public enum CommandAPIRoutes {
         }
     }
 
+    /// `POST /api/v1/notifications/read` (DESIGN §9): the caller's own, then a signal to their
+    /// streams so every open tab's bell follows. Limited as commands are.
+    static func addNotificationRoutes(to router: Router<APIRequestContext>, reads: NotificationReads,
+                                      signaller: any NotificationSignalling, tokens: AccessTokens, limits: CommandAPILimits) {
+        router.post("/api/v1/notifications/read") { request, context in
+            let user = try await tokens.authenticate(request)
+            try limits.check(limits.commandsPerUser, user.id)
+            var fields = try await object(request, context)
+            let selection = try field { try NotificationReads.selection(&fields) }
+            if try await reads.markRead(selection, of: user.id) > 0 { await signaller.notificationsRead(by: user.id) }
+            return Response(status: .noContent, headers: [.cacheControl: "no-store"])
+        }
+    }
+
     /// - Parameters:
     ///   - membershipCache: this replica's cache of membership answers, forgotten for a group as soon as its membership changes.
     ///   - announcer: tells the other replicas to forget it too.

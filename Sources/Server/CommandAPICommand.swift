@@ -26,6 +26,7 @@ struct CommandAPICommand: AsyncParsableCommand {
             configuration: configuration, pool: pool, publisher: JetStreamCommandPublisher(connection: nats),
             announcer: NATSMembershipChangeAnnouncer(connection: nats, logger: logger),
             sessionAnnouncer: NATSSessionRevocationAnnouncer(connection: nats, logger: logger),
+            notificationSignaller: NATSNotificationSignaller(connection: nats, logger: logger),
             checks: [
                 ReadinessCheck("nats") { (try? await nats.ping()) != nil },
                 ReadinessCheck("postgres") { await pool.isHealthy() },

@@ -33,6 +33,7 @@ struct StreamerCommand: AsyncParsableCommand {
             name: "streamer", services: [("streamer-http", streamer.application(configuration: configuration, logger: logger)),
                                          ("sse-drain", streamer.streamDrain),
                                          ("session-revocations", revocationFeed), ("presence", streamer.presenceService),
+                                         ("notifications", streamer.notifications),
                                          ("streamer-internal", streamer.internalApplication(configuration: configuration, logger: logger))],
             logger: logger)
         await nats.drain()

@@ -30,6 +30,7 @@ public struct EventStreamRoute: SSEStreamOpener {
     let security: SecurityHeaders
     let limits: ReadLimits
     let presence: PresenceService
+    let notifications: NotificationFeed
     let active: Active
     let logger: Logger
 
@@ -91,7 +92,8 @@ public struct EventStreamRoute: SSEStreamOpener {
     }
 
     public init(store: ReadStore, fanout: GroupFanout, jetStream: JetStream, tokens: AccessTokens,
-                configuration: StreamerConfiguration, limits: ReadLimits, presence: PresenceService, logger: Logger) {
+                configuration: StreamerConfiguration, limits: ReadLimits, presence: PresenceService,
+                notifications: NotificationFeed, logger: Logger) {
         self.store = store
         self.fanout = fanout
         self.jetStream = jetStream
@@ -101,6 +103,7 @@ public struct EventStreamRoute: SSEStreamOpener {
         security = SecurityHeaders(production: configuration.isProduction)
         self.limits = limits
         self.presence = presence
+        self.notifications = notifications
         let active = Active()
         self.active = active
         self.logger = logger
@@ -121,7 +124,7 @@ public struct EventStreamRoute: SSEStreamOpener {
     /// (a `retry:` hint) and end it, so the HTTP server can finish.
     public func drain() async {
         active.draining.store(true, ordering: .relaxed)
-        let count = await fanout.drain()
+        let count = await fanout.drain() + notifications.drain()
         logger.info("draining streams for shutdown", metadata: ["streams": "\(count)"])
     }
 
@@ -138,7 +141,10 @@ public struct EventStreamRoute: SSEStreamOpener {
         try limits.check(limits.perIP, limits.clientAddress.clientIP(remote: connection.remoteAddress, headers: request.headerFields))
         let user = try await tokens.authenticate(request.headerFields)
         try limits.check(limits.perUser, user.id)
-        let groupText = URI(request.path ?? "").queryParameters.get("group_id") ?? ""
+        // Without a group: the page's stream of the user's own notifications (the bell) only.
+        guard let groupText = URI(request.path ?? "").queryParameters.get("group_id") else {
+            return try await openBare(user, on: connection)
+        }
         let group: GroupID
         do { group = try GroupID(groupText) } catch { throw APIError.badRequest("group_id: \(error)") }
         _ = try await store.membership(of: user.userID, in: group.rawValue).requireMember(group.rawValue)
@@ -151,24 +157,10 @@ public struct EventStreamRoute: SSEStreamOpener {
             lastSeen = version
         }
 
-        guard !active.draining.load(ordering: .relaxed) else {
-            throw APIError.unavailable("this server is shutting down; reconnect to another")
-        }
-        guard active.reserve(user: user.id, cap: configuration.maxStreamsPerUser) else {
-            active.refusedPerUser.increment()
-            throw APIError(.tooManyRequests, "you have \(configuration.maxStreamsPerUser) live streams open on this server; close one first",
-                           headers: [.retryAfter: "5"])
-        }
-        let (_, admitted) = active.count.wrappingAdd(1, ordering: .relaxed)
-        guard admitted <= configuration.maxStreams else {
-            active.count.wrappingSubtract(1, ordering: .relaxed)
-            active.unreserve(user: user.id)
-            active.refused.increment()
-            throw APIError.unavailable("this server holds its maximum of \(configuration.maxStreams) streams; retry shortly")
-        }
-        active.gauge.record(admitted)
+        try admit(user)
 
         let fanout = self.fanout, active = self.active, logger = self.logger, presence = self.presence
+        let notifications = self.notifications
         let session = user.sessionID
         let stream = LiveStream(
             connection: connection, userID: user.id, capacity: configuration.clientBufferEvents,
@@ -180,6 +172,7 @@ public struct EventStreamRoute: SSEStreamOpener {
                     logger.info("slow client disconnected", metadata: ["group_id": "\(group)", "user_id": "\(stream.userID)"])
                 }
                 active.unregister(stream, session: session)
+                notifications.leave(stream)
                 let last = presence.presence.closed(group.rawValue, userID: stream.userID)
                 Task {
                     await fanout.leave(group, stream)
@@ -201,7 +194,51 @@ public struct EventStreamRoute: SSEStreamOpener {
             throw APIError.unavailable("live updates are unavailable (message bus)")
         }
         if first { Task { await presence.changed(group.rawValue) } }
+        await notifications.join(stream, bare: false)
         // Revoked while it was being opened: end it as soon as it starts.
+        if tokens.revocations.isRevoked(session) {
+            stream.eventLoop.execute { stream.shutdown(retryLine: EventStreamRoute.retryLine) }
+        }
+        return stream
+    }
+
+    /// Takes a stream slot of the user's and of the process's, or refuses (draining, over a cap).
+    private func admit(_ user: AuthenticatedUser) throws {
+        guard !active.draining.load(ordering: .relaxed) else {
+            throw APIError.unavailable("this server is shutting down; reconnect to another")
+        }
+        guard active.reserve(user: user.id, cap: configuration.maxStreamsPerUser) else {
+            active.refusedPerUser.increment()
+            throw APIError(.tooManyRequests, "you have \(configuration.maxStreamsPerUser) live streams open on this server; close one first",
+                           headers: [.retryAfter: "5"])
+        }
+        let (_, admitted) = active.count.wrappingAdd(1, ordering: .relaxed)
+        guard admitted <= configuration.maxStreams else {
+            active.count.wrappingSubtract(1, ordering: .relaxed)
+            active.unreserve(user: user.id)
+            active.refused.increment()
+            throw APIError.unavailable("this server holds its maximum of \(configuration.maxStreams) streams; retry shortly")
+        }
+        active.gauge.record(admitted)
+    }
+
+    /// A stream without a group: the user's bell, on pages other than a board. It carries no
+    /// events, so it has nothing to replay; it ends with the session or the server.
+    private func openBare(_ user: AuthenticatedUser, on connection: SSEConnectionHandler) async throws -> LiveStream {
+        try admit(user)
+        let active = self.active, notifications = self.notifications
+        let session = user.sessionID
+        let stream = LiveStream(
+            connection: connection, userID: user.id, capacity: configuration.clientBufferEvents, resumeAfter: nil,
+            catchUp: { stream, _, _ in stream.caughtUp(last: 0, ended: false) },
+            onEnd: { stream, _ in
+                active.unregister(stream, session: session)
+                notifications.leave(stream)
+                active.release()
+                active.unreserve(user: stream.userID)
+            })
+        active.register(stream, session: session)
+        await notifications.join(stream, bare: true)
         if tokens.revocations.isRevoked(session) {
             stream.eventLoop.execute { stream.shutdown(retryLine: EventStreamRoute.retryLine) }
         }

@@ -120,20 +120,31 @@ final class LiveStream: @unchecked Sendable {
         writePendingNotice()
     }
 
-    /// A notice for the stream's client (presence signals). Only the latest counts: one that
-    /// cannot be written now (catching up, no room) waits and replaces the one before.
-    func notice(_ bytes: StreamBytes) {
+    /// What a notice is about: one of each kind waits at most.
+    enum NoticeKind: Int, CaseIterable {
+        /// Who views the group (presence signals).
+        case presence
+        /// The user's unread notifications (the bell).
+        case bell
+    }
+
+    /// A notice for the stream's client. Only the latest of each kind counts: one that cannot be
+    /// written now (catching up, no room) waits and replaces the one before.
+    func notice(_ bytes: StreamBytes, kind: NoticeKind = .presence) {
         eventLoop.assertInEventLoop()
-        pendingNotice = bytes
+        pendingNotices[kind.rawValue] = bytes
         writePendingNotice()
     }
 
-    private var pendingNotice: StreamBytes?
+    private var pendingNotices = [StreamBytes?](repeating: nil, count: NoticeKind.allCases.count)
 
     private func writePendingNotice() {
-        guard let bytes = pendingNotice, !over, state.wantsHeartbeat(writable: connection.isWritable) else { return }
-        pendingNotice = nil
-        connection.write(bytes)
+        guard !over, pendingNotices.contains(where: { $0 != nil }), state.wantsHeartbeat(writable: connection.isWritable) else { return }
+        for index in pendingNotices.indices {
+            guard let bytes = pendingNotices[index] else { continue }
+            pendingNotices[index] = nil
+            connection.write(bytes)
+        }
         connection.flush()
     }
 

@@ -22,6 +22,8 @@ public struct StreamerApplication {
     /// Who views which group, across replicas; run `presenceService` beside the server.
     public let presence: Presence
     public let presenceService: PresenceService
+    /// The bell's live counts; run it beside the server.
+    public let notifications: NotificationFeed
     let checks: [ReadinessCheck]
     let registry: PrometheusCollectorRegistry
 
@@ -37,8 +39,10 @@ public struct StreamerApplication {
         presence = Presence(ttl: .seconds(configuration.presenceTTLSeconds))
         presenceService = PresenceService(presence: presence, connection: nats, fanout: fanout,
                                           heartbeat: .seconds(configuration.presenceHeartbeatSeconds), logger: logger)
+        notifications = NotificationFeed(store: store, connection: nats, heartbeat: .seconds(configuration.heartbeatSeconds), logger: logger)
         events = EventStreamRoute(store: store, fanout: fanout, jetStream: nats.jetStream, tokens: tokens,
-                                  configuration: configuration, limits: limits, presence: presenceService, logger: logger)
+                                  configuration: configuration, limits: limits, presence: presenceService,
+                                  notifications: notifications, logger: logger)
         router = Self.router(configuration: configuration, store: store, tokens: tokens, limits: limits, presence: presence)
     }
 
@@ -58,6 +62,7 @@ public struct StreamerApplication {
         OpenAPIDocument.streamer.addRoute(to: router)
         StreamerRoutes.addReadRoutes(to: router, store: store, tokens: tokens)
         StreamerRoutes.addPresenceRoute(to: router, store: store, tokens: tokens, presence: presence)
+        StreamerRoutes.addNotificationRoute(to: router, store: store, tokens: tokens)
         UIRoutes.add(to: router, store: store, tokens: tokens, commandAPI: configuration.commandAPIURL)
         allowedMethods.load(router.routes)
         allowedMethods.add(.get, SSEConnectionHandler.path)
@@ -187,6 +192,23 @@ public enum StreamerRoutes {
                 throw APIError.notFound("group \(group.rawValue) does not exist")
             }
             return GroupExport(store: store).response(for: summary, format: format)
+        }
+    }
+
+    /// `GET /api/v1/notifications?limit=&before=` (DESIGN §9): the caller's own, newest first.
+    public static func addNotificationRoute(to router: Router<APIRequestContext>, store: ReadStore, tokens: AccessTokens) {
+        router.get("/api/v1/notifications") { request, _ in
+            let user = try await tokens.authenticate(request)
+            let parameters = request.uri.queryParameters
+            let limit = try integer(parameters.get("limit"), name: "limit", default: 20, range: 1...100)
+            var before: Int64?
+            if let text = parameters.get("before"), !text.isEmpty {
+                guard let id = Int64(text), id > 0, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                    throw APIError.badRequest("before: must be a notification id (a positive whole number)")
+                }
+                before = id
+            }
+            return try JSONBody.response(try await store.notifications(of: user.id, limit: limit, before: before))
         }
     }
 

@@ -35,7 +35,8 @@ struct CommandAPIHarness {
         let api = await CommandAPIApplication(configuration: configuration, pool: pool,
                                               publisher: JetStreamCommandPublisher(connection: nats),
                                               announcer: NATSMembershipChangeAnnouncer(connection: nats, logger: logger),
-                                              sessionAnnouncer: NATSSessionRevocationAnnouncer(connection: nats, logger: logger), checks: [],
+                                              sessionAnnouncer: NATSSessionRevocationAnnouncer(connection: nats, logger: logger),
+                                              notificationSignaller: NATSNotificationSignaller(connection: nats, logger: logger), checks: [],
                                               registry: PrometheusCollectorRegistry(), logger: logger)
         let feed = try await SessionRevocationFeed.start(connection: nats, pool: pool, revocations: api.revocations,
                                                          pollInterval: .seconds(configuration.revocationPollSeconds), logger: logger)

@@ -31,7 +31,7 @@ struct SchedulerIntegrationTests {
         }
     }
 
-    func startScheduler(_ name: String) async throws -> Replica {
+    static func startScheduler(_ name: String) async throws -> Replica {
         let connection = try await TestInfrastructure.nats(name: name)
         let pool = try await TestInfrastructure.pool(maxConnections: 3)
         let service = SchedulerService(configuration: try SchedulerConfiguration(environment: Self.environment),
@@ -41,7 +41,7 @@ struct SchedulerIntegrationTests {
 
     /// Until the scheduler's consumer has read EVENTS to its end (a first run reads every earlier
     /// suite's events).
-    func waitCaughtUp(_ nats: NATSConnection) async throws {
+    static func waitCaughtUp(_ nats: NATSConnection) async throws {
         _ = try await Poll.seconds("the scheduler caught up with EVENTS", timeout: .seconds(240)) {
             guard let info = try? await nats.jetStream.consumerInfo(stream: Streams.events, durable: Self.durable) else { return false }
             return info.pending == 0 && info.ackPending == 0
@@ -92,9 +92,9 @@ struct SchedulerIntegrationTests {
 
     @Test func aReminderFiresOnceWithinASecondAndClearDeleteAndDoneCancel() async throws {
         let pipeline = try await InProcessPipeline.start()
-        let scheduler = try await startScheduler("scheduler-a")
+        let scheduler = try await Self.startScheduler("scheduler-a")
         try await Self.stopping({ await scheduler.stop(); await pipeline.stop() }) {
-        try await waitCaughtUp(pipeline.nats)
+        try await Self.waitCaughtUp(pipeline.nats)
         let group = TestInfrastructure.unique("sched")
         var writer = CommandWriter(jetStream: pipeline.nats.jetStream, groupID: group)
         let owner = (TestInfrastructure.unique("u"), "olivia"), member = (TestInfrastructure.unique("u"), "mia")
@@ -141,10 +141,10 @@ struct SchedulerIntegrationTests {
 
     @Test func aThousandRemindersInOneSecondFireOnceAcrossTwoReplicas() async throws {
         let pipeline = try await InProcessPipeline.start()
-        let first = try await startScheduler("scheduler-1")
-        let second = try await startScheduler("scheduler-2")
+        let first = try await Self.startScheduler("scheduler-1")
+        let second = try await Self.startScheduler("scheduler-2")
         try await Self.stopping({ await first.stop(); await second.stop(); await pipeline.stop() }) {
-        try await waitCaughtUp(pipeline.nats)
+        try await Self.waitCaughtUp(pipeline.nats)
         let group = TestInfrastructure.unique("sched1k")
         var writer = CommandWriter(jetStream: pipeline.nats.jetStream, groupID: group)
         let owner = (TestInfrastructure.unique("u"), "olivia")
@@ -189,7 +189,7 @@ struct SchedulerIntegrationTests {
         try FileManager.default.createDirectory(atPath: CrashIntegrationTests.logDirectory, withIntermediateDirectories: true)
         let log = "\(CrashIntegrationTests.logDirectory)/scheduler-crash.log"
         var process = try ChildProcess(name: "scheduler", arguments: ["scheduler"], environment: Self.environment, log: log)
-        try await waitCaughtUp(pipeline.nats)
+        try await Self.waitCaughtUp(pipeline.nats)
         let group = TestInfrastructure.unique("schedkill")
         var writer = CommandWriter(jetStream: pipeline.nats.jetStream, groupID: group)
         let owner = (TestInfrastructure.unique("u"), "olivia")

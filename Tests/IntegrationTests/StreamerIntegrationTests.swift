@@ -45,6 +45,9 @@ struct StreamerIntegrationTests {
             let presenceSubscription = try await presenceService.subscribe()
             let presence = Task { await presenceService.run(with: presenceSubscription) }
             defer { presence.cancel(); Task { await presenceSubscription.unsubscribe() } }
+            let notifications = streamer.notifications
+            let notifying = Task { try await notifications.run() }
+            defer { notifying.cancel() }
             let events = streamer.events
             try await Application(router: streamer.router, server: streamer.server(configuration)).test(.live) { client in
                 try await body(api, client, client.port ?? 0, nats, events)
