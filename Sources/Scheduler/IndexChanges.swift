@@ -18,6 +18,9 @@ struct IndexChanges: Equatable {
         let key: ReminderKey
         let version: Int64
         let fireAt: Date?
+        /// The local time and zone it was set for (nil once it ended).
+        var remindAt: String? = nil
+        var timezone: String? = nil
         let actorName: String
     }
 
@@ -88,7 +91,8 @@ struct IndexChanges: Equatable {
                                           createdAt: event.occurredAt))
             }
             if let known = reminders[key], known.version >= version { break }
-            reminders[key] = ReminderRow(key: key, version: version, fireAt: fireAt, actorName: event.actorName)
+            reminders[key] = ReminderRow(key: key, version: version, fireAt: fireAt, remindAt: fireAt == nil ? nil : event.remindAt,
+                                         timezone: fireAt == nil ? nil : event.timezone, actorName: event.actorName)
         case .todoCreated, .todoUpdated, .todoMoved, .todoDeleted, .todoRestored:
             guard let todoID = event.todoID else { return }
             let deleted = event.eventType == .todoDeleted

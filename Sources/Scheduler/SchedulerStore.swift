@@ -30,20 +30,21 @@ struct SchedulerStore: Sendable {
         if !rows.isEmpty {
             // A row is replaced only by a newer event; a new reminder starts unclaimed.
             _ = try connection.query("""
-                INSERT INTO scheduler_reminders AS r (group_id, todo_id, user_id, version, fire_at, actor_name)
-                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::text[])
+                INSERT INTO scheduler_reminders AS r (group_id, todo_id, user_id, version, fire_at, actor_name, remind_at, timezone)
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::text[], $7::text[], $8::text[])
                 ON CONFLICT (group_id, todo_id, user_id) DO UPDATE
                     SET version = EXCLUDED.version, fire_at = EXCLUDED.fire_at, actor_name = EXCLUDED.actor_name,
+                        remind_at = EXCLUDED.remind_at, timezone = EXCLUDED.timezone,
                         claimed_until = NULL, fire_count = 0, updated_at = now()
                     WHERE r.version < EXCLUDED.version
                 """,
                 rows.map(\.key.groupID), rows.map(\.key.todoID), rows.map(\.key.userID), rows.map(\.version),
-                rows.map(\.fireAt), rows.map(\.actorName))
+                rows.map(\.fireAt), rows.map(\.actorName), rows.map(\.remindAt), rows.map(\.timezone))
         }
         if !changes.todoEnds.isEmpty {
             let ends = changes.todoEnds
             _ = try connection.query("""
-                UPDATE scheduler_reminders r SET fire_at = NULL, version = e.version, updated_at = now()
+                UPDATE scheduler_reminders r SET fire_at = NULL, remind_at = NULL, timezone = NULL, version = e.version, updated_at = now()
                 FROM unnest($1::text[], $2::text[], $3::bigint[]) AS e(group_id, todo_id, version)
                 WHERE r.group_id = e.group_id AND r.todo_id = e.todo_id AND r.fire_at IS NOT NULL AND r.version < e.version
                 """, ends.map(\.groupID), ends.map(\.todoID), ends.map(\.version))
@@ -51,7 +52,7 @@ struct SchedulerStore: Sendable {
         if !changes.memberEnds.isEmpty {
             let ends = changes.memberEnds
             _ = try connection.query("""
-                UPDATE scheduler_reminders r SET fire_at = NULL, version = e.version, updated_at = now()
+                UPDATE scheduler_reminders r SET fire_at = NULL, remind_at = NULL, timezone = NULL, version = e.version, updated_at = now()
                 FROM unnest($1::text[], $2::text[], $3::bigint[]) AS e(group_id, user_id, version)
                 WHERE r.group_id = e.group_id AND (e.user_id IS NULL OR r.user_id = e.user_id)
                   AND r.fire_at IS NOT NULL AND r.version < e.version

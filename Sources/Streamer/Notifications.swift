@@ -42,6 +42,39 @@ public struct NotificationList: Encodable, Sendable {
     public let unread: Int
 }
 
+/// One of the caller's reminders in a group (their bell on a card).
+public struct OwnReminder: Encodable, Sendable, Equatable {
+    public let todoID: String
+    public let remindAt: String
+    public let timezone: String
+    public let fireAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case todoID = "todo_id", remindAt = "remind_at", timezone, fireAt = "fire_at"
+    }
+}
+
+public struct OwnReminderList: Encodable, Sendable {
+    public let reminders: [OwnReminder]
+}
+
+extension ReadStore {
+    /// The caller's pending reminders in the group, from the scheduler's due index (a reminder is
+    /// listed once the scheduler has read its event; it stays until it fires or is cancelled).
+    public func reminders(of user: String, in group: String) async throws -> [OwnReminder] {
+        try await pool.withConnection { connection in
+            try connection.query("""
+                SELECT todo_id, remind_at, timezone, fire_at FROM scheduler_reminders
+                WHERE group_id = $1 AND user_id = $2 AND fire_at IS NOT NULL AND remind_at IS NOT NULL AND timezone IS NOT NULL
+                ORDER BY fire_at LIMIT 10000
+                """, group, user).map { row in
+                OwnReminder(todoID: try row.decode(String.self, "todo_id"), remindAt: try row.decode(String.self, "remind_at"),
+                            timezone: try row.decode(String.self, "timezone"), fireAt: try row.decode(Date.self, "fire_at"))
+            }
+        }
+    }
+}
+
 extension ReadStore {
     /// The user's notifications before `before` (an id), newest first, and their unread count.
     /// Only ever the caller's own: the user id comes from the token.

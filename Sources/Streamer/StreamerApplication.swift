@@ -210,6 +210,13 @@ public enum StreamerRoutes {
             }
             return try JSONBody.response(try await store.notifications(of: user.id, limit: limit, before: before))
         }
+        // `GET /api/v1/groups/{id}/reminders`: the caller's own pending reminders there (members only).
+        router.get("/api/v1/groups/:id/reminders") { request, context in
+            let user = try await tokens.authenticate(request)
+            let group = try groupID(context.parameters.get("id"))
+            _ = try await store.membership(of: user.userID, in: group.rawValue).requireMember(group.rawValue)
+            return try JSONBody.response(OwnReminderList(reminders: try await store.reminders(of: user.id, in: group.rawValue)))
+        }
     }
 
     struct PresenceList: Encodable {

@@ -23,8 +23,11 @@ struct NotificationsIntegrationTests {
     }
 
     static func list(_ client: any TestClientProtocol, _ session: Session, query: String = "") async throws -> (HTTPResponse.Status, [String: Any]) {
-        try await client.execute(uri: "/api/v1/notifications\(query)", method: .get,
-                                 headers: [.authorization: "Bearer \(session.token)"], body: nil) { response in
+        try await get(client, "/api/v1/notifications\(query)", session)
+    }
+
+    static func get(_ client: any TestClientProtocol, _ path: String, _ session: Session) async throws -> (HTTPResponse.Status, [String: Any]) {
+        try await client.execute(uri: path, method: .get, headers: [.authorization: "Bearer \(session.token)"], body: nil) { response in
             (response.status, (try? JSONSerialization.jsonObject(with: Data(buffer: response.body))) as? [String: Any] ?? [:])
         }
     }
@@ -52,11 +55,21 @@ struct NotificationsIntegrationTests {
                 #expect(await bobs.next(within: .seconds(10)) { Self.bell($0) == 1 } != nil, "Bob's bell shows 1 within seconds")
 
                 // Bob's own reminder fires: a second notification, marked as a reminder.
-                let fireAt = SchedulerIntegrationTests.instant(after: 2)
+                let fireAt = SchedulerIntegrationTests.instant(after: 4)
+                let remindAt = SchedulerIntegrationTests.localTime.string(from: fireAt)
                 #expect(try await api.call(.post, "/api/v1/command", token: bob.token, [
-                    "action": "set-reminder", "group_id": group, "todo_id": todo,
-                    "remind_at": SchedulerIntegrationTests.localTime.string(from: fireAt), "timezone": "UTC",
+                    "action": "set-reminder", "group_id": group, "todo_id": todo, "remind_at": remindAt, "timezone": "UTC",
                 ]).status == .accepted)
+                // Until it fires, Bob sees his reminder on the card; Alice sees none of his.
+                _ = try await Poll.seconds("Bob's reminder is listed") {
+                    let (status, body) = try await Self.get(client, "/api/v1/groups/\(group)/reminders", bob)
+                    let reminders = body["reminders"] as? [[String: Any]] ?? []
+                    return status == .ok && reminders.count == 1 && reminders[0]["todo_id"] as? String == todo
+                        && reminders[0]["remind_at"] as? String == remindAt && reminders[0]["timezone"] as? String == "UTC"
+                }
+                #expect((try await Self.get(client, "/api/v1/groups/\(group)/reminders", alice).1["reminders"] as? [Any])?.isEmpty == true)
+                let outsider = try await api.register("eve")
+                #expect(try await Self.get(client, "/api/v1/groups/\(group)/reminders", outsider).0 == .forbidden)
                 #expect(await bobs.next(within: .seconds(15)) { Self.bell($0) == 2 } != nil, "the fired reminder rings")
 
                 let (status, list) = try await Self.list(client, bob)

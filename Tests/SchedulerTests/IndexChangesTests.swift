@@ -16,11 +16,13 @@ import Testing
     }
 
     @Test func aSetReminderIsIndexedAndAClearEndsIt() {
-        let set = IndexChanges([event(.reminderSet, 3) { $0.fireAt = self.t0 }])
+        let set = IndexChanges([event(.reminderSet, 3) { $0.fireAt = self.t0; $0.remindAt = "2027-01-15T09:00:00"; $0.timezone = "Europe/Berlin" }])
         let key = IndexChanges.ReminderKey(groupID: "g", todoID: "t1", userID: "u1")
-        #expect(set.reminders[key] == .init(key: key, version: 3, fireAt: t0, actorName: "alice"))
-        let cleared = IndexChanges([event(.reminderSet, 3) { $0.fireAt = self.t0 }, event(.reminderCleared, 4)])
+        #expect(set.reminders[key] == .init(key: key, version: 3, fireAt: t0, remindAt: "2027-01-15T09:00:00", timezone: "Europe/Berlin",
+                                            actorName: "alice"))
+        let cleared = IndexChanges([event(.reminderSet, 3) { $0.fireAt = self.t0 }, event(.reminderCleared, 4) { $0.fireAt = self.t0; $0.timezone = "UTC" }])
         #expect(cleared.reminders[key]?.fireAt == nil)
+        #expect(cleared.reminders[key]?.timezone == nil)
         #expect(cleared.reminders[key]?.version == 4)
         #expect(cleared.fired.isEmpty)
     }

@@ -20,6 +20,8 @@ CREATE TABLE IF NOT EXISTS scheduler_reminders (
     user_id       text        NOT NULL,
     version       bigint      NOT NULL,
     fire_at       timestamptz,
+    remind_at     text,
+    timezone      text,
     actor_name    text        NOT NULL DEFAULT '',
     claimed_until timestamptz,
     fire_count    integer     NOT NULL DEFAULT 0,
@@ -62,6 +64,7 @@ GRANT SELECT, INSERT ON notifications TO todo_scheduler;
 GRANT USAGE ON SEQUENCE notifications_notification_id_seq TO todo_scheduler;
 -- An assignee is a username; the notification is for that user's id.
 GRANT SELECT (user_id, username) ON users TO todo_scheduler;
--- The streamer lists a user's notifications; command-api marks them read, and nothing else.
-GRANT SELECT ON notifications TO todo_streamer;
+-- The streamer shows a user their own reminders (the bell on a card) from the due index, lists
+-- their notifications; command-api marks them read, and nothing else.
+GRANT SELECT ON notifications, scheduler_reminders TO todo_streamer;
 GRANT SELECT (notification_id, user_id, read_at), UPDATE (read_at) ON notifications TO todo_command_api;
