@@ -83,6 +83,14 @@ public enum Pages {
                   <kbd class="search-key" aria-hidden="true">/</kbd>
                   <ul id="search-results" class="search-results" role="listbox" aria-label="Search results" hidden></ul>
                 </form>
+                <div class="notifications" data-session-only>
+                  <button type="button" class="bell" data-action="toggle-notifications" aria-haspopup="true" aria-expanded="false"
+                          aria-controls="notifications-panel" title="Notifications">\(Icon.bell)<span class="visually-hidden">Notifications</span><span id="bell-count" class="bell-count" data-unread="0">0</span></button>
+                  <section id="notifications-panel" class="notifications-panel" aria-label="Notifications" hidden>
+                    <header><h2>Notifications</h2><button type="button" class="link" data-action="read-all-notifications">Mark all read</button></header>
+                    <ul id="notifications-list"></ul>
+                  </section>
+                </div>
                 <div class="topbar-actions">\(actions)</div>
               </header>
               <main id="main" tabindex="-1">\(content)</main>
@@ -165,6 +173,7 @@ public enum Pages {
 
 /// Inline SVG icons drawn for this project (no icon font, no download).
 enum Icon {
+    static let bell = ##"<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><path d="M6 16V11a6 6 0 0 1 12 0v5l1.8 2.2H4.2z" fill="currentColor"/><path d="M10 20.2a2.2 2.2 0 0 0 4 0" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round"/></svg>"##
     static let logo = ##"<svg class="logo" viewBox="0 0 32 32" aria-hidden="true"><rect width="32" height="32" rx="8" fill="#1683f0"/><path d="M9 16.5l4.5 4.5L23 11.5" fill="none" stroke="#fff" stroke-width="3" stroke-linecap="round" stroke-linejoin="round"/></svg>"##
     static let plus = ##"<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><path d="M12 5v14M5 12h14" stroke="currentColor" stroke-width="2.2" stroke-linecap="round"/></svg>"##
     static let gear = ##"<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><circle cx="12" cy="12" r="3.2" fill="none" stroke="currentColor" stroke-width="2"/><path d="M12 2.5v3M12 18.5v3M2.5 12h3M18.5 12h3M5.3 5.3l2.1 2.1M16.6 16.6l2.1 2.1M5.3 18.7l2.1-2.1M16.6 7.4l2.1-2.1" stroke="currentColor" stroke-width="2" stroke-linecap="round"/></svg>"##

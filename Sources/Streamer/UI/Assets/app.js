@@ -245,6 +245,7 @@
       }
       if (mode === "outer" && !selector) {
         for (const element of elements) document.getElementById(element.id)?.replaceWith(element);
+        if (elements.some((element) => element.id === "bell-count")) document.dispatchEvent(new CustomEvent("teamboard:bell"));
         return;
       }
       const target = selector ? $(selector) : null;
@@ -408,6 +409,7 @@
     if (group) $$("a[data-keep-group]").forEach((link) => (link.href = link.pathname + "?group=" + encodeURIComponent(group)));
     scheduleRefresh();
     initSearch();
+    initNotifications();
     document.body.classList.add("ready");
     return true;
   }
@@ -483,6 +485,7 @@
       this.outcomes = new Map();   // command_id → event, for outcomes that beat the 202
       this.lastID = 0;
       this.ended = false;
+      this.reminders = new Map();  // todo_id → the viewer's own reminder on it
       this.wire();
       this.recount();
     }
@@ -504,6 +507,69 @@
       this.connect();
       this.loadHistory(version);
       this.loadPresence();
+    }
+
+    /// The viewer's own reminders (nobody else's are ever sent), shown as a bell on their cards.
+    async loadReminders() {
+      try {
+        const response = await authorized("/api/v1/groups/" + encodeURIComponent(this.groupID) + "/reminders");
+        if (!response.ok) return;
+        const { reminders } = await response.json();
+        this.reminders = new Map(reminders.map((reminder) => [reminder.todo_id, reminder]));
+        this.decorateReminders();
+      } catch { /* the next reconnect reads them again */ }
+    }
+
+    /// A reminder set elsewhere (another tab) is listed once the scheduler has read it.
+    reloadRemindersSoon() {
+      clearTimeout(this.reminderReload);
+      this.reminderReload = setTimeout(() => this.loadReminders(), 1500);
+    }
+
+    decorateReminders() {
+      for (const card of $$(".card[data-todo-id]", this.root)) {
+        const reminder = this.reminders.get(card.dataset.todoId);
+        let badge = $(".reminder", card);
+        if (!reminder) { badge?.remove(); continue; }
+        if (!badge) {
+          badge = document.createElement("span");
+          badge.className = "reminder";
+          let meta = $(".card-meta", card);
+          if (!meta) { meta = document.createElement("footer"); meta.className = "card-meta"; card.append(meta); }
+          meta.prepend(badge);
+        }
+        const text = reminderText(reminder);
+        if (badge.dataset.text !== text) {
+          badge.dataset.text = text;
+          badge.innerHTML = reminderIcon;
+          badge.append(document.createTextNode(text));
+          badge.title = "Your reminder: " + text;
+        }
+      }
+    }
+
+    setReminder(card, local) {
+      const todoID = card.dataset.todoId;
+      const previous = this.reminders.get(todoID);
+      profileTimeZone().then((timezone) => {
+        this.reminders.set(todoID, { todo_id: todoID, remind_at: local.length === 16 ? local + ":00" : local, timezone });
+        this.decorateReminders();
+      });
+      this.send({ action: "set-reminder", todo_id: todoID, remind_at: local }, () => {
+        if (previous) this.reminders.set(todoID, previous); else this.reminders.delete(todoID);
+        this.decorateReminders();
+      }, "reminder");
+    }
+
+    clearReminder(card) {
+      const todoID = card.dataset.todoId;
+      const previous = this.reminders.get(todoID);
+      this.reminders.delete(todoID);
+      this.decorateReminders();
+      this.send({ action: "clear-reminder", todo_id: todoID }, () => {
+        if (previous) this.reminders.set(todoID, previous);
+        this.decorateReminders();
+      }, "reminder");
     }
 
     async loadPresence() {
@@ -557,6 +623,7 @@
           if (!response.ok) throw new Error("stream answered " + response.status);
           this.setLive("live");
           this.loadPresence(); // the stream's signals follow from here
+          this.loadReminders();
           delay = 1000;
           await readEvents(response, (event) => this.onEvent(event));
         } catch (error) {
@@ -600,6 +667,11 @@
       }
       if (type === "group.deleted") this.leave("This group was deleted.");
       if (type.startsWith("todo.")) this.calendar.changed();
+      // The viewer's reminders: gone when fired, cleared, or cancelled by deletion or done.
+      const ownReminder = type.startsWith("reminder.") && domain.actor_user_id === this.me.id;
+      if ((ownReminder && type !== "reminder.set") || type === "todo.deleted" || (type.startsWith("todo.") && domain.status === "done")) {
+        if (this.reminders.delete(domain.todo_id)) this.decorateReminders();
+      } else if (ownReminder && !mine) this.reloadRemindersSoon();
     }
 
     leave(message) {
@@ -689,6 +761,7 @@
         if (sorted.some((card, index) => card !== cards[index])) column.append(...sorted);
       }
       this.recount();
+      this.decorateReminders();
     }
 
     recount() {
@@ -881,6 +954,25 @@
         else this.edit(card, form, labels, mayWrite);
       };
       remove.onclick = () => { dialog.close(); this.remove(card); };
+      // Reminders are the viewer's own, on a saved todo that is not done; set and cleared at once.
+      const reminderBox = $("[data-reminder]", dialog);
+      reminderBox.hidden = !editing || card.dataset.status === "done";
+      if (!reminderBox.hidden) {
+        const current = this.reminders.get(card.dataset.todoId);
+        form.remind_at.value = current ? current.remind_at.slice(0, 16) : "";
+        const clear = $('[data-action="clear-reminder"]', dialog);
+        clear.hidden = !current;
+        const zoneNote = $("#todo-remind-zone", dialog);
+        zoneNote.textContent = current ? "Set for " + reminderText(current) + "." : "";
+        profileTimeZone().then((zone) => { if (!current) zoneNote.textContent = "In your time zone, " + zone + " (Settings)."; });
+        $('[data-action="set-reminder"]', dialog).onclick = () => {
+          if (!form.remind_at.value) { form.remind_at.focus(); return; }
+          this.setReminder(card, form.remind_at.value);
+          dialog.close();
+          toast("Reminder set.");
+        };
+        clear.onclick = () => { this.clearReminder(card); dialog.close(); toast("Reminder cleared."); };
+      }
       $('[data-action="cancel"]', dialog).onclick = () => dialog.close();
       dialog.showModal();
       (mayWrite ? form.title : form.status).focus();
@@ -1347,6 +1439,15 @@
         <select id="todo-status" name="status">
           <option value="todo">To do</option><option value="in_progress">In progress</option><option value="done">Done</option>
         </select>
+        <fieldset class="dialog-reminder" data-reminder>
+          <legend>Your reminder <span class="muted">(only you see it)</span></legend>
+          <div class="reminder-row">
+            <input id="todo-remind-at" name="remind_at" type="datetime-local" aria-label="Remind me at" aria-describedby="todo-remind-zone">
+            <button type="button" class="button" data-action="set-reminder">Set reminder</button>
+            <button type="button" class="button ghost" data-action="clear-reminder">Clear</button>
+          </div>
+          <small id="todo-remind-zone" class="muted"></small>
+        </fieldset>
         <div class="dialog-actions">
           <button type="button" class="button danger" data-action="delete-todo">Delete</button>
           <button type="button" class="button ghost" data-action="cancel">Cancel</button>
@@ -1355,6 +1456,94 @@
       </form>`;
     document.body.append(dialog);
     return dialog;
+  }
+
+  // ---------------------------------------------------------------- the bell (notifications)
+  /// The header's bell: its count is patched by the page's stream (`#bell-count`); the list is
+  /// read when it opens. Opening a notification marks it read and shows its todo on its board.
+  function initNotifications() {
+    const button = $('[data-action="toggle-notifications"]');
+    const panel = $("#notifications-panel");
+    if (!button || !panel) return;
+    const close = () => { panel.hidden = true; button.setAttribute("aria-expanded", "false"); };
+    button.addEventListener("click", () => {
+      if (!panel.hidden) { close(); return; }
+      panel.hidden = false;
+      button.setAttribute("aria-expanded", "true");
+      loadNotifications();
+    });
+    document.addEventListener("click", (event) => { if (!panel.hidden && !event.target.closest(".notifications")) close(); });
+    document.addEventListener("keydown", (event) => { if (event.key === "Escape" && !panel.hidden) { close(); button.focus(); } });
+    $('[data-action="read-all-notifications"]', panel).addEventListener("click", async () => {
+      try { await api("POST", "/api/v1/notifications/read", { all: true }); loadNotifications(); } catch (error) { toast(error.message, "error"); }
+    });
+    document.addEventListener("teamboard:bell", () => { if (!panel.hidden) loadNotifications(); });
+  }
+
+  async function loadNotifications() {
+    const list = $("#notifications-list");
+    const empty = (text) => { const item = document.createElement("li"); item.className = "empty"; item.textContent = text; return item; };
+    try {
+      const response = await authorized("/api/v1/notifications?limit=20");
+      if (!response.ok) throw new Error(await errorMessage(response));
+      const { notifications } = await response.json();
+      list.replaceChildren(...(notifications.length ? notifications.map(notificationItem) : [empty("No notifications yet.")]));
+    } catch (error) { list.replaceChildren(empty(error.message)); }
+  }
+
+  function notificationItem(notification) {
+    const item = document.createElement("li");
+    item.tabIndex = 0;
+    item.dataset.notificationId = String(notification.id);
+    if (!notification.read_at) item.classList.add("unread");
+    const text = document.createElement("span");
+    text.textContent = notification.kind === "reminder"
+      ? "Reminder: " + notification.title + (notification.late ? " (late: the reminder service was down)" : "")
+      : "Assigned to you: " + notification.title;
+    const when = document.createElement("small");
+    when.textContent = new Date(notification.created_at).toLocaleString();
+    item.append(text, when);
+    const open = async () => {
+      if (!notification.read_at) { try { await api("POST", "/api/v1/notifications/read", { ids: [notification.id] }); } catch { /* still open it */ } }
+      location.assign("/app?group=" + encodeURIComponent(notification.group_id) + "&todo=" + encodeURIComponent(notification.todo_id));
+    };
+    item.addEventListener("click", open);
+    item.addEventListener("keydown", (event) => { if (event.key === "Enter") open(); });
+    return item;
+  }
+
+  /// The bell's stream on a page without a board (`GET /events` without a group).
+  async function followBell() {
+    let delay = 1000;
+    for (;;) {
+      try {
+        const response = await fetch("/events", { headers: { Authorization: "Bearer " + (await accessToken()), Accept: "text/event-stream" } });
+        if (response.status === 401) { await refresh(true); continue; }
+        if (!response.ok) throw new Error("stream answered " + response.status);
+        delay = 1000;
+        await readEvents(response, (event) => { if (event.type === "datastar-patch-elements") Datastar.patchElements(event.data); });
+      } catch { /* reconnect below */ }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 15000);
+    }
+  }
+
+  /// The profile's time zone (reminders are read in it), read once per page.
+  let profileZone = null;
+  function profileTimeZone() {
+    profileZone ??= api("GET", "/api/v1/me").then((profile) => profile.timezone).catch(() => { profileZone = null; return "UTC"; });
+    return profileZone;
+  }
+
+  const reminderIcon = `<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><path d="M6 16V11a6 6 0 0 1 12 0v5l1.8 2.2H4.2z" fill="currentColor"/><path d="M10 20.2a2.2 2.2 0 0 0 4 0" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round"/></svg>`;
+
+  /// "Dec 24, 09:00" for a reminder's local time (its zone added when not the browser's).
+  function reminderText(reminder) {
+    const [day, time = "00:00"] = reminder.remind_at.split("T");
+    const [y, m, d] = day.split("-").map(Number);
+    const [hh, mm] = time.split(":").map(Number);
+    const text = new Date(y, m - 1, d, hh, mm).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+    return reminder.timezone && reminder.timezone !== browserZone() ? text + " (" + reminder.timezone + ")" : text;
   }
 
   // ---------------------------------------------------------------- page: settings
@@ -1530,7 +1719,7 @@
   document.addEventListener("DOMContentLoaded", async () => {
     if (page === "login") { initLogin(); return; }
     const signedIn = await resume();
-    if (page === "architecture") { if (signedIn) initChrome(); else $(".account")?.setAttribute("hidden", ""); return; }
+    if (page === "architecture") { if (signedIn && initChrome()) followBell(); else $(".account")?.setAttribute("hidden", ""); return; }
     if (!initChrome()) return;
     const notice = sessionStorage.getItem("teamboard.notice");
     if (notice) { sessionStorage.removeItem("teamboard.notice"); toast(notice, "error"); }
@@ -1540,6 +1729,8 @@
     const group = params.get("group");
     if (page === "app") (group ? initWorkspace(main, group) : initOverview(main));
     else if (page === "settings") initSettings(main, group);
+    // A board's stream carries the bell; any other page opens one for the bell alone.
+    if (!(page === "app" && group)) followBell();
     offerTimeZone();
   });
 
