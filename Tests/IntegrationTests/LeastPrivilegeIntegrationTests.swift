@@ -5,6 +5,7 @@ import Migrations
 import NATS
 import Postgres
 import ServiceSupport
+import Sharding
 import Testing
 
 /// Each service speaks on the bus and in Postgres as a user of its own, with only what it needs
@@ -89,7 +90,28 @@ struct LeastPrivilegeIntegrationTests {
 
         // The engine appends events, never commands or announcements.
         #expect(try await !Self.arrives(SessionRevocation.subject, from: engine, observer: sessions))
-        for connection in [commandAPI, streamer, engine, admin] { await connection.drain() }
+
+        // The scheduler: commands and notification signals, never events; its own consumer only.
+        let scheduler = try await Self.connect(as: "scheduler")
+        #expect(try await !Self.arrives("app.event.000.grp-forged", from: scheduler, observer: events))
+        #expect(try await !Self.arrives(SessionRevocation.subject, from: scheduler, observer: sessions))
+        let notify = try await admin.subscribe(UserSubject.wildcard)
+        try await admin.ping()
+        #expect(try await Self.arrives(try UserSubject(userID: "u-perm").subject, from: scheduler, observer: notify), "control: a signal arrives")
+        await #expect(throws: (any Error).self, "the scheduler cannot touch the sink's consumer") {
+            try await scheduler.jetStream.deleteConsumer(stream: Streams.events, durable: "data-sink")
+        }
+        if (try? await admin.jetStream.consumerInfo(stream: Streams.events, durable: "scheduler")) == nil {
+            let consumer = try await admin.jetStream.pullConsumer(stream: Streams.events, config: ConsumerConfig(durable: "scheduler"))
+            await consumer.close()
+        }
+        for other in [streamer, engine] {
+            await #expect(throws: (any Error).self, "nor may the others touch the scheduler's") {
+                try await other.jetStream.deleteConsumer(stream: Streams.events, durable: "scheduler")
+            }
+        }
+        _ = try await admin.jetStream.consumerInfo(stream: Streams.events, durable: "scheduler") // still there
+        for connection in [commandAPI, streamer, engine, scheduler, admin] { await connection.drain() }
     }
 
     static func pool(as user: String) throws -> PostgresPool {
@@ -132,6 +154,20 @@ struct LeastPrivilegeIntegrationTests {
         _ = try await commandAPI.query("SELECT count(*) AS n FROM todos WHERE false")
         #expect(await Self.denied(commandAPI, "UPDATE todos SET title = title WHERE false"), "command-api does not write the projection")
         #expect(await Self.denied(commandAPI, "DROP TABLE idempotency_keys"), "nor change the schema")
-        for pool in [streamer, sink, commandAPI, owner] { await pool.shutdown() }
+        // The scheduler: its own tables and notifications (written, never changed), accounts' names only.
+        let scheduler = try Self.pool(as: "scheduler")
+        _ = try await scheduler.query("SELECT count(*) AS n FROM scheduler_reminders WHERE false")
+        _ = try await scheduler.query("SELECT user_id, username FROM users LIMIT 1")
+        #expect(await Self.denied(scheduler, "SELECT password_hash FROM users LIMIT 1"))
+        #expect(await Self.denied(scheduler, "UPDATE notifications SET read_at = now() WHERE false"), "reading is the user's")
+        #expect(await Self.denied(scheduler, "UPDATE todos SET title = title WHERE false"))
+        // Notifications: the streamer reads them; command-api marks them read and nothing else.
+        _ = try await streamer.query("SELECT count(*) AS n FROM notifications WHERE false")
+        #expect(await Self.denied(streamer, "UPDATE notifications SET read_at = now() WHERE false"))
+        _ = try await commandAPI.query("UPDATE notifications SET read_at = now() WHERE user_id = 'nobody' AND notification_id = 0")
+        #expect(await Self.denied(commandAPI, "UPDATE notifications SET title = title WHERE false"))
+        #expect(await Self.denied(commandAPI, "SELECT title FROM notifications LIMIT 1"))
+        #expect(await Self.denied(commandAPI, "DELETE FROM notifications WHERE false"))
+        for pool in [streamer, sink, commandAPI, scheduler, owner] { await pool.shutdown() }
     }
 }
