@@ -180,6 +180,7 @@ bench: deps build-release ## Benchmarks (release build, servers of their own); w
 	if [ $$status = 0 ]; then $(BENCH_NATS_ADMIN) .build/release/todo-bench streamer --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
 	if [ $$status = 0 ]; then $(BENCH_NATS_ADMIN) .build/release/todo-bench search --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
 	if [ $$status = 0 ]; then $(BENCH_NATS_ADMIN) .build/release/todo-bench export --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
+	if [ $$status = 0 ]; then $(BENCH_NATS_ADMIN) .build/release/todo-bench scheduler --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
 	$(BENCH_ENV) scripts/infra.sh stop; exit $$status
 
 bench-e2e: deps build-release ## End-to-end load benchmark on the whole system (release, own fresh stack); writes bench/results/<date>-e2e.md
