@@ -24,7 +24,7 @@ struct SchedulerBench: AsyncParsableCommand {
     @Option var reminders = 100_000
     @Option var groups = 100
     @Option(help: "Seconds from the start until the first reminder is due (the backlog is decided and indexed meanwhile).")
-    var lead = 75
+    var lead = 60
     @Option(help: "Seconds over which the reminders are due.") var window = 60
     @Option var replicas = 2
     @Option var output = "bench/results"
