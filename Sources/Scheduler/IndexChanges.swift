@@ -26,6 +26,11 @@ struct IndexChanges: Equatable {
 
     /// Every live reminder of a todo ends (deleted, or moved to done) as of `version`.
     struct TodoEnd: Hashable {
+        struct Key: Hashable {
+            let groupID: String
+            let todoID: String
+        }
+
         let groupID: String
         let todoID: String
         let version: Int64
@@ -34,6 +39,11 @@ struct IndexChanges: Equatable {
     /// Every reminder of a member in a group ends (they left); `userID` nil: of everyone (the group
     /// was deleted).
     struct MemberEnd: Hashable {
+        struct Key: Hashable {
+            let groupID: String
+            let userID: String?
+        }
+
         let groupID: String
         let userID: String?
         let version: Int64
@@ -50,6 +60,16 @@ struct IndexChanges: Equatable {
         let title: String
         let eventID: String
         let occurredAt: Date
+        /// Whether a new assignee hears of it (not for history read at the first start).
+        var notify = true
+    }
+
+    /// The engine refused a `fire-reminder` (`code`): the reminder it was for is gone
+    /// (`no_reminder`), or not due yet by the engine's clock.
+    struct FiringRefusal: Equatable {
+        let key: ReminderKey
+        let commandID: String
+        let code: String
     }
 
     /// A notification for a known user id (a fired reminder's).
@@ -64,17 +84,42 @@ struct IndexChanges: Equatable {
     }
 
     private(set) var reminders: [ReminderKey: ReminderRow] = [:]
-    private(set) var todoEnds: [TodoEnd] = []
-    private(set) var memberEnds: [MemberEnd] = []
+    private var todoEndVersions: [TodoEnd.Key: Int64] = [:]
+    private var memberEndVersions: [MemberEnd.Key: Int64] = [:]
     private(set) var assignments: [TodoAssignment] = []
     private(set) var fired: [Notification] = []
+    private(set) var refusals: [FiringRefusal] = []
+
+    /// One end per todo and per member, the newest, in key order (so two replicas' transactions
+    /// lock rows in the same order).
+    var todoEnds: [TodoEnd] {
+        todoEndVersions.map { TodoEnd(groupID: $0.key.groupID, todoID: $0.key.todoID, version: $0.value) }
+            .sorted { ($0.groupID, $0.todoID) < ($1.groupID, $1.todoID) }
+    }
+
+    var memberEnds: [MemberEnd] {
+        memberEndVersions.map { MemberEnd(groupID: $0.key.groupID, userID: $0.key.userID, version: $0.value) }
+            .sorted { ($0.groupID, $0.userID ?? "") < ($1.groupID, $1.userID ?? "") }
+    }
+
+    /// The reminders' new states in key order.
+    var reminderRows: [ReminderRow] {
+        reminders.values.sorted { ($0.key.groupID, $0.key.todoID, $0.key.userID) < ($1.key.groupID, $1.key.todoID, $1.key.userID) }
+    }
 
     init(_ events: some Sequence<TodoEvent>) {
         for event in events { add(event) }
     }
 
     var isEmpty: Bool {
-        reminders.isEmpty && todoEnds.isEmpty && memberEnds.isEmpty && assignments.isEmpty && fired.isEmpty
+        reminders.isEmpty && todoEndVersions.isEmpty && memberEndVersions.isEmpty && assignments.isEmpty && fired.isEmpty && refusals.isEmpty
+    }
+
+    /// Drops the notifications of events from before `since` (the scheduler's first start: the
+    /// history it reads then is not news), keeping every change to the index.
+    mutating func notifyOnly(since: Date) {
+        fired.removeAll { $0.createdAt < since }
+        for index in assignments.indices where assignments[index].occurredAt < since { assignments[index].notify = false }
     }
 
     private mutating func add(_ event: TodoEvent) {
@@ -95,19 +140,29 @@ struct IndexChanges: Equatable {
                                          timezone: fireAt == nil ? nil : event.timezone, actorName: event.actorName)
         case .todoCreated, .todoUpdated, .todoMoved, .todoDeleted, .todoRestored:
             guard let todoID = event.todoID else { return }
-            let deleted = event.eventType == .todoDeleted
             // Deleting a todo or moving it to done cancels its reminders (the engine drops them).
-            if deleted || event.status == .done {
-                todoEnds.append(TodoEnd(groupID: event.groupID, todoID: todoID, version: version))
+            if event.eventType == .todoDeleted || event.status == .done {
+                let key = TodoEnd.Key(groupID: event.groupID, todoID: todoID)
+                todoEndVersions[key] = max(todoEndVersions[key] ?? version, version)
             }
+            // Deleting and restoring leave the assignee as it was: neither is an assignment.
+            guard event.eventType != .todoDeleted && event.eventType != .todoRestored else { return }
             assignments.append(TodoAssignment(
-                groupID: event.groupID, todoID: todoID, version: version, assignee: deleted ? nil : event.assignee,
+                groupID: event.groupID, todoID: todoID, version: version, assignee: event.assignee,
                 actorName: event.actorName, title: event.title ?? "", eventID: event.eventID, occurredAt: event.occurredAt))
         case .memberRemoved:
-            if let member = event.memberUserID { memberEnds.append(MemberEnd(groupID: event.groupID, userID: member, version: version)) }
+            guard let member = event.memberUserID else { return }
+            let key = MemberEnd.Key(groupID: event.groupID, userID: member)
+            memberEndVersions[key] = max(memberEndVersions[key] ?? version, version)
         case .groupDeleted:
-            memberEnds.append(MemberEnd(groupID: event.groupID, userID: nil, version: version))
-        case .memberAdded, .memberRoleChanged, .commandRejected:
+            let key = MemberEnd.Key(groupID: event.groupID, userID: nil)
+            memberEndVersions[key] = max(memberEndVersions[key] ?? version, version)
+        case .commandRejected:
+            // The engine refused one of the scheduler's own firings (its id says so).
+            guard event.commandID.hasPrefix(ReminderFiring.prefix), let todoID = event.todoID else { return }
+            refusals.append(FiringRefusal(key: ReminderKey(groupID: event.groupID, todoID: todoID, userID: event.actorUserID),
+                                          commandID: event.commandID, code: event.code ?? ""))
+        case .memberAdded, .memberRoleChanged:
             break
         }
     }
@@ -143,7 +198,7 @@ struct AssigneeChanges: Equatable {
             let stored = Stored(assignee: assignment.assignee, version: assignment.version)
             current[key] = stored
             updates[key] = stored
-            if let assignee = assignment.assignee, assignee != assignment.actorName { notifications.append(assignment) }
+            if let assignee = assignment.assignee, assignee != assignment.actorName, assignment.notify { notifications.append(assignment) }
         }
     }
 }

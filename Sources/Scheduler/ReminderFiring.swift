@@ -14,12 +14,20 @@ import Sharding
 /// JetStream within its duplicate window and by the engine after it; and the engine emits
 /// `reminder.fired` only while that reminder is still set for that instant, then forgets it.
 enum ReminderFiring {
+    static let prefix = "fire-"
+
     /// The command and message id of one firing: `fire-` and 128 bits of SHA-256 over the
-    /// reminder's identity and instant (ids are at most 128 characters; the parts may be longer).
+    /// reminder's identity, its instant and its attempt (ids are at most 128 characters; the parts
+    /// may be longer). The attempt is 0 unless the engine refused an earlier one as not yet due.
     static func commandID(_ reminder: DueReminder) -> String {
-        let millis = Int64((reminder.fireAt.timeIntervalSince1970 * 1000).rounded())
-        let digest = SHA256.hash(data: Data("\(reminder.groupID)\u{0}\(reminder.todoID)\u{0}\(reminder.userID)\u{0}\(millis)".utf8))
-        return "fire-" + digest.prefix(16).map { String(format: "%02x", $0) }.joined()
+        commandID(groupID: reminder.groupID, todoID: reminder.todoID, userID: reminder.userID, fireAt: reminder.fireAt,
+                  attempt: reminder.attempt)
+    }
+
+    static func commandID(groupID: String, todoID: String, userID: String, fireAt: Date, attempt: Int) -> String {
+        let millis = Int64((fireAt.timeIntervalSince1970 * 1000).rounded())
+        let digest = SHA256.hash(data: Data("\(groupID)\u{0}\(todoID)\u{0}\(userID)\u{0}\(millis)\u{0}\(attempt)".utf8))
+        return prefix + digest.prefix(16).map { String(format: "%02x", $0) }.joined()
     }
 
     /// Late: the scheduler fires it more than `lateAfter` after its time (it was down, or behind).

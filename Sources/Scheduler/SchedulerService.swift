@@ -44,21 +44,38 @@ public final class SchedulerService: Service {
 
     public func run() async throws {
         try await PipelineStreams.ensureAll(jetStream, replicas: configuration.shared.streamReplicas)
+        let since = try await notificationsSince()
         let consumer = try await jetStream.pullConsumer(stream: Streams.events, config: consumerConfig)
-        logger.info("scheduler consuming", metadata: ["consumer": "\(configuration.durable)"])
+        logger.info("scheduler consuming", metadata: ["consumer": "\(configuration.durable)", "notifications_since": "\(since)"])
         let loop = ConsumerLoop(consumer: consumer, batchSize: configuration.batchSize, expires: .seconds(1),
                                 lagMetric: "scheduler_consumer_pending", logger: logger)
         let firer = ReminderFirer(store: store, jetStream: jetStream, configuration: configuration, logger: logger)
         let firing = Task { await firer.run() }
-        await loop.run { await index($0) }
+        await loop.run { await index($0, notifyingSince: since) }
         firing.cancel()
         await firing.value
         logger.info("scheduler stopped")
     }
 
+    /// The first start's time (`SchedulerStore.notificationsSince`), waiting for Postgres.
+    private func notificationsSince() async throws -> Date {
+        var attempt = 0
+        while true {
+            do {
+                return try await store.notificationsSince()
+            } catch {
+                attempt += 1
+                if Task.isShuttingDownGracefully || Task.isCancelled { throw error }
+                logger.warning("Postgres not reachable yet; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                try await Task.sleep(for: backoff.delay(attempt: attempt))
+            }
+        }
+    }
+
     /// Indexes one batch, signals the notified users, acknowledges. Returns without acknowledging
-    /// only when stopping while Postgres still fails (the server redelivers later).
-    func index(_ batch: [JetStreamMessage]) async {
+    /// only when stopping while Postgres still fails (the server redelivers later). Events from
+    /// before `since` change the index but notify nobody.
+    func index(_ batch: [JetStreamMessage], notifyingSince since: Date) async {
         var events: [TodoEvent] = []
         var handled: [JetStreamMessage] = []
         var valid: [JetStreamMessage] = []
@@ -72,7 +89,8 @@ public final class SchedulerService: Service {
                 handled.append(message)
             }
         }
-        let changes = IndexChanges(events)
+        var changes = IndexChanges(events)
+        changes.notifyOnly(since: since)
         var attempt = 0
         var notified = Set<String>()
         while true {

@@ -184,9 +184,12 @@ public struct EventStreamRoute: SSEStreamOpener {
         active.register(stream, session: session)
         // A viewer from before the join, so an end that comes first (onEnd) always finds it.
         let first = presence.presence.opened(group.rawValue, userID: user.id, name: user.username)
+        // The bell first, so the stream's end (its onEnd) always finds it registered.
+        await notifications.join(stream, bare: false)
         do {
             try await fanout.join(group, stream) // leaves again if it fails
         } catch {
+            notifications.leave(stream)
             active.unregister(stream, session: session)
             active.release()
             active.unreserve(user: user.id)
@@ -194,7 +197,6 @@ public struct EventStreamRoute: SSEStreamOpener {
             throw APIError.unavailable("live updates are unavailable (message bus)")
         }
         if first { Task { await presence.changed(group.rawValue) } }
-        await notifications.join(stream, bare: false)
         // Revoked while it was being opened: end it as soon as it starts.
         if tokens.revocations.isRevoked(session) {
             stream.eventLoop.execute { stream.shutdown(retryLine: EventStreamRoute.retryLine) }

@@ -121,6 +121,9 @@ public final class NotificationFeed: Service, Sendable {
         var byUser: [String: [ObjectIdentifier: LiveStream]] = [:]
         /// Streams with no group, which only this feed writes to.
         var bare: [ObjectIdentifier: LiveStream] = [:]
+        /// Per user with streams here, the latest count read started: a count that comes back
+        /// after a later one started is stale and dropped.
+        var reads: [String: UInt64] = [:]
     }
 
     private let registry = Mutex(Registry())
@@ -171,31 +174,43 @@ public final class NotificationFeed: Service, Sendable {
         registry.withLock { $0.byUser[user]?.isEmpty == false }
     }
 
-    /// Adds a stream of the user's (`bare`: one without a group) and sends it the current count.
+    /// Adds a stream of the user's (`bare`: one without a group) and sends the user's streams the
+    /// current count (this one's first).
     func join(_ stream: LiveStream, bare: Bool) async {
         registry.withLock { registry in
             registry.byUser[stream.userID, default: [:]][ObjectIdentifier(stream)] = stream
             if bare { registry.bare[ObjectIdentifier(stream)] = stream }
         }
-        if let count = await count(of: stream.userID) {
-            let bytes = Self.bell(unread: count)
-            stream.eventLoop.execute { stream.notice(bytes, kind: .bell) }
-        }
+        await refresh(stream.userID)
     }
 
     func leave(_ stream: LiveStream) {
         registry.withLock { registry in
             registry.byUser[stream.userID]?[ObjectIdentifier(stream)] = nil
-            if registry.byUser[stream.userID]?.isEmpty == true { registry.byUser[stream.userID] = nil }
+            if registry.byUser[stream.userID]?.isEmpty == true {
+                registry.byUser[stream.userID] = nil
+                registry.reads[stream.userID] = nil
+            }
             registry.bare[ObjectIdentifier(stream)] = nil
         }
     }
 
-    /// Reads the user's count and writes it to each of their streams here.
+    /// Reads the user's count and writes it to each of their streams here, unless a read started
+    /// later has already been written (reads may finish out of order).
     func refresh(_ user: String) async {
+        let read: UInt64 = registry.withLock { registry in
+            let next = (registry.reads[user] ?? 0) &+ 1
+            registry.reads[user] = next
+            return next
+        }
         guard let count = await count(of: user) else { return }
         let bytes = Self.bell(unread: count)
-        for stream in registry.withLock({ Array(($0.byUser[user] ?? [:]).values) }) {
+        let streams: [LiveStream] = registry.withLock { registry in
+            // A later read is under way or done: its count is the newer one.
+            guard registry.reads[user] == read else { return [] }
+            return Array((registry.byUser[user] ?? [:]).values)
+        }
+        for stream in streams {
             stream.eventLoop.execute { stream.notice(bytes, kind: .bell) }
         }
     }

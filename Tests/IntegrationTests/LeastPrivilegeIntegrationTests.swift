@@ -105,13 +105,18 @@ struct LeastPrivilegeIntegrationTests {
             let consumer = try await admin.jetStream.pullConsumer(stream: Streams.events, config: ConsumerConfig(durable: "scheduler"))
             await consumer.close()
         }
-        for other in [streamer, engine] {
+        let sink = try await Self.connect(as: "data-sink")
+        await #expect(throws: (any Error).self, "the sink cannot read from the scheduler's consumer") {
+            let consumer = try await sink.jetStream.pullConsumer(stream: Streams.events, config: ConsumerConfig(durable: "scheduler"))
+            _ = try await consumer.fetch(batch: 1, expires: .milliseconds(200))
+        }
+        for other in [streamer, engine, sink] {
             await #expect(throws: (any Error).self, "nor may the others touch the scheduler's") {
                 try await other.jetStream.deleteConsumer(stream: Streams.events, durable: "scheduler")
             }
         }
         _ = try await admin.jetStream.consumerInfo(stream: Streams.events, durable: "scheduler") // still there
-        for connection in [commandAPI, streamer, engine, scheduler, admin] { await connection.drain() }
+        for connection in [commandAPI, streamer, engine, scheduler, sink, admin] { await connection.drain() }
     }
 
     static func pool(as user: String) throws -> PostgresPool {

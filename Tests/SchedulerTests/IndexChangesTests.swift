@@ -50,10 +50,43 @@ import Testing
         ])
         #expect(changes.todoEnds == [IndexChanges.TodoEnd(groupID: "g", todoID: "t1", version: 3),
                                      IndexChanges.TodoEnd(groupID: "g", todoID: "t2", version: 4)])
-        #expect(changes.memberEnds == [IndexChanges.MemberEnd(groupID: "g", userID: "u3", version: 5),
-                                       IndexChanges.MemberEnd(groupID: "g", userID: nil, version: 6)])
-        #expect(changes.assignments.count == 3)
-        #expect(changes.assignments.last?.assignee == nil, "a deleted todo has no assignee")
+        #expect(changes.memberEnds == [IndexChanges.MemberEnd(groupID: "g", userID: nil, version: 6),
+                                       IndexChanges.MemberEnd(groupID: "g", userID: "u3", version: 5)])
+        #expect(changes.assignments.map(\.version) == [2, 3], "deleting (or restoring) a todo is no assignment")
+    }
+
+    @Test func aBatchEndsEachTodoOnceAtItsNewestVersion() {
+        let changes = IndexChanges([
+            event(.todoMoved, 5) { $0.status = .done },
+            event(.todoDeleted, 7),
+            event(.memberRemoved, 8, todo: nil) { $0.memberUserID = "u3" },
+            event(.memberRemoved, 6, todo: nil) { $0.memberUserID = "u3" },
+        ])
+        #expect(changes.todoEnds == [IndexChanges.TodoEnd(groupID: "g", todoID: "t1", version: 7)])
+        #expect(changes.memberEnds == [IndexChanges.MemberEnd(groupID: "g", userID: "u3", version: 8)])
+    }
+
+    @Test func refusedFiringsAreNotedAndOtherRejectionsIgnored() {
+        let changes = IndexChanges([
+            event(.commandRejected, 4, actor: "u2") { $0.commandID = "fire-abc"; $0.code = "no_reminder" },
+            event(.commandRejected, 5) { $0.commandID = "c-client"; $0.code = "forbidden" },
+        ])
+        #expect(changes.refusals == [.init(key: .init(groupID: "g", todoID: "t1", userID: "u2"), commandID: "fire-abc", code: "no_reminder")])
+    }
+
+    @Test func historyFromBeforeTheFirstStartNotifiesNobody() {
+        let later = t0.addingTimeInterval(60)
+        var changes = IndexChanges([
+            event(.todoUpdated, 2, name: "alice") { $0.assignee = "bob" },
+            event(.reminderFired, 3, actor: "u2"),
+            event(.todoUpdated, 4, name: "alice") { $0.assignee = "carol"; $0.occurredAt = later },
+        ])
+        changes.notifyOnly(since: t0.addingTimeInterval(1))
+        #expect(changes.fired.isEmpty)
+        let assigned = AssigneeChanges(changes.assignments, known: [:])
+        #expect(assigned.notifications.map(\.version) == [4], "the old assignment is stored, not announced")
+        #expect(assigned.updates[.init(groupID: "g", todoID: "t1")]?.assignee == "carol")
+        #expect(changes.reminders[.init(groupID: "g", todoID: "t1", userID: "u2")]?.fireAt == nil, "the index still changes")
     }
 
     @Test func anAssignmentBySomeoneElseNotifiesTheNewAssigneeOnce() {
@@ -83,6 +116,9 @@ import Testing
         let reminder = DueReminder(groupID: "g", todoID: "t1", userID: "u1", fireAt: t0, actorName: "alice")
         let id = ReminderFiring.commandID(reminder)
         #expect(id == ReminderFiring.commandID(reminder))
+        var retried = reminder
+        retried.attempt = 1
+        #expect(id != ReminderFiring.commandID(retried), "a retry after a not-yet-due refusal has an id of its own")
         #expect(id.count <= 128 && TextRules.isValidID(id))
         #expect(id != ReminderFiring.commandID(DueReminder(groupID: "g", todoID: "t1", userID: "u1", fireAt: t0.addingTimeInterval(1), actorName: "alice")))
         #expect(id != ReminderFiring.commandID(DueReminder(groupID: "g", todoID: "t1", userID: "u2", fireAt: t0, actorName: "alice")))
