@@ -6,7 +6,8 @@
   the upstream CRDs), plus the rules a schema cannot say (backendRequest <= request).
 - The kustomization lists every manifest and nothing missing; no Secret is committed; every
   Deployment has probes, resources, a non-root restricted security context and a grace period
-  longer than its drain; every metric the Grafana dashboard queries exists in the code.
+  longer than its drain; every metric the Grafana dashboard queries exists in the code; the
+  HTTPRoutes send every operation of each OpenAPI document to the service that serves it.
 Exits non-zero with a list of problems.
 """
 import glob
@@ -88,12 +89,50 @@ def main():
     if result.returncode != 0 or "ERROR" in output or "WARN" in output:
         problems.append("kubernetes-validate --strict:\n" + output)
     check_dashboard()
+    check_routes([document for _, document in documents if document.get("kind") == "HTTPRoute"])
 
     if problems:
         print("manifest validation FAILED:\n- " + "\n- ".join(problems), file=sys.stderr)
         sys.exit(1)
     print(f"manifests valid: {len(documents)} objects in {len(listed)} files "
           f"({len(core_files)} files through kubernetes-validate --strict, the rest through infrastructure/schemas)")
+
+
+def route_backend(routes, path, method):
+    """The service the Gateway sends `method path` to: Gateway API precedence (an exact path over
+    a prefix, a longer prefix over a shorter one, a match with a method over one without)."""
+    best = None
+    for route in routes:
+        for rule in route["spec"].get("rules", []):
+            backends = [ref["name"] for ref in rule.get("backendRefs", [])]
+            if not backends:
+                continue
+            for match in rule.get("matches", []):
+                kind, value = match["path"]["type"], match["path"]["value"]
+                if match.get("method") not in (None, method):
+                    continue
+                if kind == "Exact" and path != value:
+                    continue
+                if kind == "PathPrefix" and not (value == "/" or path == value or path.startswith(value.rstrip("/") + "/")):
+                    continue
+                rank = (kind == "Exact", len(value), "method" in match)
+                if best is None or rank > best[0]:
+                    best = (rank, backends[0])
+    return best[1] if best else None
+
+
+def check_routes(routes):
+    for service in ("command-api", "streamer"):
+        with open(os.path.join(ROOT, "Sources", "HTTPAPI", "OpenAPI", f"{service}.json")) as handle:
+            document = json.load(handle)
+        for path, operations in document["paths"].items():
+            if path in ("/healthz", "/openapi.json"):
+                continue  # each service's own; not routed by path
+            concrete = re.sub(r"\{[^}]+\}", "x", path)
+            for method in operations:
+                backend = route_backend(routes, concrete, method.upper())
+                if backend != service:
+                    problems.append(f"the HTTPRoutes send {method.upper()} {path} to {backend}, but {service} serves it")
 
 
 def check_deployment(name, deployment):
