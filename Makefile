@@ -26,7 +26,7 @@ DEV_NATS_ADMIN := NATS_USER=admin NATS_PASSWORD_FILE=.runtime/secrets/nats-admin
 BENCH_NATS_ADMIN := NATS_USER=admin NATS_PASSWORD_FILE=.runtime/bench/secrets/nats-admin
 
 .PHONY: help deps build build-release run-infra stop-infra status-infra migrate ensure-streams run-all stop-all status \
-        run-command run-engine run-sink run-streamer run-scheduler browser-deps fuzz-deps test-fuzz-api test-fuzz-json test-browser test-security test-e2e test-swift-integration validate-manifests predeploy predeploy-full image bench-e2e \
+        run-command run-engine run-sink run-streamer run-scheduler cluster-deps run-cluster stop-cluster status-cluster test-cluster browser-deps fuzz-deps test-fuzz-api test-fuzz-json test-browser test-security test-e2e test-swift-integration validate-manifests predeploy predeploy-full image bench-e2e \
         test test-unit test-integration test-infra stop-test-infra bench clean-local
 
 help: ## List the targets
@@ -191,7 +191,31 @@ bench-e2e: deps build-release ## End-to-end load benchmark on the whole system (
 	STACK=bench scripts/e2e-stack.sh bash -c '.build/release/todo-bench e2e --command-api "$$COMMAND_API_URL" \
 		--streamer "$$STREAMER_URL" --nats-url "$$NATS_ADMIN_URL" --database-url "$$DATABASE_URL" --pid-directory "$$RUNTIME_DIR/pids" $(E2E_ARGS)'
 
+CLUSTER_PACKAGES := nginx
+
+cluster-deps: deps ## Install nginx (Debian) for the local cluster's gateway
+	@dpkg -s nginx >/dev/null 2>&1 || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(CLUSTER_PACKAGES); }
+
+run-cluster: cluster-deps build-release ## The production topology on this machine: nginx gateway :8000, 3 NATS nodes, Postgres primary + standby, 2 replicas of every service (.runtime/cluster)
+	@scripts/cluster.sh start
+	@echo
+	@echo "The cluster runs. Open the workspace through the gateway: http://127.0.0.1:8000/"
+	@echo "Logs: .runtime/cluster/logs, .runtime/cluster/replica-*/logs   Status: make status-cluster   Stop: make stop-cluster"
+
+stop-cluster: ## Stop the local cluster
+	@scripts/cluster.sh stop
+
+status-cluster: ## What of the local cluster runs
+	@scripts/cluster.sh status
+
+test-cluster: cluster-deps ## Faults on the local cluster (tests/cluster/cluster_test.py; debug build; LISTENERS=200); stops it after
+	$(SWIFT) build --product todo
+	@status=0; TODO_BIN=.build/debug/todo scripts/cluster.sh start && \
+	TODO_BIN=.build/debug/todo python3 -u tests/cluster/cluster_test.py || status=$$?; \
+	TODO_BIN=.build/debug/todo scripts/cluster.sh stop; exit $$status
+
 clean-local: ## Stop local servers, remove build output, .runtime and local data
+	-@scripts/cluster.sh stop 2>/dev/null
 	-@$(SERVICES) stop 2>/dev/null
 	-@RUNTIME_DIR=.runtime/e2e-stack scripts/services.sh stop 2>/dev/null
 	-@RUNTIME_DIR=.runtime/bench-stack scripts/services.sh stop 2>/dev/null

@@ -2,7 +2,8 @@
 # Local infrastructure: nats-server with JetStream and a throwaway Postgres cluster, both on
 # loopback, state under $RUNTIME_DIR (default .runtime): data/, logs/, pids/.
 #
-#   scripts/infra.sh start | stop | status | restart-postgres | psql | nats-password <user>
+#   scripts/infra.sh start | stop | status | start-nats | stop-nats | start-postgres | stop-postgres |
+#                    restart-postgres | psql | nats-password <user>
 #
 # nats-server runs with a user per service and the subjects each may publish and subscribe to
 # (infrastructure/nats/permissions.conf, shared with the Kubernetes manifests); the passwords are random, made
@@ -10,8 +11,11 @@
 # tools) may do anything.
 #
 # Environment: RUNTIME_DIR, NATS_PORT (4222), NATS_MONITOR_PORT (8222), PG_PORT (5432),
-# APP_DB_PASSWORD (password), NATS_GOMAXPROCS (half the cores, at least 1). `make test` runs a
-# second instance on other ports with its own RUNTIME_DIR, so it never touches a development stack.
+# APP_DB_PASSWORD (password), NATS_GOMAXPROCS (half the cores, at least 1), SECRETS_DIR
+# ($RUNTIME_DIR/secrets). `make test` runs a second instance on other ports with its own
+# RUNTIME_DIR, so it never touches a development stack. For a node of a NATS cluster
+# (scripts/cluster.sh): NATS_CLUSTER_PORT, NATS_ROUTES (comma-separated nats-route:// URLs),
+# NATS_SERVER_NAME.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -69,9 +73,10 @@ NATS_USERS=(admin command-api domain-engine data-sink streamer scheduler)
 
 # A random secret in $RUNTIME_DIR/secrets/<name> (mode 0600), created on first use.
 secret() {
-    local file="$RUNTIME_DIR/secrets/$1"
+    local dir="${SECRETS_DIR:-$RUNTIME_DIR/secrets}"
+    local file="$dir/$1"
     if [ ! -s "$file" ]; then
-        mkdir -p "$RUNTIME_DIR/secrets" && chmod 700 "$RUNTIME_DIR/secrets"
+        mkdir -p "$dir" && chmod 700 "$dir"
         (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$file")
     fi
     cat "$file"
@@ -85,8 +90,13 @@ pg_password() { secret "pg-$1"; }
 write_nats_config() {
     local conf="$DATA/nats/nats.conf" user variable
     (umask 077; {
-        printf 'port: %s\nhttp_port: %s\nhost: 127.0.0.1\nserver_name: "local-%s"\n' "$NATS_PORT" "$NATS_MONITOR_PORT" "$NATS_PORT"
+        printf 'port: %s\nhttp_port: %s\nhost: 127.0.0.1\nserver_name: "%s"\n' "$NATS_PORT" "$NATS_MONITOR_PORT" "${NATS_SERVER_NAME:-local-$NATS_PORT}"
         printf 'jetstream { store_dir: "%s" }\n' "$DATA/nats"
+        if [ -n "${NATS_CLUSTER_PORT:-}" ]; then
+            # One of the nodes of a local cluster: routes to every node (its own is skipped).
+            printf 'cluster { name: "todo-local", host: 127.0.0.1, port: %s, routes: [%s] }\n' "$NATS_CLUSTER_PORT" \
+                "$(echo "${NATS_ROUTES:?NATS_ROUTES is required with NATS_CLUSTER_PORT}" | sed 's/[^,][^,]*/"&"/g')"
+        fi
         for user in "${NATS_USERS[@]}"; do
             variable="$(echo "$user" | tr 'a-z-' 'A-Z_')_PASSWORD"
             printf '%s: "%s"\n' "$variable" "$(nats_password "$user")"
@@ -103,7 +113,8 @@ start_nats() {
     port_in_use "$NATS_MONITOR_PORT" && die "port $NATS_MONITOR_PORT is taken by another process; set NATS_MONITOR_PORT or stop it"
     mkdir -p "$DATA/nats" "$LOGS" "$PIDS"
     local conf; conf="$(write_nats_config)"
-    GOMAXPROCS="$NATS_GOMAXPROCS" nats-server -c "$conf" --pid "$NATS_PID" --log "$LOGS/nats-server.log" \
+    # setsid: its own session, so it outlives the shell (and process group) that started it.
+    GOMAXPROCS="$NATS_GOMAXPROCS" setsid nats-server -c "$conf" --pid "$NATS_PID" --log "$LOGS/nats-server.log" \
         </dev/null >>"$LOGS/nats-server.out" 2>&1 &
     disown || true
     wait_for_port "$NATS_PORT" "nats-server"
@@ -213,10 +224,12 @@ case "${1:-}" in
     status) status ;;
     start-nats) start_nats ;;
     stop-nats) stop_nats ;;
+    start-postgres) start_postgres ;;
+    stop-postgres) stop_postgres ;;
     restart-postgres)
         as_postgres "$(pg_bin)/pg_ctl" -D "$PGDATA" -l "$LOGS/postgres.log" -o "-p $PG_PORT -k $PGSOCK" -m fast -w -t 30 restart >/dev/null
         say "postgres restarted" ;;
     nats-password) nats_password "${2:?usage: $0 nats-password <user>}" ;;
     psql) shift; exec runuser -u postgres -- psql -X -h "$PGSOCK" -p "$PG_PORT" -U postgres -d app "$@" ;;
-    *) echo "usage: $0 start|stop|status|start-nats|stop-nats|restart-postgres|psql|nats-password <user>" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|status|start-nats|stop-nats|start-postgres|stop-postgres|restart-postgres|psql|nats-password <user>" >&2; exit 2 ;;
 esac

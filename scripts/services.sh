@@ -11,7 +11,8 @@
 # (8084), the internal
 # ports of command-api and the streamer (/readyz, /metrics: COMMAND_INTERNAL_PORT 9080,
 # STREAMER_INTERNAL_PORT 9081), and anything the services read themselves (UI_ORIGIN, ...; see
-# README). Token keys are created once in $RUNTIME_DIR/jwt (JWT_KEYS_DIR).
+# README). Token keys are created once in $RUNTIME_DIR/jwt (JWT_KEYS_DIR); passwords come from
+# $RUNTIME_DIR/secrets (SECRETS_DIR).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,7 +33,9 @@ export RUNTIME_DIR
 export JWT_KEYS_DIR="${JWT_KEYS_DIR:-$RUNTIME_DIR/jwt}"
 export COMMAND_API_INTERNAL_ADDR="127.0.0.1:$COMMAND_INTERNAL_PORT" STREAMER_INTERNAL_ADDR="127.0.0.1:$STREAMER_INTERNAL_PORT"
 export UI_ORIGIN="${UI_ORIGIN:-http://localhost:$STREAMER_PORT}"
-export COMMAND_API_URL="${COMMAND_API_URL:-http://127.0.0.1:$COMMAND_PORT}"
+# Unset: the browser reaches command-api on its own port; empty: on the page's origin (a gateway).
+export COMMAND_API_URL="${COMMAND_API_URL-http://127.0.0.1:$COMMAND_PORT}"
+SECRETS_DIR="${SECRETS_DIR:-$RUNTIME_DIR/secrets}"
 
 LOGS="$RUNTIME_DIR/logs"
 PIDS="$RUNTIME_DIR/pids"
@@ -90,13 +93,13 @@ start_one() {
     mkdir -p "$LOGS" "$PIDS"
     # Each service is its own NATS user (scripts/infra.sh made the passwords).
     local credentials=()
-    if [ -s "$RUNTIME_DIR/secrets/nats-$service" ]; then
-        credentials=("NATS_USER=$service" "NATS_PASSWORD_FILE=$RUNTIME_DIR/secrets/nats-$service")
+    if [ -s "$SECRETS_DIR/nats-$service" ]; then
+        credentials=("NATS_USER=$service" "NATS_PASSWORD_FILE=$SECRETS_DIR/nats-$service")
     fi
     # ... and its own Postgres user, a member of the role with its grants (migration 0007).
     local db_user="${service//-/_}"
-    if [ -s "$RUNTIME_DIR/secrets/pg-$db_user" ]; then
-        credentials+=("DATABASE_URL=$(echo "$DATABASE_URL" | sed -E "s#^(postgres(ql)?://)[^@/]*@#\1$db_user:$(cat "$RUNTIME_DIR/secrets/pg-$db_user")@#")")
+    if [ -s "$SECRETS_DIR/pg-$db_user" ]; then
+        credentials+=("DATABASE_URL=$(echo "$DATABASE_URL" | sed -E "s#^(postgres(ql)?://)[^@/]*@#\1$db_user:$(cat "$SECRETS_DIR/pg-$db_user")@#")")
     fi
     # setsid: the service gets its own session, so it outlives the shell that started it.
     env "${credentials[@]}" "$(address_variable "$service")=127.0.0.1:$port" setsid "$TODO_BIN" "$service" >>"$LOGS/$service.log" 2>&1 < /dev/null &

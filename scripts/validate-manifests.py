@@ -7,7 +7,8 @@
 - The kustomization lists every manifest and nothing missing; no Secret is committed; every
   Deployment has probes, resources, a non-root restricted security context and a grace period
   longer than its drain; every metric the Grafana dashboard queries exists in the code; the
-  HTTPRoutes send every operation of each OpenAPI document to the service that serves it.
+  HTTPRoutes send every operation of each OpenAPI document to the service that serves it, and so
+  does the local gateway (infrastructure/local/nginx.conf, `make run-cluster`).
 Exits non-zero with a list of problems.
 """
 import glob
@@ -121,7 +122,26 @@ def route_backend(routes, path, method):
     return best[1] if best else None
 
 
+def nginx_backend(config, path, method):
+    """The upstream nginx proxies `method path` to: an exact location first, else the longest prefix."""
+    exact, prefix = None, None
+    for modifier, location, body in re.findall(r"location\s+(=|\^~)?\s*(\S+)\s*\{([^}]*)\}", config):
+        target = re.search(r"proxy_pass\s+http://(\S+?);", body)
+        if not target:
+            continue
+        if modifier == "=" and path == location:
+            exact = target.group(1)
+        elif modifier != "=" and path.startswith(location) and (prefix is None or len(location) > len(prefix[0])):
+            prefix = (location, target.group(1))
+    upstream = exact or (prefix[1] if prefix else None)
+    if upstream == "$groups_backend":
+        upstream = "command_api" if method in ("POST", "PATCH", "DELETE") else "streamer"
+    return upstream.replace("_", "-") if upstream else None
+
+
 def check_routes(routes):
+    with open(os.path.join(INFRA, "local", "nginx.conf")) as handle:
+        nginx = handle.read()
     for service in ("command-api", "streamer"):
         with open(os.path.join(ROOT, "Sources", "HTTPAPI", "OpenAPI", f"{service}.json")) as handle:
             document = json.load(handle)
@@ -133,6 +153,9 @@ def check_routes(routes):
                 backend = route_backend(routes, concrete, method.upper())
                 if backend != service:
                     problems.append(f"the HTTPRoutes send {method.upper()} {path} to {backend}, but {service} serves it")
+                local = nginx_backend(nginx, concrete, method.upper())
+                if local != service:
+                    problems.append(f"infrastructure/local/nginx.conf sends {method.upper()} {path} to {local}, but {service} serves it")
 
 
 def check_deployment(name, deployment):

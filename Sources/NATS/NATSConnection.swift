@@ -80,7 +80,15 @@ public final class NATSConnection: @unchecked Sendable {
         var natsOptions: OpaquePointer?
         try NATSError.check(natsOptions_Create(&natsOptions), "create NATS options")
         defer { natsOptions_Destroy(natsOptions) }
-        try NATSError.check(natsOptions_SetURL(natsOptions, options.url), "set NATS URL")
+        // Several servers (a cluster) are a list of their own: natsOptions_SetURL takes one URL.
+        let servers = options.url.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        if servers.count > 1 {
+            var pointers = servers.map { UnsafePointer(strdup($0)) }
+            defer { for pointer in pointers { free(UnsafeMutablePointer(mutating: pointer)) } }
+            try NATSError.check(natsOptions_SetServers(natsOptions, &pointers, Int32(pointers.count)), "set NATS servers")
+        } else {
+            try NATSError.check(natsOptions_SetURL(natsOptions, options.url), "set NATS URL")
+        }
         try NATSError.check(natsOptions_SetName(natsOptions, options.name), "set connection name")
         if let prefix = inboxPrefix(for: options.url) {
             try NATSError.check(natsOptions_SetCustomInboxPrefix(natsOptions, prefix), "set inbox prefix")

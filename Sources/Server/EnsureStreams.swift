@@ -12,8 +12,8 @@ struct EnsureStreams: AsyncParsableCommand {
     @Option(help: "NATS URL (default: $NATS_URL or the local default).")
     var natsURL: String?
 
-    @Option(help: "Stream replicas: 1 locally, 3 in a cluster.")
-    var replicas: Int = 1
+    @Option(help: "Stream replicas: 1 locally, 3 in a cluster (default: $STREAM_REPLICAS, else 1, as every service reads it).")
+    var replicas: Int?
 
     func run() async throws {
         Observability.bootstrap()
@@ -22,7 +22,7 @@ struct EnsureStreams: AsyncParsableCommand {
         var options = NATSConnection.Options(url: natsURL ?? shared.natsURL, name: "todo ensure-streams")
         options.caFile = shared.natsCAFile
         let connection = try await NATSConnection.connect(options)
-        for config in PipelineStreams.all(replicas: replicas) {
+        for config in PipelineStreams.all(replicas: replicas ?? shared.streamReplicas) {
             let outcome = try await connection.jetStream.ensureStream(config)
             logger.info("stream reconciled", metadata: ["stream": "\(config.name)", "outcome": "\(outcome)"])
         }

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# The production topology on one machine (DESIGN §12), from Debian packages, state in
+# .runtime/cluster (CLUSTER_DIR):
+#
+#   - a gateway: nginx on 127.0.0.1:8000 (GATEWAY_PORT) with the HTTPRoutes' path split
+#     (infrastructure/local/nginx.conf), no buffering or timeout on /events;
+#   - three nats-server nodes in one JetStream cluster (clients :34222–34224, routes :36222–36224,
+#     monitoring :38222–38224), the streams at 3 replicas;
+#   - Postgres: a primary (:35432) and a hot standby by streaming replication (:35433); the
+#     streamers read from the standby, as from CloudNativePG's -ro service;
+#   - two replicas of every service (replica r: command-api :38080+10r, internal :39080+10r;
+#     streamer :38081+10r, internal :39081+10r; engine :38082+10r; sink :38083+10r; scheduler
+#     :38084+10r), each a NATS and Postgres user of its own.
+#
+#   scripts/cluster.sh start | stop | status
+#
+# TODO_BIN picks the binary (.build/release/todo).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CLUSTER_DIR="${CLUSTER_DIR:-$ROOT/.runtime/cluster}"
+case "$CLUSTER_DIR" in /*) ;; *) CLUSTER_DIR="$ROOT/$CLUSTER_DIR" ;; esac
+export TODO_BIN="${TODO_BIN:-$ROOT/.build/release/todo}"
+case "$TODO_BIN" in /*) ;; *) TODO_BIN="$ROOT/$TODO_BIN" ;; esac
+GATEWAY_PORT="${GATEWAY_PORT:-8000}"
+PRIMARY_PORT=35432
+STANDBY_PORT=35433
+NODES=(0 1 2)
+REPLICAS=(0 1)
+SECRETS="$CLUSTER_DIR/secrets"
+LOGS="$CLUSTER_DIR/logs"
+PGSOCK="$CLUSTER_DIR/run/postgres"
+STANDBY_DATA="$CLUSTER_DIR/data/standby"
+NATS_URLS="nats://127.0.0.1:34222,nats://127.0.0.1:34223,nats://127.0.0.1:34224"
+PRIMARY_URL="postgres://app:password@127.0.0.1:$PRIMARY_PORT/app?sslmode=disable"
+STANDBY_URL="postgres://app:password@127.0.0.1:$STANDBY_PORT/app?sslmode=disable"
+
+say() { printf '%s\n' "cluster: $*" >&2; }
+die() { say "error: $*"; exit 1; }
+as_postgres() { runuser -u postgres -- "$@"; }
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+node_env() {
+    local i=$1
+    echo "RUNTIME_DIR=$CLUSTER_DIR/nats-$i SECRETS_DIR=$SECRETS NATS_PORT=$((34222 + i)) NATS_MONITOR_PORT=$((38222 + i))" \
+         "NATS_CLUSTER_PORT=$((36222 + i)) NATS_SERVER_NAME=node-$i NATS_GOMAXPROCS=1" \
+         "NATS_ROUTES=nats-route://127.0.0.1:36222,nats-route://127.0.0.1:36223,nats-route://127.0.0.1:36224"
+}
+primary_env() { echo "RUNTIME_DIR=$CLUSTER_DIR SECRETS_DIR=$SECRETS PG_PORT=$PRIMARY_PORT"; }
+replica_env() {
+    local r=$1 base=$((38080 + 10 * $1)) internal=$((39080 + 10 * $1))
+    echo "RUNTIME_DIR=$CLUSTER_DIR/replica-$r SECRETS_DIR=$SECRETS JWT_KEYS_DIR=$CLUSTER_DIR/jwt NATS_URL=$NATS_URLS" \
+         "COMMAND_PORT=$base STREAMER_PORT=$((base + 1)) ENGINE_PORT=$((base + 2)) SINK_PORT=$((base + 3)) SCHEDULER_PORT=$((base + 4))" \
+         "COMMAND_INTERNAL_PORT=$internal STREAMER_INTERNAL_PORT=$((internal + 1))" \
+         "UI_ORIGIN=http://127.0.0.1:$GATEWAY_PORT TRUSTED_PROXIES=127.0.0.1 STREAM_REPLICAS=3"
+}
+
+standby_running() { [ -f "$STANDBY_DATA/postmaster.pid" ] && as_postgres "$(pg_bin)/pg_ctl" -D "$STANDBY_DATA" status >/dev/null 2>&1; }
+nginx_running() { [ -f "$CLUSTER_DIR/nginx/nginx.pid" ] && kill -0 "$(cat "$CLUSTER_DIR/nginx/nginx.pid")" 2>/dev/null; }
+
+start_standby() {
+    if standby_running; then say "standby already running on 127.0.0.1:$STANDBY_PORT"; return; fi
+    if [ ! -s "$STANDBY_DATA/PG_VERSION" ]; then
+        mkdir -p "$STANDBY_DATA"
+        chown postgres:postgres "$STANDBY_DATA"
+        chmod 700 "$STANDBY_DATA"
+        # A base backup of the primary, set up to follow it (-R: primary_conninfo, standby.signal).
+        as_postgres "$(pg_bin)/pg_basebackup" -h "$PGSOCK" -p "$PRIMARY_PORT" -U postgres -D "$STANDBY_DATA" -R -X stream -c fast \
+            >"$LOGS/pg_basebackup.log" 2>&1 || die "pg_basebackup failed (see $LOGS/pg_basebackup.log)"
+    fi
+    touch "$LOGS/standby.log"; chown postgres:postgres "$LOGS/standby.log"
+    as_postgres "$(pg_bin)/pg_ctl" -D "$STANDBY_DATA" -l "$LOGS/standby.log" -o "-p $STANDBY_PORT -k $PGSOCK" -w -t 60 start >/dev/null \
+        || die "the standby did not start (see $LOGS/standby.log)"
+    say "postgres hot standby on 127.0.0.1:$STANDBY_PORT, streaming from the primary"
+}
+
+stop_standby() {
+    if standby_running; then
+        as_postgres "$(pg_bin)/pg_ctl" -D "$STANDBY_DATA" -m fast -w stop >/dev/null
+        say "standby stopped"
+    fi
+}
+
+# Until the JetStream cluster has a meta leader (streams can be created then).
+wait_for_jetstream() {
+    local tries=0
+    until curl -sf "http://127.0.0.1:38222/jsz" 2>/dev/null | grep -q '"leader": *"node-'; do
+        tries=$((tries + 1))
+        [ $tries -lt 300 ] || die "the JetStream cluster elected no leader within 60 s (see $CLUSTER_DIR/nats-*/logs)"
+        sleep 0.2
+    done
+}
+
+write_nginx_config() {
+    local conf="$CLUSTER_DIR/nginx/nginx.conf" command_api="" streamer="" r
+    mkdir -p "$CLUSTER_DIR/nginx/tmp" "$LOGS"
+    chmod 1777 "$CLUSTER_DIR/nginx/tmp" # nginx's workers run as nobody
+    for r in "${REPLICAS[@]}"; do
+        command_api+="        server 127.0.0.1:$((38080 + 10 * r)) max_fails=1 fail_timeout=2s;"$'\n'
+        streamer+="        server 127.0.0.1:$((38081 + 10 * r)) max_fails=1 fail_timeout=2s;"$'\n'
+    done
+    COMMAND_API="${command_api%$'\n'}" STREAMER="${streamer%$'\n'}" RUNTIME="$CLUSTER_DIR" PORT="$GATEWAY_PORT" python3 - \
+        "$ROOT/infrastructure/local/nginx.conf" "$conf" <<'PY'
+import os, sys
+text = open(sys.argv[1]).read()
+for key, value in (("@COMMAND_API_SERVERS@", os.environ["COMMAND_API"]), ("@STREAMER_SERVERS@", os.environ["STREAMER"]),
+                   ("@RUNTIME@", os.environ["RUNTIME"]), ("@PORT@", os.environ["PORT"])):
+    text = text.replace(key, value)
+open(sys.argv[2], "w").write(text)
+PY
+    echo "$conf"
+}
+
+start() {
+    command -v nginx >/dev/null || die "nginx is not installed (run: make cluster-deps)"
+    [ -x "$TODO_BIN" ] || die "$TODO_BIN is missing (run: make build-release)"
+    mkdir -p "$LOGS"
+    # NATS: three nodes, one cluster.
+    for i in "${NODES[@]}"; do env $(node_env "$i") "$ROOT/scripts/infra.sh" start-nats; done
+    wait_for_jetstream
+    # Postgres: the primary (with the app database and the services' users), then its standby.
+    env $(primary_env) "$ROOT/scripts/infra.sh" start-postgres
+    start_standby
+    DATABASE_URL="$PRIMARY_URL" "$TODO_BIN" migrate >>"$LOGS/migrate.log" 2>&1 || die "migrations failed (see $LOGS/migrate.log)"
+    local tries=0
+    until NATS_USER=admin NATS_PASSWORD_FILE="$SECRETS/nats-admin" NATS_URL="$NATS_URLS" STREAM_REPLICAS=3 \
+          "$TODO_BIN" ensure-streams >>"$LOGS/ensure-streams.log" 2>&1; do
+        tries=$((tries + 1))
+        [ $tries -lt 30 ] || die "the streams could not be created (see $LOGS/ensure-streams.log)"
+        sleep 1
+    done
+    say "streams at 3 replicas"
+    # Two replicas of each service; the streamers read from the standby.
+    for r in "${REPLICAS[@]}"; do
+        env $(replica_env "$r") DATABASE_URL="$PRIMARY_URL" COMMAND_API_URL= "$ROOT/scripts/services.sh" start command-api domain-engine data-sink scheduler
+        env $(replica_env "$r") DATABASE_URL="$STANDBY_URL" COMMAND_API_URL= "$ROOT/scripts/services.sh" start streamer
+    done
+    # The gateway.
+    local conf; conf="$(write_nginx_config)"
+    if nginx_running; then
+        nginx -c "$conf" -s reload
+    else
+        port_in_use "$GATEWAY_PORT" && die "port $GATEWAY_PORT is taken by another process; set GATEWAY_PORT or stop it"
+        nginx -t -c "$conf" >/dev/null 2>"$LOGS/nginx-test.log" || die "nginx refused its configuration (see $LOGS/nginx-test.log)"
+        nginx -c "$conf"
+    fi
+    say "gateway (nginx) on http://127.0.0.1:$GATEWAY_PORT"
+}
+
+stop() {
+    local r i
+    if nginx_running; then nginx -c "$CLUSTER_DIR/nginx/nginx.conf" -s quit; say "gateway stopped"; fi
+    for r in "${REPLICAS[@]}"; do env $(replica_env "$r") "$ROOT/scripts/services.sh" stop || true; done
+    stop_standby
+    env $(primary_env) "$ROOT/scripts/infra.sh" stop-postgres
+    for i in "${NODES[@]}"; do env $(node_env "$i") "$ROOT/scripts/infra.sh" stop-nats; done
+}
+
+status() {
+    local r i
+    if nginx_running; then echo "gateway      running  pid $(cat "$CLUSTER_DIR/nginx/nginx.pid")  http://127.0.0.1:$GATEWAY_PORT"; else echo "gateway      stopped"; fi
+    for i in "${NODES[@]}"; do
+        local pid_file="$CLUSTER_DIR/nats-$i/pids/nats-server.pid"
+        if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
+            echo "nats node-$i  running  pid $(cat "$pid_file")  nats://127.0.0.1:$((34222 + i))"
+        else echo "nats node-$i  stopped"; fi
+    done
+    env $(primary_env) "$ROOT/scripts/infra.sh" status | grep postgres | sed 's/^postgres    /pg primary  /'
+    if standby_running; then echo "pg standby   running  127.0.0.1:$STANDBY_PORT"; else echo "pg standby   stopped"; fi
+    for r in "${REPLICAS[@]}"; do echo "replica $r:"; env $(replica_env "$r") "$ROOT/scripts/services.sh" status; done
+}
+
+case "${1:-status}" in
+    start) start ;;
+    stop) stop ;;
+    status) status ;;
+    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac
