@@ -148,9 +148,10 @@ test-browser: deps browser-deps ## Only the browser test (two Chromium sessions)
 	$(SWIFT) build --product todo
 	scripts/e2e-stack.sh env SCREENSHOTS=.runtime/screenshots python3 tests/browser/workspace_test.py
 
-test: ## Unit tests, the JSON reader's fuzz target, manifest validation, then integration, end-to-end (with schemathesis) and browser tests (own servers)
+test: ## Unit tests, the JSON reader's fuzz target, manifest validation, then integration, end-to-end (with schemathesis), browser and cluster-fault tests (own servers)
 	@$(MAKE) --no-print-directory test-unit && $(MAKE) --no-print-directory test-fuzz-json && \
-	$(MAKE) --no-print-directory validate-manifests && $(MAKE) --no-print-directory test-integration
+	$(MAKE) --no-print-directory validate-manifests && $(MAKE) --no-print-directory test-integration && \
+	$(MAKE) --no-print-directory test-cluster
 
 test-fuzz-json: ## libFuzzer over the JSON reader for FUZZ_SECONDS (default 60) from fuzz/json-reader/corpus; a crash fails
 	@scripts/fuzz-json.sh

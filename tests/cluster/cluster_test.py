@@ -172,15 +172,25 @@ def settle(load, listeners, group, what, started):
     return recovered
 
 
-def check_outcomes(accepted):
-    ids = ",".join(f"'{command}'" for command in accepted)
-    rows = psql(f"SELECT command_id, count(*) FROM todo_events WHERE command_id IN ({ids}) GROUP BY command_id").split()
-    counts = {line.split("|")[0]: int(line.split("|")[1]) for line in rows}
-    missing = [command for command in accepted if command not in counts]
-    doubled = [command for command, count in counts.items() if count != 1]
-    if missing or doubled:
-        fail(f"{len(missing)} accepted commands without an outcome ({missing[:5]}), {len(doubled)} with more than one ({doubled[:5]})")
-    print(f"  every one of {len(accepted)} accepted commands has exactly one outcome", flush=True)
+def check_outcomes(accepted, timeout=90):
+    """Every accepted command ends with exactly one outcome. A command a killed replica had
+    fetched comes back after the consumer's ack wait (10 s), so this waits up to `timeout`."""
+    started = time.time()
+    while True:
+        ids = ",".join(f"'{command}'" for command in accepted)
+        rows = psql(f"SELECT command_id, count(*) FROM todo_events WHERE command_id IN ({ids}) GROUP BY command_id").split()
+        counts = {line.split("|")[0]: int(line.split("|")[1]) for line in rows}
+        missing = [command for command in accepted if command not in counts]
+        doubled = [command for command, count in counts.items() if count != 1]
+        if doubled:
+            fail(f"{len(doubled)} accepted commands with more than one outcome ({doubled[:5]})")
+        if not missing:
+            break
+        if time.time() - started > timeout:
+            fail(f"{len(missing)} accepted commands without an outcome after {timeout} s ({missing[:5]})")
+        time.sleep(0.5)
+    print(f"  every one of {len(accepted)} accepted commands has exactly one outcome"
+          f" (the last {time.time() - started:.1f} s after the load ended)", flush=True)
 
 
 def kill_nats_leader():
