@@ -11,6 +11,23 @@ public struct ReadStore: Sendable {
         self.pool = pool
     }
 
+    /// Returns once the group's projection (as this server's database has it, a standby
+    /// perhaps) has reached `version`, or `within` has passed (the read then shows what there is).
+    /// Returns whether it was reached.
+    @discardableResult
+    public func waitForProjection(of group: String, atLeast version: Int64, within: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + within
+        while true {
+            let current = try? await pool.withConnection { connection in
+                try connection.query("SELECT group_version FROM group_projection_offsets WHERE group_id = $1", group)
+                    .first.map { try $0.decode(Int64.self, "group_version") }
+            }
+            if let current = current ?? nil, current >= version { return true }
+            guard ContinuousClock.now < deadline, !Task.isCancelled else { return false }
+            try? await Task.sleep(for: .milliseconds(25))
+        }
+    }
+
     public func membership(of user: UUID, in group: String) async throws -> MembershipCheck {
         try await pool.withConnection { try $0.membership(of: user, in: group) }
     }

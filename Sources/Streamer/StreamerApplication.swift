@@ -141,7 +141,17 @@ public enum StreamerRoutes {
             if deleted, due != nil { throw APIError.badRequest("deleted: the trash has no due range (due_from, due_to)") }
             let cursorText = query.get("cursor").flatMap { $0.isEmpty ? nil : $0 }
             func badCursor() -> APIError { APIError.badRequest("cursor: is not a cursor this server issued") }
+            let minVersion = try query.get("min_version").flatMap { text -> Int64? in
+                guard !text.isEmpty else { return nil }
+                guard text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let version = Int64(text) else {
+                    throw APIError.badRequest("min_version: must be a group version (up to 18 digits)")
+                }
+                return version
+            }
             _ = try await store.membership(of: user.userID, in: group.rawValue).requireMember(group.rawValue)
+            // Read-your-writes: a client that has seen version N live (the stream is ahead of the
+            // projection, and a replica may be behind the primary) waits, up to 2 s, for it here.
+            if let minVersion { await store.waitForProjection(of: group.rawValue, atLeast: minVersion, within: .seconds(2)) }
             if let due {
                 let cursor = try cursorText.map { text in try DueCursor(encoded: text) ?? { throw badCursor() }() }
                 return try JSONBody.response(try await store.todos(of: group.rawValue, due: due, limit: limit, after: cursor))

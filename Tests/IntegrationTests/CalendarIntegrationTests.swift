@@ -2,6 +2,8 @@ import CommandAPI
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import HTTPTypes
+import NIOCore
 import Testing
 
 /// The profile's time zone and the calendar's read (DESIGN §9) end to end: `GET`/`PATCH
@@ -86,6 +88,43 @@ struct CalendarIntegrationTests {
             try await Projection.waitForVersion(pool, group: group, atLeast: 9)
             #expect(titles(try await range("2026-12-24", "2026-12-24")) == ["late"])
             await pool.shutdown()
+        }
+    }
+    /// Read-your-writes: `min_version` makes the read wait until the projection has the version the
+    /// caller saw live, and no longer than 2 s for one it never reaches.
+    @Test func aReadWaitsForTheProjectionToReachTheVersionSeenLive() async throws {
+        try await StreamerIntegrationTests.with { api, client, port, _ in
+            let alice = try await api.register("alice")
+            let group = try await api.createGroup(alice)
+            let stream = try StreamerIntegrationTests.stream(port, group, alice)
+            _ = await stream.next(within: .seconds(10)) { $0.name == "retry" }
+            let created = try await api.call(.post, "/api/v1/command", token: alice.token,
+                                             ["action": "create-todo", "group_id": group, "title": "Seen live", "due_date": "2031-03-04"])
+            let todo = created.json["todo_id"] as? String ?? ""
+            let event = try #require(await stream.next(within: .seconds(10)) {
+                $0.name == "todo-event" && StreamerIntegrationTests.json($0)["todo_id"] as? String == todo
+            })
+            stream.close()
+            let version = try #require(Int64(event.id ?? ""))
+            func read(_ minVersion: String) async throws -> (HTTPResponse.Status, [String], Double) {
+                let start = ContinuousClock.now
+                let (status, ids) = try await client.execute(
+                    uri: "/api/v1/todos?group_id=\(group)&due_from=2031-03-01&due_to=2031-03-31&min_version=\(minVersion)",
+                    method: .get, headers: [.authorization: "Bearer \(alice.token)"], body: nil) { response in
+                    let body = (try? JSONSerialization.jsonObject(with: Data(buffer: response.body))) as? [String: Any] ?? [:]
+                    return (response.status, (body["todos"] as? [[String: Any]] ?? []).compactMap { $0["todo_id"] as? String })
+                }
+                let elapsed = ContinuousClock.now - start
+                return (status, ids, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+            }
+            let (status, ids, _) = try await read(String(version))
+            #expect(status == .ok && ids == [todo], "the version seen live is in the read")
+            let (ahead, stillThere, waited) = try await read(String(version + 1000))
+            #expect(ahead == .ok && stillThere == [todo], "a version never reached: what there is, after the wait")
+            #expect(waited >= 1.5, "it waited for it (\(waited) s)")
+            for bad in ["x", "-1", "1e3", String(repeating: "9", count: 19)] {
+                #expect(try await read(bad).0 == .badRequest, "\(bad)")
+            }
         }
     }
 }

@@ -1244,8 +1244,9 @@
       const todos = [];
       let cursor = null;
       do {
+        // min_version: the projection catches up with what the stream already showed.
         const query = "group_id=" + encodeURIComponent(this.board.groupID) + "&due_from=" + from + "&due_to=" + to + "&limit=200"
-          + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
+          + "&min_version=" + this.board.lastID + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
         const response = await authorized("/api/v1/todos?" + query);
         if (!response.ok) throw new Error(await errorMessage(response));
         const page = await response.json();
