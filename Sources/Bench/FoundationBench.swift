@@ -3,6 +3,7 @@ import Foundation
 import NATS
 import Postgres
 import RawNATSBench
+import ServiceSupport
 
 /// `todo-bench foundation`: the wrappers' JetStream and Postgres rates next to plain libnats loops.
 struct FoundationBench: AsyncParsableCommand {
@@ -158,12 +159,5 @@ struct FoundationBench: AsyncParsableCommand {
 
     func percent(_ value: Double, _ baseline: Double) -> String {
         String(format: "%.0f%%", value / baseline * 100)
-    }
-}
-
-extension Duration {
-    var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) / 1e18
     }
 }

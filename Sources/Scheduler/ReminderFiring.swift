@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Metrics
 import NATS
+import ServiceSupport
 import Sharding
 
 /// Turns claimed reminders into `fire-reminder` commands (DESIGN §9).

@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import Postgres
+import ServiceSupport
 
 /// A reminder a replica claimed to fire.
 struct DueReminder: Equatable, Sendable {
@@ -211,8 +212,4 @@ struct SchedulerStore: Sendable {
                 """, cutoff).affectedRows
         }
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
