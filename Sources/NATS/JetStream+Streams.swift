@@ -2,10 +2,11 @@ import CNATS
 import Foundation
 
 extension JetStream {
-    /// Creates the stream, or updates it when its configuration differs from `config`.
+    /// Creates the stream, or updates it when its configuration differs from `config`. Transient
+    /// failures (a leader election) are retried for up to 30 s.
     @discardableResult
     public func ensureStream(_ config: StreamConfig) async throws -> StreamReconciliation {
-        try await connection.executor.run { [connection] in
+        try await connection.executor.run { [connection] in try retryingTransientFailures {
             let existing: StreamInfo?
             do {
                 existing = try Self.streamInfo(connection, name: config.name)
@@ -41,7 +42,7 @@ extension JetStream {
             let verb = existing == nil ? "create" : "update"
             try NATSError.check(status, "\(verb) stream \(config.name)", jetStreamCode: code)
             return existing == nil ? .created : .updated
-        }
+        } }
     }
 
     public func streamInfo(_ name: String) async throws -> StreamInfo {

@@ -1,3 +1,4 @@
+import Foundation
 import CNATS
 
 /// An error from libnats or from the JetStream server, with the operation that failed.
@@ -27,7 +28,18 @@ public struct NATSError: Error, Sendable, CustomStringConvertible, Equatable {
     public let operation: String
     public let message: String
 
+    /// JetStream error 10008: the cluster has no meta leader or the stream no leader for a moment.
+    public static let temporarilyUnavailableCode = 10008
+
+    /// A failure that clears on its own within seconds: no answer in time, nobody listening on the
+    /// API subject, or JetStream "temporarily unavailable" (a leader election, for example the one
+    /// a node that was cut off starts when it rejoins its cluster). Worth a retry, unlike the rest.
+    public var isTransient: Bool {
+        kind == .timeout || kind == .noResponders || jetStreamCode == Self.temporarilyUnavailableCode
+    }
+
     public init(kind: Kind, operation: String, message: String, status: UInt32 = 0, jetStreamCode: Int = 0) {
+
         self.kind = kind
         self.operation = operation
         self.message = message
@@ -73,5 +85,23 @@ public struct NATSError: Error, Sendable, CustomStringConvertible, Equatable {
         var text = "\(operation): \(message)"
         if jetStreamCode != 0 { text += " (JetStream error \(jetStreamCode))" }
         return text
+    }
+}
+
+/// `body`, tried again with growing pauses (0.1 s doubling to 2 s) for up to `window` while it
+/// fails transiently (`NATSError.isTransient`), as JetStream's API does during a leader election:
+/// after a node of a cluster restarts or rejoins, it answers "temporarily unavailable" for some
+/// 10 s. Blocks its thread between tries, so it runs on a connection's blocking executor, never on
+/// the concurrency pool.
+func retryingTransientFailures<T>(window: Duration = .seconds(30), _ body: () throws -> T) throws -> T {
+    let deadline = ContinuousClock.now + window
+    var pause = Duration.milliseconds(100)
+    while true {
+        do {
+            return try body()
+        } catch let error as NATSError where error.isTransient && ContinuousClock.now + pause < deadline {
+            Thread.sleep(forTimeInterval: Double(pause.milliseconds) / 1000)
+            pause = min(pause * 2, .seconds(2))
+        }
     }
 }

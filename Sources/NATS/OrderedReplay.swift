@@ -6,10 +6,12 @@ extension JetStream {
     /// Every message of `stream` matching `filter`, from `startSequence` up to the last one stored
     /// when the replay began, in stream order, through an ordered (ephemeral, flow-controlled)
     /// consumer. Iteration ends when it has caught up.
+    /// `startRetryWindow`: how long the start (the stream's end, the ordered consumer) is retried
+    /// while it fails transiently, as during a leader election; zero fails at once.
     public func replay(stream: String, filter: String, from startSequence: UInt64 = 1,
-                       idleTimeout: Duration = .seconds(5)) -> OrderedReplay {
+                       idleTimeout: Duration = .seconds(5), startRetryWindow: Duration = .seconds(30)) -> OrderedReplay {
         OrderedReplay(connection: connection, stream: stream, filter: filter, startSequence: max(1, startSequence),
-                      idleTimeout: idleTimeout)
+                      idleTimeout: idleTimeout, startRetryWindow: startRetryWindow)
     }
 
     /// Collects a whole replay into an array.
@@ -30,6 +32,7 @@ public struct OrderedReplay: AsyncSequence, Sendable {
     let filter: String
     let startSequence: UInt64
     let idleTimeout: Duration
+    let startRetryWindow: Duration
 
     public func makeAsyncIterator() -> Iterator {
         Iterator(source: ReplaySource(replay: self))
@@ -78,7 +81,7 @@ final class ReplaySource: Sendable {
                 if state.finished { return [] }
                 if !state.started {
                     state.started = true
-                    guard let (sub, end) = try start() else {
+                    guard let (sub, end) = try retryingTransientFailures(window: replay.startRetryWindow, { try start() }) else {
                         state.finished = true
                         return []
                     }
@@ -121,6 +124,7 @@ final class ReplaySource: Sendable {
     }
 
     /// Fixes the end of the replay, then subscribes; nil when there is nothing to replay. The end
+
     /// is the filter's last message for an exact subject, else the stream's last message.
     private func start() throws -> (SendablePointer, UInt64)? {
         let js = replay.connection.jetStreamContext

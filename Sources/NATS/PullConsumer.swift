@@ -130,19 +130,22 @@ extension JetStream {
             subOptions.Stream = strings.copy(stream)
             subOptions.Consumer = strings.copy(config.durable)
             subOptions.ManualAck = true
-            var sub: OpaquePointer?
-            var code = jsErrCode(rawValue: 0)
-            try NATSError.check(
-                js_PullSubscribe(&sub, connection.jetStreamContext, config.filterSubject ?? "", config.durable, nil, &subOptions, &code),
-                "bind pull consumer \(stream)/\(config.durable)", jetStreamCode: code)
-            return SendablePointer(sub!)
+            return try retryingTransientFailures {
+                var sub: OpaquePointer?
+                var code = jsErrCode(rawValue: 0)
+                try NATSError.check(
+                    js_PullSubscribe(&sub, connection.jetStreamContext, config.filterSubject ?? "", config.durable, nil, &subOptions, &code),
+                    "bind pull consumer \(stream)/\(config.durable)", jetStreamCode: code)
+                return SendablePointer(sub!)
+            }
         }
         return PullConsumer(connection: connection, stream: stream, durable: config.durable, subscription: sub.pointer)
     }
 
+    /// Transient failures (a leader election) are retried for up to 30 s.
     @discardableResult
     public func ensureConsumer(stream: String, config: ConsumerConfig) async throws -> StreamReconciliation {
-        try await connection.executor.run { [connection] in
+        try await connection.executor.run { [connection] in try retryingTransientFailures {
             let existing: ConsumerInfo?
             do {
                 existing = try Self.consumerInfo(connection, stream: stream, durable: config.durable)
@@ -174,7 +177,7 @@ extension JetStream {
             try NATSError.check(status, "\(existing == nil ? "create" : "update") consumer \(stream)/\(config.durable)",
                                 jetStreamCode: code)
             return existing == nil ? .created : .updated
-        }
+        } }
     }
 
     public func consumerInfo(stream: String, durable: String) async throws -> ConsumerInfo {

@@ -283,7 +283,11 @@ public struct EventStreamRoute: SSEStreamOpener {
         // message holding the last version seen, since a run's later events share its message.
         let start = (try? await store.streamSequence(of: group.rawValue, version: version)).flatMap { $0 } ?? 1
         var last = version
-        for try await message in jetStream.replay(stream: Streams.events, filter: GroupSubject.event(group).subject, from: start) {
+        // No retry while JetStream elects a leader: a failed catch-up ends the stream and the
+        // browser reconnects with Last-Event-ID, while a retry would hold one of the connection's
+        // few blocking threads for every waiting stream (a whole board's streams at once).
+        for try await message in jetStream.replay(stream: Streams.events, filter: GroupSubject.event(group).subject, from: start,
+                                                  startRetryWindow: .zero) {
             for rendered in try RenderedEvent.all(in: message.payload) {
                 if rendered.groupVersion <= last { continue }
                 if let limit, rendered.groupVersion > limit { return (last, false) }

@@ -12,6 +12,15 @@ struct NATSUnitTests {
         #expect(redacted("nats://u:a@h1:4222,nats://u:b@h2:4222") == "nats://u:***@h1:4222,nats://u:***@h2:4222", "every server's")
     }
 
+    @Test func onlyFailuresThatClearOnTheirOwnAreTransient() {
+        #expect(NATSError(kind: .timeout, operation: "x", message: "").isTransient)
+        #expect(NATSError(kind: .noResponders, operation: "x", message: "").isTransient)
+        #expect(NATSError(kind: .other, operation: "x", message: "", jetStreamCode: 10008).isTransient, "JetStream temporarily unavailable")
+        #expect(!NATSError(kind: .streamNotFound, operation: "x", message: "", jetStreamCode: 10059).isTransient)
+        #expect(!NATSError(kind: .wrongLastSequence, operation: "x", message: "", jetStreamCode: 10071).isTransient)
+        #expect(!NATSError(kind: .invalidArgument, operation: "x", message: "").isTransient)
+    }
+
     @Test func aConnectionThatNamesAUserGetsItsOwnInbox() {
         #expect(inboxPrefix(for: "nats://streamer:pw@host:4222") == "_INBOX_streamer")
         #expect(inboxPrefix(for: "tls://data-sink:pw@a:4222,tls://data-sink:pw@b:4222") == "_INBOX_data-sink")
