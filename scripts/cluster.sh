@@ -5,7 +5,11 @@
 #   - a gateway: nginx on 127.0.0.1:8000 (GATEWAY_PORT) with the HTTPRoutes' path split
 #     (infrastructure/local/nginx.conf), no buffering or timeout on /events;
 #   - three nats-server nodes in one JetStream cluster (clients :34222–34224, routes :36222–36224,
-#     monitoring :38222–38224), the streams at 3 replicas;
+#     monitoring :38222–38224), the streams at 3 replicas. Run as root, each node has a network
+#     namespace of its own (todo-nats-0..2), linked by a veth pair to a bridge on this host
+#     (todo-cl0, 10.254.36.1/24; node i at 10.254.36.1i), so a node can be cut off from the others
+#     and from the services by taking its link down (cut-node / heal-node), as a node loses its
+#     network in a data centre. Otherwise (CLUSTER_NETNS=0, or not root) they listen on 127.0.0.1;
 #   - Postgres: a primary (:35432) and a hot standby by streaming replication (:35433); the
 #     streamers read from the standby, as from CloudNativePG's -ro service;
 #   - two replicas of every service (replica r: command-api :38080+10r, internal :39080+10r;
@@ -13,6 +17,7 @@
 #     :38084+10r), each a NATS and Postgres user of its own.
 #
 #   scripts/cluster.sh start | stop | status
+#   scripts/cluster.sh start-node I | start-replica R | cut-node I | heal-node I | node-host I | nats-urls
 #
 # TODO_BIN picks the binary (.build/release/todo).
 set -euo pipefail
@@ -31,7 +36,15 @@ SECRETS="$CLUSTER_DIR/secrets"
 LOGS="$CLUSTER_DIR/logs"
 PGSOCK="$CLUSTER_DIR/run/postgres"
 STANDBY_DATA="$CLUSTER_DIR/data/standby"
-NATS_URLS="nats://127.0.0.1:34222,nats://127.0.0.1:34223,nats://127.0.0.1:34224"
+# Each node in a network namespace of its own when root can make them (CLUSTER_NETNS=1), else on loopback.
+if [ -z "${CLUSTER_NETNS:-}" ]; then
+    if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then CLUSTER_NETNS=1; else CLUSTER_NETNS=0; fi
+fi
+BRIDGE=todo-cl0
+SUBNET=10.254.36
+node_host() { if [ "$CLUSTER_NETNS" = 1 ]; then echo "$SUBNET.1$1"; else echo 127.0.0.1; fi; }
+node_netns() { echo "todo-nats-$1"; }
+NATS_URLS="nats://$(node_host 0):34222,nats://$(node_host 1):34223,nats://$(node_host 2):34224"
 PRIMARY_URL="postgres://app:password@127.0.0.1:$PRIMARY_PORT/app?sslmode=disable"
 STANDBY_URL="postgres://app:password@127.0.0.1:$STANDBY_PORT/app?sslmode=disable"
 
@@ -44,8 +57,57 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 node_env() {
     local i=$1
     echo "RUNTIME_DIR=$CLUSTER_DIR/nats-$i SECRETS_DIR=$SECRETS NATS_PORT=$((34222 + i)) NATS_MONITOR_PORT=$((38222 + i))" \
-         "NATS_CLUSTER_PORT=$((36222 + i)) NATS_SERVER_NAME=node-$i NATS_GOMAXPROCS=1" \
-         "NATS_ROUTES=nats-route://127.0.0.1:36222,nats-route://127.0.0.1:36223,nats-route://127.0.0.1:36224"
+         "NATS_CLUSTER_PORT=$((36222 + i)) NATS_SERVER_NAME=node-$i NATS_GOMAXPROCS=1 NATS_HOST=$(node_host "$i")" \
+         "NATS_ROUTES=nats-route://$(node_host 0):36222,nats-route://$(node_host 1):36223,nats-route://$(node_host 2):36224"
+    [ "$CLUSTER_NETNS" = 0 ] || echo "NATS_NETNS=$(node_netns "$i")"
+}
+
+# The namespaces, their veth pairs and the bridge (idempotent).
+network_up() {
+    [ "$CLUSTER_NETNS" = 1 ] || return 0
+    if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+        ip link add "$BRIDGE" type bridge || die "could not create the bridge $BRIDGE (CLUSTER_NETNS=0 runs the nodes on loopback)"
+        ip addr add "$SUBNET.1/24" dev "$BRIDGE"
+    fi
+    ip link set "$BRIDGE" up
+    local i ns
+    for i in "${NODES[@]}"; do
+        ns="$(node_netns "$i")"
+        ip netns list | grep -qw "^$ns" || ip netns add "$ns"
+        if ! ip link show "todo-nats$i" >/dev/null 2>&1; then
+            ip link add "todo-nats$i" type veth peer name eth0 netns "$ns"
+            ip link set "todo-nats$i" master "$BRIDGE"
+            ip netns exec "$ns" ip addr add "$(node_host "$i")/24" dev eth0
+        fi
+        ip link set "todo-nats$i" up
+        ip netns exec "$ns" ip link set lo up
+        ip netns exec "$ns" ip link set eth0 up
+    done
+}
+
+network_down() {
+    [ "$CLUSTER_NETNS" = 1 ] || return 0
+    local i
+    for i in "${NODES[@]}"; do
+        ip link del "todo-nats$i" 2>/dev/null || true
+        ip netns del "$(node_netns "$i")" 2>/dev/null || true
+    done
+    ip link del "$BRIDGE" 2>/dev/null || true
+}
+
+# Node i loses its network (its link goes down: every packet to or from it is dropped), or gets it back.
+link_node() {
+    local i=$1 state=$2
+    [ "$CLUSTER_NETNS" = 1 ] || die "cutting a node off needs its network namespace (run as root, CLUSTER_NETNS=1)"
+    ip netns exec "$(node_netns "$i")" ip link set eth0 "$state"
+}
+
+start_node() { network_up; env $(node_env "$1") "$ROOT/scripts/infra.sh" start-nats; }
+
+start_replica() {
+    local r=$1
+    env $(replica_env "$r") DATABASE_URL="$PRIMARY_URL" COMMAND_API_URL= "$ROOT/scripts/services.sh" start command-api domain-engine data-sink scheduler
+    env $(replica_env "$r") DATABASE_URL="$STANDBY_URL" COMMAND_API_URL= "$ROOT/scripts/services.sh" start streamer
 }
 primary_env() { echo "RUNTIME_DIR=$CLUSTER_DIR SECRETS_DIR=$SECRETS PG_PORT=$PRIMARY_PORT"; }
 replica_env() {
@@ -85,7 +147,7 @@ stop_standby() {
 # Until the JetStream cluster has a meta leader (streams can be created then).
 wait_for_jetstream() {
     local tries=0
-    until curl -sf "http://127.0.0.1:38222/jsz" 2>/dev/null | grep -q '"leader": *"node-'; do
+    until curl -sf "http://$(node_host 0):38222/jsz" 2>/dev/null | grep -q '"leader": *"node-'; do
         tries=$((tries + 1))
         [ $tries -lt 300 ] || die "the JetStream cluster elected no leader within 60 s (see $CLUSTER_DIR/nats-*/logs)"
         sleep 0.2
@@ -117,7 +179,7 @@ start() {
     [ -x "$TODO_BIN" ] || die "$TODO_BIN is missing (run: make build-release)"
     mkdir -p "$LOGS"
     # NATS: three nodes, one cluster.
-    for i in "${NODES[@]}"; do env $(node_env "$i") "$ROOT/scripts/infra.sh" start-nats; done
+    for i in "${NODES[@]}"; do start_node "$i"; done
     wait_for_jetstream
     # Postgres: the primary (with the app database and the services' users), then its standby.
     env $(primary_env) "$ROOT/scripts/infra.sh" start-postgres
@@ -132,10 +194,7 @@ start() {
     done
     say "streams at 3 replicas"
     # Two replicas of each service; the streamers read from the standby.
-    for r in "${REPLICAS[@]}"; do
-        env $(replica_env "$r") DATABASE_URL="$PRIMARY_URL" COMMAND_API_URL= "$ROOT/scripts/services.sh" start command-api domain-engine data-sink scheduler
-        env $(replica_env "$r") DATABASE_URL="$STANDBY_URL" COMMAND_API_URL= "$ROOT/scripts/services.sh" start streamer
-    done
+    for r in "${REPLICAS[@]}"; do start_replica "$r"; done
     # The gateway.
     local conf; conf="$(write_nginx_config)"
     if nginx_running; then
@@ -155,6 +214,7 @@ stop() {
     stop_standby
     env $(primary_env) "$ROOT/scripts/infra.sh" stop-postgres
     for i in "${NODES[@]}"; do env $(node_env "$i") "$ROOT/scripts/infra.sh" stop-nats; done
+    network_down
 }
 
 status() {
@@ -163,7 +223,7 @@ status() {
     for i in "${NODES[@]}"; do
         local pid_file="$CLUSTER_DIR/nats-$i/pids/nats-server.pid"
         if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
-            echo "nats node-$i  running  pid $(cat "$pid_file")  nats://127.0.0.1:$((34222 + i))"
+            echo "nats node-$i  running  pid $(cat "$pid_file")  nats://$(node_host "$i"):$((34222 + i))$([ "$CLUSTER_NETNS" = 0 ] || echo "  netns $(node_netns "$i")")"
         else echo "nats node-$i  stopped"; fi
     done
     env $(primary_env) "$ROOT/scripts/infra.sh" status | grep postgres | sed 's/^postgres    /pg primary  /'
@@ -175,5 +235,12 @@ case "${1:-status}" in
     start) start ;;
     stop) stop ;;
     status) status ;;
-    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+    start-node) start_node "${2:?node index}" ;;
+    start-replica) start_replica "${2:?replica index}" ;;
+    cut-node) link_node "${2:?node index}" down ;;
+    heal-node) link_node "${2:?node index}" up ;;
+    node-host) node_host "${2:?node index}" ;;
+    nats-urls) echo "$NATS_URLS" ;;
+    *) echo "usage: $0 start|stop|status|start-node I|start-replica R|cut-node I|heal-node I|node-host I|nats-urls" >&2; exit 2 ;;
+
 esac

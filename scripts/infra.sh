@@ -15,7 +15,8 @@
 # ($RUNTIME_DIR/secrets). `make test` runs a second instance on other ports with its own
 # RUNTIME_DIR, so it never touches a development stack. For a node of a NATS cluster
 # (scripts/cluster.sh): NATS_CLUSTER_PORT, NATS_ROUTES (comma-separated nats-route:// URLs),
-# NATS_SERVER_NAME.
+# NATS_SERVER_NAME, NATS_HOST (the address it listens on, 127.0.0.1) and NATS_NETNS (a network
+# namespace to run it in, made by scripts/cluster.sh).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,6 +24,8 @@ RUNTIME_DIR="${RUNTIME_DIR:-$ROOT/.runtime}"
 case "$RUNTIME_DIR" in /*) ;; *) RUNTIME_DIR="$ROOT/$RUNTIME_DIR" ;; esac
 NATS_PORT="${NATS_PORT:-4222}"
 NATS_MONITOR_PORT="${NATS_MONITOR_PORT:-8222}"
+NATS_HOST="${NATS_HOST:-127.0.0.1}"
+NATS_NETNS="${NATS_NETNS:-}"
 PG_PORT="${PG_PORT:-5432}"
 APP_DB_PASSWORD="${APP_DB_PASSWORD:-password}"
 # nats-server shares the machine with Postgres and the four services. Go's scheduler with a
@@ -53,18 +56,18 @@ pg_bin() {
 as_postgres() { runuser -u postgres -- "$@"; }
 
 port_in_use() {
-    # True when something accepts TCP connections on 127.0.0.1:$1.
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    # True when something accepts TCP connections on ${2:-127.0.0.1}:$1.
+    (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null
 }
 
 nats_running() { [ -f "$NATS_PID" ] && kill -0 "$(cat "$NATS_PID")" 2>/dev/null; }
 pg_running() { [ -f "$PGDATA/postmaster.pid" ] && as_postgres "$(pg_bin)/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; }
 
 wait_for_port() {
-    local port=$1 what=$2 tries=0
-    until port_in_use "$port"; do
+    local port=$1 what=$2 host=${3:-127.0.0.1} tries=0
+    until port_in_use "$port" "$host"; do
         tries=$((tries + 1))
-        [ $tries -lt 150 ] || die "$what did not start listening on 127.0.0.1:$port within 15 s (see $LOGS)"
+        [ $tries -lt 150 ] || die "$what did not start listening on $host:$port within 15 s (see $LOGS)"
         sleep 0.1
     done
 }
@@ -90,11 +93,12 @@ pg_password() { secret "pg-$1"; }
 write_nats_config() {
     local conf="$DATA/nats/nats.conf" user variable
     (umask 077; {
-        printf 'port: %s\nhttp_port: %s\nhost: 127.0.0.1\nserver_name: "%s"\n' "$NATS_PORT" "$NATS_MONITOR_PORT" "${NATS_SERVER_NAME:-local-$NATS_PORT}"
+        printf 'port: %s\nhttp: "%s:%s"\nhost: %s\nserver_name: "%s"\n' "$NATS_PORT" "$NATS_HOST" "$NATS_MONITOR_PORT" "$NATS_HOST" \
+            "${NATS_SERVER_NAME:-local-$NATS_PORT}"
         printf 'jetstream { store_dir: "%s" }\n' "$DATA/nats"
         if [ -n "${NATS_CLUSTER_PORT:-}" ]; then
             # One of the nodes of a local cluster: routes to every node (its own is skipped).
-            printf 'cluster { name: "todo-local", host: 127.0.0.1, port: %s, routes: [%s] }\n' "$NATS_CLUSTER_PORT" \
+            printf 'cluster { name: "todo-local", host: %s, port: %s, routes: [%s] }\n' "$NATS_HOST" "$NATS_CLUSTER_PORT" \
                 "$(echo "${NATS_ROUTES:?NATS_ROUTES is required with NATS_CLUSTER_PORT}" | sed 's/[^,][^,]*/"&"/g')"
         fi
         for user in "${NATS_USERS[@]}"; do
@@ -108,17 +112,19 @@ write_nats_config() {
 
 start_nats() {
     command -v nats-server >/dev/null || die "nats-server is not installed (run: make deps)"
-    if nats_running; then say "nats-server already running (pid $(cat "$NATS_PID")) on 127.0.0.1:$NATS_PORT"; return; fi
-    port_in_use "$NATS_PORT" && die "port $NATS_PORT is taken by another process; set NATS_PORT or stop it"
-    port_in_use "$NATS_MONITOR_PORT" && die "port $NATS_MONITOR_PORT is taken by another process; set NATS_MONITOR_PORT or stop it"
+    if nats_running; then say "nats-server already running (pid $(cat "$NATS_PID")) on $NATS_HOST:$NATS_PORT"; return; fi
+    port_in_use "$NATS_PORT" "$NATS_HOST" && die "port $NATS_PORT is taken by another process; set NATS_PORT or stop it"
+    port_in_use "$NATS_MONITOR_PORT" "$NATS_HOST" && die "port $NATS_MONITOR_PORT is taken by another process; set NATS_MONITOR_PORT or stop it"
     mkdir -p "$DATA/nats" "$LOGS" "$PIDS"
     local conf; conf="$(write_nats_config)"
     # setsid: its own session, so it outlives the shell (and process group) that started it.
-    GOMAXPROCS="$NATS_GOMAXPROCS" setsid nats-server -c "$conf" --pid "$NATS_PID" --log "$LOGS/nats-server.log" \
+    local netns=()
+    [ -z "$NATS_NETNS" ] || netns=(ip netns exec "$NATS_NETNS")
+    GOMAXPROCS="$NATS_GOMAXPROCS" "${netns[@]}" setsid nats-server -c "$conf" --pid "$NATS_PID" --log "$LOGS/nats-server.log" \
         </dev/null >>"$LOGS/nats-server.out" 2>&1 &
     disown || true
-    wait_for_port "$NATS_PORT" "nats-server"
-    say "nats-server with JetStream on nats://127.0.0.1:$NATS_PORT (monitoring http://127.0.0.1:$NATS_MONITOR_PORT), a user per service"
+    wait_for_port "$NATS_PORT" "nats-server" "$NATS_HOST"
+    say "nats-server with JetStream on nats://$NATS_HOST:$NATS_PORT (monitoring http://$NATS_HOST:$NATS_MONITOR_PORT)${NATS_NETNS:+ in network namespace $NATS_NETNS}, a user per service"
 }
 
 init_postgres() {
@@ -214,7 +220,7 @@ stop_postgres() {
 }
 
 status() {
-    if nats_running; then echo "nats-server  running  pid $(cat "$NATS_PID")  nats://127.0.0.1:$NATS_PORT"; else echo "nats-server  stopped"; fi
+    if nats_running; then echo "nats-server  running  pid $(cat "$NATS_PID")  nats://$NATS_HOST:$NATS_PORT"; else echo "nats-server  stopped"; fi
     if pg_running; then echo "postgres     running  pid $(head -1 "$PGDATA/postmaster.pid")  127.0.0.1:$PG_PORT"; else echo "postgres     stopped"; fi
 }
 

@@ -3,7 +3,11 @@
 
 Steady load through the gateway (commands from several users, LISTENERS SSE listeners), then in
 turn: kill -9 of the NATS node that leads the EVENTS stream (restarted after), kill -9 of one
-replica of each service (restarted after), a restart of the Postgres standby. After each: every
+replica of each service (restarted after), a restart of the Postgres standby, and the NATS node
+that leads EVENTS cut off for 20 s (its network namespace's link down: every packet to or from it
+dropped, no connection reset), then healed: until all three replicas of EVENTS are current, a
+replay of EVENTS started at the heal finishes, and probes over the next 30 s (the rejoined node
+sets off an election of the meta leader) get through. After each: every
 accepted command has exactly one outcome, and every listener (reconnecting through the gateway with
 Last-Event-ID) saw every event of its group once and in order. At the end the projection equals a
 fresh replay of EVENTS (`todo rebuild-projection --build-only`). Prints the time to recover from
@@ -23,6 +27,8 @@ import urllib.request
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 CLUSTER = os.path.join(ROOT, ".runtime", "cluster")
+CLUSTER_SH = os.path.join(ROOT, "scripts", "cluster.sh")
+CUT_SECONDS = float(os.environ.get("CUT_SECONDS", "20"))
 GATEWAY = os.environ.get("GATEWAY", "127.0.0.1:8000")
 LISTENERS = int(os.environ.get("LISTENERS", "200"))
 USERS = max(4, LISTENERS // 20)  # each under SSE_MAX_STREAMS_PER_USER on one streamer
@@ -145,7 +151,7 @@ def decided_version(group):
     return int(psql(f"SELECT coalesce(max(group_version), 0) FROM todo_events WHERE group_id = '{group}'") or 0)
 
 
-def settle(load, listeners, group, what, started):
+def settle(load, listeners, group, what, started, quiet=False):
     """Waits until a command sent now reached every listener; checks outcomes and order."""
     token = load.sessions[0]
     status, body = call("POST", "/api/v1/command", token, {"action": "create-todo", "group_id": group, "title": "probe " + what})
@@ -168,7 +174,8 @@ def settle(load, listeners, group, what, started):
     for listener in listeners:
         if listener.problems:
             fail(f"{what}: a listener saw {listener.problems[:3]}")
-    print(f"  {what}: recovered in {recovered:.1f} s (a command sent after the fault reached all {len(listeners)} listeners)", flush=True)
+    if not quiet:
+        print(f"  {what}: recovered in {recovered:.1f} s (a command sent after the fault reached all {len(listeners)} listeners)", flush=True)
     return recovered
 
 
@@ -193,46 +200,86 @@ def check_outcomes(accepted, timeout=90):
           f" (the last {time.time() - started:.1f} s after the load ended)", flush=True)
 
 
-def kill_nats_leader():
+def cluster(*arguments):
+    """scripts/cluster.sh with these arguments; its output."""
+    result = subprocess.run([CLUSTER_SH, *map(str, arguments)], env={**os.environ, "TODO_BIN": TODO_BIN}, capture_output=True, text=True)
+    if result.returncode != 0:
+        fail(f"cluster.sh {' '.join(map(str, arguments))}: {result.stderr.strip()[-500:]}")
+    return result.stdout.strip()
+
+
+NODE_HOSTS = [cluster("node-host", node) for node in range(3)]
+NATS_URLS = cluster("nats-urls")
+
+
+def events_stream(node):
+    """EVENTS as node `node` sees it (its /jsz), or None when it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://{NODE_HOSTS[node]}:{38222 + node}/jsz?streams=true", timeout=3) as response:
+            info = json.load(response)
+    except OSError:
+        return None
+    for account in info.get("account_details", []):
+        for stream in account.get("stream_detail", []):
+            if stream["name"] == "EVENTS":
+                return stream
+    return None
+
+
+def events_leader():
     for node in range(3):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{38222 + node}/jsz?streams=true", timeout=5) as response:
-                info = json.load(response)
-        except OSError:
-            continue
-        for account in info.get("account_details", []):
-            for stream in account.get("stream_detail", []):
-                if stream["name"] == "EVENTS" and stream.get("cluster", {}).get("leader"):
-                    leader = stream["cluster"]["leader"]
-                    index = int(leader.split("-")[1])
-                    pid = int(open(os.path.join(CLUSTER, f"nats-{index}", "pids", "nats-server.pid")).read())
-                    os.kill(pid, signal.SIGKILL)
-                    return index
+        leader = ((events_stream(node) or {}).get("cluster") or {}).get("leader")
+        if leader:
+            return int(leader.split("-")[1])
     fail("no node leads the EVENTS stream")
 
 
-def node_env(index):
-    return {**os.environ, "RUNTIME_DIR": os.path.join(CLUSTER, f"nats-{index}"), "SECRETS_DIR": os.path.join(CLUSTER, "secrets"),
-            "NATS_PORT": str(34222 + index), "NATS_MONITOR_PORT": str(38222 + index), "NATS_CLUSTER_PORT": str(36222 + index),
-            "NATS_SERVER_NAME": f"node-{index}", "NATS_GOMAXPROCS": "1",
-            "NATS_ROUTES": "nats-route://127.0.0.1:36222,nats-route://127.0.0.1:36223,nats-route://127.0.0.1:36224"}
+def kill_nats_leader():
+    index = events_leader()
+    pid = int(open(os.path.join(CLUSTER, f"nats-{index}", "pids", "nats-server.pid")).read())
+    os.kill(pid, signal.SIGKILL)
+    return index
 
 
-def replica_env(replica, database_port):
-    base, internal = 38080 + 10 * replica, 39080 + 10 * replica
-    return {**os.environ, "RUNTIME_DIR": os.path.join(CLUSTER, f"replica-{replica}"), "SECRETS_DIR": os.path.join(CLUSTER, "secrets"),
-            "JWT_KEYS_DIR": os.path.join(CLUSTER, "jwt"), "TODO_BIN": TODO_BIN,
-            "NATS_URL": "nats://127.0.0.1:34222,nats://127.0.0.1:34223,nats://127.0.0.1:34224",
-            "DATABASE_URL": f"postgres://app:password@127.0.0.1:{database_port}/app?sslmode=disable",
-            "COMMAND_PORT": str(base), "STREAMER_PORT": str(base + 1), "ENGINE_PORT": str(base + 2), "SINK_PORT": str(base + 3),
-            "SCHEDULER_PORT": str(base + 4), "COMMAND_INTERNAL_PORT": str(internal), "STREAMER_INTERNAL_PORT": str(internal + 1),
-            "UI_ORIGIN": "http://" + GATEWAY, "COMMAND_API_URL": "", "TRUSTED_PROXIES": "127.0.0.1", "STREAM_REPLICAS": "3"}
+def wait_for_current_replicas(what, started, timeout=120):
+    """Until the leader of EVENTS reports both of its followers current (caught up)."""
+    while True:
+        leader = None
+        for node in range(3):
+            cluster_info = (events_stream(node) or {}).get("cluster") or {}
+            if cluster_info.get("leader") == f"node-{node}":
+                leader = cluster_info
+        replicas = (leader or {}).get("replicas") or []
+        if len(replicas) == 2 and all(replica.get("current") for replica in replicas):
+            print(f"  {what}: all three replicas of EVENTS current {time.time() - started:.1f} s after it", flush=True)
+            return
+        if time.time() - started > timeout:
+            fail(f"{what}: the replicas of EVENTS were not all current within {timeout} s ({leader})")
+        time.sleep(0.5)
+
+
+def rebuild_projection(what, exit_on_failure=True):
+    """`todo rebuild-projection --build-only`: a fresh replay of EVENTS into todos_rebuild. Returns
+    what went wrong (None when it finished)."""
+    started = time.time()
+    rebuild = subprocess.run([TODO_BIN, "rebuild-projection", "--build-only"], capture_output=True, text=True,
+                             env={**os.environ, "DATABASE_URL": PRIMARY, "NATS_URL": NATS_URLS,
+                                  "NATS_USER": "admin", "NATS_PASSWORD_FILE": os.path.join(CLUSTER, "secrets", "nats-admin")})
+    if rebuild.returncode != 0:
+        problem = f"{what}: rebuild-projection --build-only exited {rebuild.returncode}: {(rebuild.stderr + rebuild.stdout).strip()[-1500:]}"
+        if exit_on_failure:
+            fail(problem)
+        return problem
+    print(f"  {what}: a replay of EVENTS (rebuild-projection) finished in {time.time() - started:.1f} s", flush=True)
+    return None
+
 
 
 def main():
+
     # A whole cluster to begin with (a node an earlier run left down is started again).
     for node in range(3):
-        subprocess.run([os.path.join(ROOT, "scripts", "infra.sh"), "start-nats"], env=node_env(node), check=True, capture_output=True)
+        cluster("start-node", node)
     suffix = secrets.token_hex(3)
     sessions = []
     for index in range(USERS):
@@ -256,7 +303,7 @@ def main():
     node = kill_nats_leader()
     time.sleep(3)
     settle(load, listeners, group, f"node-{node} killed", started)
-    subprocess.run([os.path.join(ROOT, "scripts", "infra.sh"), "start-nats"], env=node_env(node), check=True, capture_output=True)
+    cluster("start-node", node)
     settle(load, listeners, group, f"node-{node} back", time.time())
 
     print("kill -9 of one replica of each service", flush=True)
@@ -266,10 +313,7 @@ def main():
         os.kill(pid, signal.SIGKILL)
     time.sleep(2)
     settle(load, listeners, group, "one replica of each killed", started)
-    services = os.path.join(ROOT, "scripts", "services.sh")
-    subprocess.run([services, "start", "command-api", "domain-engine", "data-sink", "scheduler"], env=replica_env(0, 35432),
-                   check=True, capture_output=True)
-    subprocess.run([services, "start", "streamer"], env=replica_env(0, 35433), check=True, capture_output=True)
+    cluster("start-replica", 0)
     settle(load, listeners, group, "replicas back", time.time())
 
     print("restart of the Postgres standby (the streamers' reads)", flush=True)
@@ -279,6 +323,37 @@ def main():
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
     settle(load, listeners, group, "standby restarted", started)
 
+    node = events_leader()
+    print(f"node-{node} (leading EVENTS) cut off for {CUT_SECONDS:.0f} s: its link down", flush=True)
+    started = time.time()
+    cluster("cut-node", node)
+    try:
+        time.sleep(3)
+        settle(load, listeners, group, f"node-{node} cut off", started)
+        time.sleep(max(0.0, started + CUT_SECONDS - time.time()))
+    finally:
+        cluster("heal-node", node)
+    healed = time.time()
+    # The node rejoins with a higher Raft term and sets off an election of the meta leader; for
+    # some 10 s JetStream's API answers "temporarily unavailable". A replay started now (as the
+    # engine loading a group, a streamer catching a client up, or an operator's rebuild do) waits
+    # the election out instead of failing.
+    failures = []
+    replay = threading.Thread(target=lambda: failures.append(rebuild_projection(f"node-{node} healed", exit_on_failure=False)))
+    replay.start()
+    settle(load, listeners, group, f"node-{node} healed", healed)
+    wait_for_current_replicas(f"node-{node} healed", healed)
+    # The rejoined node's election comes seconds later: probes for 30 s after the heal, one after
+    # the other, each timed from when it was sent.
+    slowest = 0.0
+    while time.time() - healed < 30:
+        slowest = max(slowest, settle(load, listeners, group, f"node-{node} rejoined", time.time(), quiet=True))
+        time.sleep(0.5)
+    print(f"  node-{node} rejoined: the slowest of the probes in the 30 s after the heal took {slowest:.1f} s", flush=True)
+    replay.join()
+    if failures[0]:
+        fail(failures[0])
+
     load.stopped = True
     load.join()
     settle(load, listeners, group, "after the load", time.time())
@@ -287,9 +362,7 @@ def main():
     print(f"  listeners reconnected {reconnects} times in all; each saw versions 1..{max(l.last for l in listeners)} once, in order", flush=True)
 
     print("the projection equals a fresh replay of EVENTS", flush=True)
-    subprocess.run([TODO_BIN, "rebuild-projection", "--build-only"], check=True, capture_output=True,
-                   env={**os.environ, "DATABASE_URL": PRIMARY, "NATS_URL": "nats://127.0.0.1:34222,nats://127.0.0.1:34223,nats://127.0.0.1:34224",
-                        "NATS_USER": "admin", "NATS_PASSWORD_FILE": os.path.join(CLUSTER, "secrets", "nats-admin")})
+    rebuild_projection("after the load")
     columns = "group_id, todo_id, title, notes, status, position, due_date, assignee, labels, version, group_version, deleted_at IS NULL"
     difference = psql(f"SELECT count(*) FROM ((SELECT {columns} FROM todos EXCEPT SELECT {columns} FROM todos_rebuild) UNION ALL "
                       f"(SELECT {columns} FROM todos_rebuild EXCEPT SELECT {columns} FROM todos)) d").strip()
