@@ -1,14 +1,38 @@
 import Contracts
 import Foundation
+import Metrics
 import HTTPAPI
 import Postgres
 
 /// The streamer's reads of the projection (it never writes).
 public struct ReadStore: Sendable {
     let pool: PostgresPool
+    /// How long a "no" about a group (unknown, not a member) is checked again when the database
+    /// is a standby (`pg_is_in_recovery()`), before it is the answer: the group or the membership
+    /// may have been written on the primary a moment ago and not be replayed here yet. Zero: never.
+    let standbyGrace: Duration
+    private static let standbyWaits = Counter(label: "streamer_standby_read_waits_total")
 
-    public init(pool: PostgresPool) {
+    public init(pool: PostgresPool, standbyGrace: Duration = .zero) {
         self.pool = pool
+        self.standbyGrace = standbyGrace
+    }
+
+    /// `read()`, read again every 25 ms for up to `standbyGrace` while `denied` says its answer is
+    /// a "no" and this server's database is a standby (read-your-writes for the membership a
+    /// client has just been given on the primary, or the group it has just created).
+    private func untilAllowed<T: Sendable>(_ read: () async throws -> T, denied: (T) -> Bool) async throws -> T {
+        var answer = try await read()
+        guard denied(answer), standbyGrace > .zero,
+              (try? await pool.withConnection({ try $0.query("SELECT pg_is_in_recovery() AS standby").first?.decode(Bool.self, "standby") })) == true
+        else { return answer }
+        Self.standbyWaits.increment()
+        let deadline = ContinuousClock.now + standbyGrace
+        while denied(answer), ContinuousClock.now < deadline, !Task.isCancelled {
+            try await Task.sleep(for: .milliseconds(25))
+            answer = try await read()
+        }
+        return answer
     }
 
     /// Returns once the group's projection (as this server's database has it, a standby
@@ -29,7 +53,10 @@ public struct ReadStore: Sendable {
     }
 
     public func membership(of user: UUID, in group: String) async throws -> MembershipCheck {
-        try await pool.withConnection { try $0.membership(of: user, in: group) }
+        try await untilAllowed({ try await pool.withConnection { try $0.membership(of: user, in: group) } }) {
+            if case .member = $0 { return false }
+            return true
+        }
     }
 
     public struct GroupSummary: Encodable, Sendable, Equatable {
@@ -54,7 +81,7 @@ public struct ReadStore: Sendable {
 
     /// One of the user's groups (nil when it is not theirs or does not exist).
     public func group(_ group: String, of user: UUID) async throws -> GroupSummary? {
-        try await summaries(of: user, only: group).first
+        try await untilAllowed({ try await summaries(of: user, only: group).first }) { $0 == nil }
     }
 
     private func summaries(of user: UUID, only group: String?) async throws -> [GroupSummary] {

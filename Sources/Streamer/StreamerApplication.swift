@@ -34,7 +34,7 @@ public struct StreamerApplication {
         self.registry = registry
         let limits = ReadLimits(configuration: configuration)
         let tokens = await AccessTokens(verificationKeys: configuration.verificationKeys, revocations: revocations)
-        let store = ReadStore(pool: pool)
+        let store = ReadStore(pool: pool, standbyGrace: .milliseconds(configuration.standbyGraceMilliseconds))
         fanout = GroupFanout(connection: nats, heartbeat: .seconds(configuration.heartbeatSeconds), logger: logger)
         presence = Presence(ttl: .seconds(configuration.presenceTTLSeconds))
         presenceService = PresenceService(presence: presence, connection: nats, fanout: fanout,

@@ -39,6 +39,9 @@ public struct StreamerConfiguration: Sendable, Equatable {
     public var clientBufferEvents: Int
     public var heartbeatSeconds: Int
     public var databasePoolSize: Int
+    /// STANDBY_READ_GRACE_MS: how long a "not a member" / "no such group" read on a standby is
+    /// checked again before it is answered (see `ReadStore.standbyGrace`).
+    public var standbyGraceMilliseconds: Int
     /// command-api's base URL as the browser reaches it; "" when both sit behind one origin (the
     /// Gateway in production splits paths between them).
     public var commandAPIURL: String
@@ -66,6 +69,7 @@ public struct StreamerConfiguration: Sendable, Equatable {
         clientBufferEvents = try environment.integer("SSE_CLIENT_BUFFER", default: 256, range: 1...100_000)
         heartbeatSeconds = try environment.integer("SSE_HEARTBEAT_SECONDS", default: 15, range: 1...15)
         databasePoolSize = try environment.integer("DATABASE_POOL_SIZE", default: 16, range: 1...500)
+        standbyGraceMilliseconds = try environment.integer("STANDBY_READ_GRACE_MS", default: 1000, range: 0...10_000)
         commandAPIURL = environment["COMMAND_API_URL"] ?? (isProduction ? "" : "http://127.0.0.1:8080")
     }
 }
