@@ -26,7 +26,7 @@ DEV_NATS_ADMIN := NATS_USER=admin NATS_PASSWORD_FILE=.runtime/secrets/nats-admin
 BENCH_NATS_ADMIN := NATS_USER=admin NATS_PASSWORD_FILE=.runtime/bench/secrets/nats-admin
 
 .PHONY: help deps build build-release run-infra stop-infra status-infra migrate ensure-streams run-all stop-all status \
-        run-command run-engine run-sink run-streamer run-scheduler cluster-deps run-cluster stop-cluster status-cluster test-cluster browser-deps fuzz-deps test-fuzz-api test-fuzz-json test-browser test-security test-e2e test-swift-integration validate-manifests predeploy predeploy-full image bench-e2e \
+        run-command run-engine run-sink run-streamer run-scheduler cluster-deps run-cluster stop-cluster status-cluster test-cluster browser-deps fuzz-deps test-fuzz-api test-fuzz-json test-browser test-security test-e2e test-swift-integration validate-manifests predeploy predeploy-full image bench-e2e bench-sse-capacity \
         test test-unit test-integration test-infra stop-test-infra bench clean-local
 
 help: ## List the targets
@@ -182,6 +182,12 @@ bench: deps build-release ## Benchmarks (release build, servers of their own); w
 	if [ $$status = 0 ]; then $(BENCH_NATS_ADMIN) .build/release/todo-bench search --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
 	if [ $$status = 0 ]; then $(BENCH_NATS_ADMIN) .build/release/todo-bench export --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
 	if [ $$status = 0 ]; then $(BENCH_NATS_ADMIN) .build/release/todo-bench scheduler --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; fi; \
+	$(BENCH_ENV) scripts/infra.sh stop; exit $$status
+
+bench-sse-capacity: deps build-release ## 100k SSE streams across 7 streamer processes: RSS per stream, fan-out of one event to all (~8 min); writes bench/results/<date>-sse-capacity.md
+	@$(BENCH_ENV) scripts/infra.sh start
+	@status=0; \
+	$(BENCH_NATS_ADMIN) .build/release/todo-bench sse-capacity --nats-url '$(BENCH_NATS_URL)' --database-url '$(BENCH_DATABASE_URL)' || status=$$?; \
 	$(BENCH_ENV) scripts/infra.sh stop; exit $$status
 
 bench-e2e: deps build-release ## End-to-end load benchmark on the whole system (release, own fresh stack); writes bench/results/<date>-e2e.md

@@ -9,7 +9,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "todo-bench",
         abstract: "Benchmarks; each prints a table and writes it under bench/results.",
-        subcommands: [FoundationBench.self, PipelineBench.self, HotGroupBench.self, CommandAPIBench.self, StreamerBench.self, E2EBench.self, SearchBench.self, ExportBench.self, SchedulerBench.self]
+        subcommands: [FoundationBench.self, PipelineBench.self, HotGroupBench.self, CommandAPIBench.self, StreamerBench.self, SSECapacityBench.self, SSEClientsProcess.self, E2EBench.self, SearchBench.self, ExportBench.self, SchedulerBench.self]
     )
 }
 

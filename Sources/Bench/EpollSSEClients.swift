@@ -38,19 +38,27 @@ final class EpollSSEClients: @unchecked Sendable {
 
     private static let marker = Array("event: todo-event".utf8)
     private let port: UInt16
+    private let host: String
+    /// The loopback address the sockets connect from (nil: the kernel's choice); each source
+    /// address has its own ephemeral ports.
+    private let source: String?
     private let request: [UInt8]
     private let epoll: Int32
     private let clients = Mutex<[Client]>([])
     private let running = Atomic<Bool>(true)
+    /// Streams that have neither their status nor been closed yet.
+    private let waiting = Atomic<Int>(0)
     /// Whether the reader should run at SCHED_IDLE (see `EpollSSEClientGroup.runWhenIdle`), and
     /// what its thread last applied: 0 (ordinary), 1 (idle), or −errno when the change failed.
     let runWhenIdle = Atomic<Bool>(false)
     let appliedPriority = Atomic<Int32>(0)
     private var reader: Thread?
 
-    init(port: Int, path: String, token: String) {
+    init(port: Int, path: String, token: String, host: String = "127.0.0.1", source: String? = nil) {
         self.port = UInt16(port)
-        request = Array(SSEClients.request(host: "127.0.0.1", port: port, path: path, token: token).utf8)
+        self.host = host
+        self.source = source
+        request = Array(SSEClients.request(host: host, port: port, path: path, token: token).utf8)
         epoll = epoll_create1(0)
         let thread = Thread { [self] in readLoop() }
         thread.name = "sse-reader"
@@ -63,14 +71,15 @@ final class EpollSSEClients: @unchecked Sendable {
 
     /// Opens `count` more streams, at most 200 waiting for their status at a time (the listen
     /// backlog is 1024). Returns how many were refused (status other than 200).
-    func open(_ count: Int, eventsBefore: Int) async throws -> (opened: Int, refused: Int) {
+    func open(_ count: Int, eventsBefore: Int, atOnce: Int = 200) async throws -> (opened: Int, refused: Int) {
         let first = clients.withLock { $0.count }
         let started = Date()
         for index in 0..<count {
-            while clients.withLock({ $0[first...].filter { $0.status == 0 && !$0.closed }.count }) >= 200 {
+            while waiting.load(ordering: .relaxed) >= atOnce {
                 try await Task.sleep(for: .milliseconds(1))
             }
             let fd = try connectAndSend()
+            waiting.wrappingAdd(1, ordering: .relaxed)
             let slot = clients.withLock { clients in
                 clients.append(Client(fd: fd, eventsBefore: eventsBefore))
                 return clients.count - 1
@@ -81,11 +90,16 @@ final class EpollSSEClients: @unchecked Sendable {
             guard epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) == 0 else { throw ValidationError("epoll_ctl: errno \(errno)") }
             if (index + 1) % 2500 == 0 { print("  \(first + index + 1) streams opening (\(String(format: "%.1f", Date().timeIntervalSince(started))) s)") }
         }
-        while clients.withLock({ $0[first...].contains { $0.status == 0 && !$0.closed } }) {
+        while waiting.load(ordering: .relaxed) > 0 {
             try await Task.sleep(for: .milliseconds(5))
         }
         let refused = clients.withLock { $0[first...].filter { $0.status != 200 }.count }
         return (count - refused, refused)
+    }
+
+    /// How many streams were refused with each status (−1: no HTTP status line, 0: none yet).
+    var refusedStatuses: [Int: Int] {
+        clients.withLock { clients in clients.filter { $0.status != 200 }.reduce(into: [:]) { $0[$1.status, default: 0] += 1 } }
     }
 
     /// Every open client's arrival times (with the events published before it opened), once each
@@ -121,7 +135,19 @@ final class EpollSSEClients: @unchecked Sendable {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(host)
+        if let source {
+            // The port is picked at connect(2), per destination, rather than reserved at bind(2).
+            var on: Int32 = 1
+            _ = setsockopt(fd, Int32(IPPROTO_IP), 24 /* IP_BIND_ADDRESS_NO_PORT */, &on, socklen_t(MemoryLayout<Int32>.size))
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else { Glibc.close(fd); throw ValidationError("bind \(source): errno \(errno)") }
+        }
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
@@ -171,6 +197,7 @@ final class EpollSSEClients: @unchecked Sendable {
                         let now = UInt64(bench_realtime_ns())
                         if got <= 0 {
                             clients[slot].closed = true
+                            if clients[slot].status == 0 { waiting.wrappingSubtract(1, ordering: .relaxed) }
                             _ = epoll_ctl(epoll, EPOLL_CTL_DEL, clients[slot].fd, nil)
                             Glibc.close(clients[slot].fd)
                             break
@@ -185,6 +212,7 @@ final class EpollSSEClients: @unchecked Sendable {
                                 let head = clients[slot].head
                                 let code = head.starts(with: Array("HTTP/1.1 ".utf8)) ? Int(String(decoding: head.suffix(3), as: UTF8.self)) ?? -1 : -1
                                 clients[slot].status = code
+                                waiting.wrappingSubtract(1, ordering: .relaxed)
                             }
                         }
                         var matched = clients[slot].matched
@@ -219,17 +247,18 @@ final class EpollSSEClients: @unchecked Sendable {
 final class EpollSSEClientGroup: Sendable {
     private let readers: [EpollSSEClients]
 
-    init(readers: Int, port: Int, path: String, token: String) {
-        self.readers = (0..<max(1, readers)).map { _ in EpollSSEClients(port: port, path: path, token: token) }
+    init(readers: Int, port: Int, path: String, token: String, host: String = "127.0.0.1", source: String? = nil) {
+        self.readers = (0..<max(1, readers)).map { _ in EpollSSEClients(port: port, path: path, token: token, host: host, source: source) }
     }
+
 
     var count: Int { readers.reduce(0) { $0 + $1.count } }
 
-    func open(_ count: Int, eventsBefore: Int) async throws -> (opened: Int, refused: Int) {
+    func open(_ count: Int, eventsBefore: Int, atOnce: Int = 200) async throws -> (opened: Int, refused: Int) {
         var total = (opened: 0, refused: 0)
         for (index, reader) in readers.enumerated() {
             let share = count / readers.count + (index < count % readers.count ? 1 : 0)
-            let result = try await reader.open(share, eventsBefore: eventsBefore)
+            let result = try await reader.open(share, eventsBefore: eventsBefore, atOnce: atOnce)
             total.opened += result.opened
             total.refused += result.refused
         }
@@ -243,6 +272,8 @@ final class EpollSSEClientGroup: Sendable {
     }
 
     func closeAll() { readers.forEach { $0.closeAll() } }
+
+    var refusedStatuses: [Int: Int] { readers.reduce(into: [:]) { $0.merge($1.refusedStatuses, uniquingKeysWith: +) } }
 
     /// Whether the readers run only on CPU time nothing else wants (SCHED_IDLE), as clients on
     /// machines of their own would cost the servers nothing, or compete for the cores as ordinary

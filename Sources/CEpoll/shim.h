@@ -52,3 +52,11 @@ static inline int bench_set_idle_priority(int idle) {
     memset(&parameters, 0, sizeof parameters);
     return sched_setscheduler(0, idle ? 5 /* SCHED_IDLE */ : SCHED_OTHER, &parameters);
 }
+
+#include <sys/resource.h>
+
+/// The soft limit on open files (`ulimit -n`) of this process.
+static inline long bench_open_files_limit(void) {
+    struct rlimit limit;
+    return getrlimit(RLIMIT_NOFILE, &limit) == 0 ? (long)limit.rlim_cur : -1;
+}
