@@ -46,6 +46,7 @@ let package = Package(
             name: "NATS",
             dependencies: [
                 "CNATS", "ThreadPoolSupport",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ]

@@ -6,7 +6,7 @@ extension JetStream {
     /// failures (a leader election) are retried for up to 30 s.
     @discardableResult
     public func ensureStream(_ config: StreamConfig) async throws -> StreamReconciliation {
-        try await connection.executor.run { [connection] in try retryingTransientFailures {
+        try await retryingTransientFailures { try await connection.executor.run { [connection] in
             let existing: StreamInfo?
             do {
                 existing = try Self.streamInfo(connection, name: config.name)

@@ -1,5 +1,5 @@
-import Foundation
 import CNATS
+import Metrics
 
 /// An error from libnats or from the JetStream server, with the operation that failed.
 public struct NATSError: Error, Sendable, CustomStringConvertible, Equatable {
@@ -39,7 +39,6 @@ public struct NATSError: Error, Sendable, CustomStringConvertible, Equatable {
     }
 
     public init(kind: Kind, operation: String, message: String, status: UInt32 = 0, jetStreamCode: Int = 0) {
-
         self.kind = kind
         self.operation = operation
         self.message = message
@@ -91,17 +90,29 @@ public struct NATSError: Error, Sendable, CustomStringConvertible, Equatable {
 /// `body`, tried again with growing pauses (0.1 s doubling to 2 s) for up to `window` while it
 /// fails transiently (`NATSError.isTransient`), as JetStream's API does during a leader election:
 /// after a node of a cluster restarts or rejoins, it answers "temporarily unavailable" for some
-/// 10 s. Blocks its thread between tries, so it runs on a connection's blocking executor, never on
-/// the concurrency pool.
-func retryingTransientFailures<T>(window: Duration = .seconds(30), _ body: () throws -> T) throws -> T {
-    let deadline = ContinuousClock.now + window
+/// 10 s. The pauses are `Task.sleep`, so a waiting caller holds none of the connection's blocking
+/// threads; each try is one `executor.run` in `body`. Every retry counts in
+/// `nats_transient_retries_total`; the error that ends a retried call says how many tries it had.
+func retryingTransientFailures<T: Sendable>(window: Duration = .seconds(30), _ body: () async throws -> T) async throws -> T {
+    let started = ContinuousClock.now
     var pause = Duration.milliseconds(100)
+    var tries = 1
     while true {
         do {
-            return try body()
-        } catch let error as NATSError where error.isTransient && ContinuousClock.now + pause < deadline {
-            Thread.sleep(forTimeInterval: Double(pause.milliseconds) / 1000)
+            return try await body()
+        } catch let error as NATSError where error.isTransient {
+            guard ContinuousClock.now + pause < started + window else {
+                guard tries > 1 else { throw error }
+                throw NATSError(kind: error.kind, operation: error.operation,
+                                message: "\(error.message) (\(tries) tries in \(ContinuousClock.now - started))",
+                                status: error.status, jetStreamCode: error.jetStreamCode)
+            }
+            transientRetries.increment()
+            try await Task.sleep(for: pause)
             pause = min(pause * 2, .seconds(2))
+            tries += 1
         }
     }
 }
+
+private let transientRetries = Counter(label: "nats_transient_retries_total")

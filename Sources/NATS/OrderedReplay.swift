@@ -69,6 +69,12 @@ final class ReplaySource: Sendable {
     private let state = Mutex(State())
     private static let chunkSize = 512
 
+    /// A started replay: its ordered subscription and the last stream sequence it delivers.
+    private struct Begun: Sendable {
+        let subscription: SendablePointer
+        let end: UInt64
+    }
+
     init(replay: OrderedReplay) {
         self.replay = replay
     }
@@ -76,18 +82,24 @@ final class ReplaySource: Sendable {
     /// The next messages in order; empty once caught up.
     func nextChunk() async throws -> [StoredMessage] {
         let replay = self.replay
+        if state.withLock({ !$0.started && !$0.finished }) {
+            // Retried (a leader election) between tries on no thread of the connection's.
+            let begun = try await retryingTransientFailures(window: replay.startRetryWindow) {
+                try await replay.connection.executor.run { [self] in try start().map { Begun(subscription: $0.0, end: $0.1) } }
+            }
+            state.withLock { state in
+                state.started = true
+                if let begun {
+                    state.subscription = begun.subscription
+                    state.endSequence = begun.end
+                } else {
+                    state.finished = true
+                }
+            }
+        }
         return try await replay.connection.executor.run { [self] in
             try state.withLock { state in
                 if state.finished { return [] }
-                if !state.started {
-                    state.started = true
-                    guard let (sub, end) = try retryingTransientFailures(window: replay.startRetryWindow, { try start() }) else {
-                        state.finished = true
-                        return []
-                    }
-                    state.subscription = sub
-                    state.endSequence = end
-                }
                 guard let sub = state.subscription?.pointer else { return [] }
                 var chunk: [StoredMessage] = []
                 while chunk.count < Self.chunkSize {
@@ -124,7 +136,6 @@ final class ReplaySource: Sendable {
     }
 
     /// Fixes the end of the replay, then subscribes; nil when there is nothing to replay. The end
-
     /// is the filter's last message for an exact subject, else the stream's last message.
     private func start() throws -> (SendablePointer, UInt64)? {
         let js = replay.connection.jetStreamContext

@@ -123,29 +123,27 @@ extension JetStream {
     public func pullConsumer(stream: String, config: ConsumerConfig) async throws -> PullConsumer {
         try await ensureConsumer(stream: stream, config: config)
         let connection = self.connection
-        let sub = try await connection.executor.run {
+        let sub = try await retryingTransientFailures { try await connection.executor.run {
             let strings = CStrings()
             var subOptions = jsSubOptions()
             jsSubOptions_Init(&subOptions)
             subOptions.Stream = strings.copy(stream)
             subOptions.Consumer = strings.copy(config.durable)
             subOptions.ManualAck = true
-            return try retryingTransientFailures {
-                var sub: OpaquePointer?
-                var code = jsErrCode(rawValue: 0)
-                try NATSError.check(
-                    js_PullSubscribe(&sub, connection.jetStreamContext, config.filterSubject ?? "", config.durable, nil, &subOptions, &code),
-                    "bind pull consumer \(stream)/\(config.durable)", jetStreamCode: code)
-                return SendablePointer(sub!)
-            }
-        }
+            var sub: OpaquePointer?
+            var code = jsErrCode(rawValue: 0)
+            try NATSError.check(
+                js_PullSubscribe(&sub, connection.jetStreamContext, config.filterSubject ?? "", config.durable, nil, &subOptions, &code),
+                "bind pull consumer \(stream)/\(config.durable)", jetStreamCode: code)
+            return SendablePointer(sub!)
+        } }
         return PullConsumer(connection: connection, stream: stream, durable: config.durable, subscription: sub.pointer)
     }
 
     /// Transient failures (a leader election) are retried for up to 30 s.
     @discardableResult
     public func ensureConsumer(stream: String, config: ConsumerConfig) async throws -> StreamReconciliation {
-        try await connection.executor.run { [connection] in try retryingTransientFailures {
+        try await retryingTransientFailures { try await connection.executor.run { [connection] in
             let existing: ConsumerInfo?
             do {
                 existing = try Self.consumerInfo(connection, stream: stream, durable: config.durable)

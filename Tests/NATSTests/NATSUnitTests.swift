@@ -21,6 +21,47 @@ struct NATSUnitTests {
         #expect(!NATSError(kind: .invalidArgument, operation: "x", message: "").isTransient)
     }
 
+    @Test func transientFailuresAreRetriedWithinTheWindowAndOthersAreNot() async throws {
+        let tries = Mutex(0)
+        let value = try await retryingTransientFailures(window: .seconds(5)) {
+            let attempt = tries.withLock { $0 += 1; return $0 }
+            if attempt < 3 { throw NATSError(kind: .other, operation: "get stream", message: "", jetStreamCode: 10008) }
+            return attempt
+        }
+        #expect(value == 3, "two transient failures, then the answer")
+
+        tries.withLock { $0 = 0 }
+        await #expect(throws: NATSError.self) {
+            try await retryingTransientFailures(window: .seconds(5)) { () async throws -> Int in
+                tries.withLock { $0 += 1 }
+                throw NATSError(kind: .streamNotFound, operation: "get stream", message: "", jetStreamCode: 10059)
+            }
+        }
+        #expect(tries.withLock { $0 } == 1, "a permanent failure is not tried again")
+
+        tries.withLock { $0 = 0 }
+        do {
+            _ = try await retryingTransientFailures(window: .milliseconds(250)) { () async throws -> Int in
+                tries.withLock { $0 += 1 }
+                throw NATSError(kind: .timeout, operation: "get stream", message: "no answer")
+            }
+            Issue.record("a failure that never clears must end the retries")
+        } catch let error as NATSError {
+            #expect(error.kind == .timeout)
+            #expect(error.message.contains("tries in"), "the error says it was retried: \(error.message)")
+        }
+        #expect((2...3).contains(tries.withLock { $0 }), "tries within 250 ms at 100 and 200 ms pauses")
+
+        tries.withLock { $0 = 0 }
+        await #expect(throws: NATSError.self) {
+            try await retryingTransientFailures(window: .zero) { () async throws -> Int in
+                tries.withLock { $0 += 1 }
+                throw NATSError(kind: .timeout, operation: "get stream", message: "")
+            }
+        }
+        #expect(tries.withLock { $0 } == 1, "a zero window fails at once")
+    }
+
     @Test func aConnectionThatNamesAUserGetsItsOwnInbox() {
         #expect(inboxPrefix(for: "nats://streamer:pw@host:4222") == "_INBOX_streamer")
         #expect(inboxPrefix(for: "tls://data-sink:pw@a:4222,tls://data-sink:pw@b:4222") == "_INBOX_data-sink")
