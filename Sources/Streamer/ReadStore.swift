@@ -3,6 +3,7 @@ import Foundation
 import Metrics
 import HTTPAPI
 import Postgres
+import Synchronization
 
 /// The streamer's reads of the projection (it never writes).
 public struct ReadStore: Sendable {
@@ -11,6 +12,7 @@ public struct ReadStore: Sendable {
     /// is a standby (`pg_is_in_recovery()`), before it is the answer: the group or the membership
     /// may have been written on the primary a moment ago and not be replayed here yet. Zero: never.
     let standbyGrace: Duration
+    private let standby = StandbyWaits()
     private static let standbyWaits = Counter(label: "streamer_standby_read_waits_total")
 
     public init(pool: PostgresPool, standbyGrace: Duration = .zero) {
@@ -18,21 +20,32 @@ public struct ReadStore: Sendable {
         self.standbyGrace = standbyGrace
     }
 
-    /// `read()`, read again every 25 ms for up to `standbyGrace` while `denied` says its answer is
-    /// a "no" and this server's database is a standby (read-your-writes for the membership a
-    /// client has just been given on the primary, or the group it has just created).
+    /// `read()`, read again (after 25 ms, doubling to 200 ms) for up to `standbyGrace` while
+    /// `denied` says its answer is a "no" and this server's database is a standby: read-your-writes
+    /// for the membership a client has just been given on the primary, or the group it has just
+    /// created. At most `StandbyWaits.limit` reads wait at a time; past that a "no" is answered at
+    /// once, so refusals cannot pile up waiting reads and queries.
     private func untilAllowed<T: Sendable>(_ read: () async throws -> T, denied: (T) -> Bool) async throws -> T {
         var answer = try await read()
-        guard denied(answer), standbyGrace > .zero,
-              (try? await pool.withConnection({ try $0.query("SELECT pg_is_in_recovery() AS standby").first?.decode(Bool.self, "standby") })) == true
-        else { return answer }
+        guard denied(answer), standbyGrace > .zero, await isStandby(), standby.enter() else { return answer }
+        defer { standby.leave() }
         Self.standbyWaits.increment()
         let deadline = ContinuousClock.now + standbyGrace
+        var pause = Duration.milliseconds(25)
         while denied(answer), ContinuousClock.now < deadline, !Task.isCancelled {
-            try await Task.sleep(for: .milliseconds(25))
+            try await Task.sleep(for: min(pause, deadline - ContinuousClock.now))
+            pause = min(pause * 2, .milliseconds(200))
             answer = try await read()
         }
         return answer
+    }
+
+    /// Whether the database is a standby, asked at most every 5 s (a failover can change it).
+    private func isStandby() async -> Bool {
+        if let known = standby.known() { return known }
+        let answer = (try? await pool.withConnection { try $0.query("SELECT pg_is_in_recovery() AS standby").first?.decode(Bool.self, "standby") }) ?? nil
+        standby.remember(answer ?? true)
+        return answer ?? true
     }
 
     /// Returns once the group's projection (as this server's database has it, a standby
@@ -343,4 +356,34 @@ extension ReadStore.Todo {
                   createdBy: try row.decode(String.self, "created_by"), createdByName: try row.decode(String.self, "created_by_name"),
                   version: try row.decode(Int64.self, "version"))
     }
+}
+
+/// `ReadStore`'s standby state: whether its database is a standby (asked again after 5 s) and how
+/// many reads are waiting for the standby to replay a write.
+final class StandbyWaits: Sendable {
+    static let limit = 64
+    private struct State {
+        var standby: Bool?
+        var askedAt = ContinuousClock.now
+        var waiting = 0
+    }
+    private let state = Mutex(State())
+
+    func known() -> Bool? {
+        state.withLock { $0.standby != nil && ContinuousClock.now - $0.askedAt < .seconds(5) ? $0.standby : nil }
+    }
+
+    func remember(_ standby: Bool) {
+        state.withLock { $0.standby = standby; $0.askedAt = ContinuousClock.now }
+    }
+
+    func enter() -> Bool {
+        state.withLock { state in
+            guard state.waiting < Self.limit else { return false }
+            state.waiting += 1
+            return true
+        }
+    }
+
+    func leave() { state.withLock { $0.waiting -= 1 } }
 }
