@@ -36,8 +36,12 @@ SECRETS="$CLUSTER_DIR/secrets"
 LOGS="$CLUSTER_DIR/logs"
 PGSOCK="$CLUSTER_DIR/run/postgres"
 STANDBY_DATA="$CLUSTER_DIR/data/standby"
-# Each node in a network namespace of its own when root can make them (CLUSTER_NETNS=1), else on loopback.
-if [ -z "${CLUSTER_NETNS:-}" ]; then
+# Each node in a network namespace of its own when root can make them (CLUSTER_NETNS=1), else on
+# loopback. A cluster keeps the mode it was started with (.runtime/cluster/netns), so a later
+# stop or status finds its nodes.
+if [ -s "$CLUSTER_DIR/netns" ]; then
+    CLUSTER_NETNS="$(cat "$CLUSTER_DIR/netns")"
+elif [ -z "${CLUSTER_NETNS:-}" ]; then
     if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then CLUSTER_NETNS=1; else CLUSTER_NETNS=0; fi
 fi
 BRIDGE=todo-cl0
@@ -62,8 +66,12 @@ node_env() {
     [ "$CLUSTER_NETNS" = 0 ] || echo "NATS_NETNS=$(node_netns "$i")"
 }
 
-# The namespaces, their veth pairs and the bridge (idempotent).
+# The namespaces, their veth pairs and the bridge (idempotent). On a host whose firewall filters
+# bridged traffic (br_netfilter with a FORWARD policy of DROP, as Docker sets up), the nodes cannot
+# reach each other: allow forwarding on todo-cl0, or run with CLUSTER_NETNS=0.
 network_up() {
+    mkdir -p "$CLUSTER_DIR"
+    echo "$CLUSTER_NETNS" > "$CLUSTER_DIR/netns"
     [ "$CLUSTER_NETNS" = 1 ] || return 0
     if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
         ip link add "$BRIDGE" type bridge || die "could not create the bridge $BRIDGE (CLUSTER_NETNS=0 runs the nodes on loopback)"
@@ -73,12 +81,12 @@ network_up() {
     local i ns
     for i in "${NODES[@]}"; do
         ns="$(node_netns "$i")"
-        ip netns list | grep -qw "^$ns" || ip netns add "$ns"
+        [ -e "/run/netns/$ns" ] || ip netns add "$ns"
         if ! ip link show "todo-nats$i" >/dev/null 2>&1; then
             ip link add "todo-nats$i" type veth peer name eth0 netns "$ns"
-            ip link set "todo-nats$i" master "$BRIDGE"
             ip netns exec "$ns" ip addr add "$(node_host "$i")/24" dev eth0
         fi
+        ip link set "todo-nats$i" master "$BRIDGE"
         ip link set "todo-nats$i" up
         ip netns exec "$ns" ip link set lo up
         ip netns exec "$ns" ip link set eth0 up
@@ -86,6 +94,7 @@ network_up() {
 }
 
 network_down() {
+    rm -f "$CLUSTER_DIR/netns"
     [ "$CLUSTER_NETNS" = 1 ] || return 0
     local i
     for i in "${NODES[@]}"; do
@@ -94,6 +103,7 @@ network_down() {
     done
     ip link del "$BRIDGE" 2>/dev/null || true
 }
+
 
 # Node i loses its network (its link goes down: every packet to or from it is dropped), or gets it back.
 link_node() {

@@ -120,7 +120,7 @@ start_nats() {
     # setsid: its own session, so it outlives the shell (and process group) that started it.
     local netns=()
     [ -z "$NATS_NETNS" ] || netns=(ip netns exec "$NATS_NETNS")
-    GOMAXPROCS="$NATS_GOMAXPROCS" "${netns[@]}" setsid nats-server -c "$conf" --pid "$NATS_PID" --log "$LOGS/nats-server.log" \
+    GOMAXPROCS="$NATS_GOMAXPROCS" ${netns[@]+"${netns[@]}"} setsid nats-server -c "$conf" --pid "$NATS_PID" --log "$LOGS/nats-server.log" \
         </dev/null >>"$LOGS/nats-server.out" 2>&1 &
     disown || true
     wait_for_port "$NATS_PORT" "nats-server" "$NATS_HOST"
