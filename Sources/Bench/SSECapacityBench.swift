@@ -38,25 +38,15 @@ struct SSECapacityBench: AsyncParsableCommand {
         let nats = try await NATSConnection.connect(url: servers.natsURL, name: "todo-bench")
         try await PipelineStreams.ensureAll(nats.jetStream, replicas: 1)
 
-        // One user, one group: every stream follows the same group, so one event goes to all of them.
-        let tag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
-        let userID = UUID()
-        let group = try GroupID("bench-cap-\(tag)")
-        let username = "bench_\(tag)"
-        try await pool.withTransaction { db in
-            try db.query("INSERT INTO users (user_id, username, password_hash) VALUES ($1, $2, 'not-a-hash')", userID, username)
-            try db.query("INSERT INTO groups (group_id, name, created_by) VALUES ($1, 'sse capacity bench', $2)", group.rawValue, userID)
-            try db.query("INSERT INTO group_members (group_id, user_id, role) VALUES ($1, $2, 'owner')", group.rawValue, userID)
-        }
-        let key = TokenSigningKey.generate(kid: "bench")
-        let token = try await AccessTokenIssuer(signingKey: key, lifetime: .seconds(7200))
-            .issue(for: AuthenticatedUser(userID: userID, username: username, sessionID: UUID()))
+        let audience = try await SSEBenchGroup.create(in: pool, prefix: "bench-cap", name: "sse capacity bench", tokenLifetime: .seconds(7200))
+        let (group, key, token) = (audience.group, audience.key, audience.token)
 
         var processes: [Process] = []
         var children: [ClientProcess] = []
         defer {
+            for process in processes where process.isRunning { process.terminate() }
             for child in children { child.stop() }
-            for process in processes where process.isRunning { process.terminate(); process.waitUntilExit() }
+            for process in processes { process.waitUntilExit() }
         }
         for index in 0..<streamers {
             processes.append(try await startStreamer(todo, servers: servers, host: "127.0.0.1", port: port + index, key: key, settings: [
@@ -94,16 +84,9 @@ struct SSECapacityBench: AsyncParsableCommand {
         // The fan-out: events published apart, each timed to its arrival at every client's socket.
         for child in children { try child.send("idle") }
         for child in children { guard try await child.line() == "ok" else { throw ValidationError("a client process could not go idle") } }
-        let subject = GroupSubject.event(group)
         var sent: [UInt64] = []
         for version in 1...Int64(events) {
-            var event = TodoEvent(eventID: "evt-\(group.rawValue)-\(version)", commandID: "cmd-\(version)", eventType: .todoCreated,
-                                  groupID: group.rawValue, todoID: "todo-\(version)", actorUserID: userID.uuidString.lowercased(),
-                                  actorName: "bench", occurredAt: Date(), shardID: subject.shard, groupVersion: version)
-            event.title = "fan-out \(version)"; event.status = .todo; event.position = Double(version); event.version = 1
-            let payload = try MessageCoding.encoder().encode(event)
-            sent.append(UInt64(bench_realtime_ns()))
-            _ = try await nats.jetStream.publish(subject.subject, payload, msgID: event.eventID)
+            sent.append(try await audience.publishEvent(version: version, on: nats))
             try await Task.sleep(for: .milliseconds(spacing))
         }
         var latency = LatencyHistogram()
@@ -151,8 +134,8 @@ struct SSECapacityBench: AsyncParsableCommand {
 /// `todo-bench sse-clients` (run by `sse-capacity`): opens `--count` SSE streams to one streamer and
 /// answers on stdout to lines on stdin. It prints `opened N REFUSED` once the streams are open;
 /// then `idle` → readers at SCHED_IDLE, `ok`; `arrivals E` → `arrivals CLIENTS` and one line per
-/// client with the receive timestamps (CLOCK_REALTIME ns) of its first E events; `quit` (or the end
-/// of stdin) closes them. The access token comes in BENCH_SSE_TOKEN, never on the command line.
+/// client with the receive timestamps (CLOCK_REALTIME ns) of its first E events; anything else (or
+/// the end of stdin, or SIGTERM) ends it. The access token comes in BENCH_SSE_TOKEN, never on the command line.
 struct SSEClientsProcess: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "sse-clients", abstract: "SSE clients for sse-capacity (one process).",
                                                     shouldDisplay: false)
@@ -230,9 +213,11 @@ final class ClientProcess: @unchecked Sendable {
         }
     }
 
+    /// Ends it at once (SIGTERM): a client process busy opening streams or waiting for arrivals
+    /// reads no more of its stdin.
     func stop() {
-        try? send("quit")
         try? input.fileHandleForWriting.close()
+        if process.isRunning { process.terminate() }
         process.waitUntilExit()
     }
 }

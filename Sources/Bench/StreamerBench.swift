@@ -41,18 +41,8 @@ struct StreamerBench: AsyncParsableCommand {
         try await PipelineStreams.ensureAll(nats.jetStream, replicas: 1)
 
         // One user, one group: every stream subscribes to the same group.
-        let tag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
-        let userID = UUID()
-        let group = try GroupID("bench-sse-\(tag)")
-        let username = "bench_\(tag)"
-        try await pool.withTransaction { db in
-            try db.query("INSERT INTO users (user_id, username, password_hash) VALUES ($1, $2, 'not-a-hash')", userID, username)
-            try db.query("INSERT INTO groups (group_id, name, created_by) VALUES ($1, 'sse bench', $2)", group.rawValue, userID)
-            try db.query("INSERT INTO group_members (group_id, user_id, role) VALUES ($1, $2, 'owner')", group.rawValue, userID)
-        }
-        let key = TokenSigningKey.generate(kid: "bench")
-        let token = try await AccessTokenIssuer(signingKey: key, lifetime: .seconds(3600))
-            .issue(for: AuthenticatedUser(userID: userID, username: username, sessionID: UUID()))
+        let audience = try await SSEBenchGroup.create(in: pool, prefix: "bench-sse", name: "sse bench", tokenLifetime: .seconds(3600))
+        let (group, key, token) = (audience.group, audience.key, audience.token)
 
         let server = try await startStreamer(todo, servers: servers, host: host, port: port, key: key, settings: [
             "SSE_MAX_STREAMS": "\(cap)", "MAX_CONNECTIONS": "\(cap + 1000)", "SSE_MAX_STREAMS_PER_USER": "\(cap)",
@@ -63,7 +53,6 @@ struct StreamerBench: AsyncParsableCommand {
 
         let clients = EpollSSEClientGroup(readers: readers, port: port, path: "/events?group_id=\(group.rawValue)", token: token)
         var report = Report(title: "streamer benchmark", header: ["measurement", "value", "unit", "note"])
-        let subject = GroupSubject.event(group)
         var version: Int64 = 0
 
         // 1. Streams held, memory per idle stream.
@@ -80,9 +69,9 @@ struct StreamerBench: AsyncParsableCommand {
         // 2. Fan-out latency of one event to every subscriber: with the clients' readers taking only
         // CPU the servers leave idle (as clients on machines of their own), then competing for it.
         try await clients.runWhenIdle(true)
-        let first = try await fanOut(clients, count: subscribers, nats: nats, subject: subject, group: group, userID: userID, version: &version)
+        let first = try await fanOut(clients, count: subscribers, nats: nats, audience: audience, version: &version)
         try await clients.runWhenIdle(false)
-        let firstCompeting = try await fanOut(clients, count: subscribers, nats: nats, subject: subject, group: group, userID: userID, version: &version)
+        let firstCompeting = try await fanOut(clients, count: subscribers, nats: nats, audience: audience, version: &version)
         report.rows.append(["fan-out of one event to \(subscribers) subscribers, p50", ms(first.received.milliseconds(at: 50)), "ms",
                             "JetStream publish → the event's bytes at each client's socket; clients' readers at SCHED_IDLE"])
         report.rows.append(["fan-out to \(subscribers), p99", ms(first.received.milliseconds(at: 99)), "ms", "target ≤ 100 ms"])
@@ -102,9 +91,9 @@ struct StreamerBench: AsyncParsableCommand {
         print("\(cap) streams (cap), one more refused with 503; RSS \(atCap) KiB")
         report.rows.append(["streams held at the cap (SSE_MAX_STREAMS)", "\(held)", "streams", "stream \(cap + 1) answered 503; RSS \(atCap / 1024) MiB"])
         try await clients.runWhenIdle(true)
-        let second = try await fanOut(clients, count: held, nats: nats, subject: subject, group: group, userID: userID, version: &version)
+        let second = try await fanOut(clients, count: held, nats: nats, audience: audience, version: &version)
         try await clients.runWhenIdle(false)
-        let secondCompeting = try await fanOut(clients, count: held, nats: nats, subject: subject, group: group, userID: userID, version: &version)
+        let secondCompeting = try await fanOut(clients, count: held, nats: nats, audience: audience, version: &version)
         report.rows.append(["fan-out to \(held) subscribers, p50 / p99", "\(ms(second.received.milliseconds(at: 50))) / \(ms(second.received.milliseconds(at: 99)))", "ms",
                             "max \(ms(second.received.maxMilliseconds)) ms; readers competing: p50 / p99 \(ms(secondCompeting.received.milliseconds(at: 50))) / \(ms(secondCompeting.received.milliseconds(at: 99))) ms"])
 
@@ -129,19 +118,13 @@ struct StreamerBench: AsyncParsableCommand {
     }
 
     /// Publishes `events` events, 300 ms apart, and returns every client's delays for each.
-    private func fanOut(_ clients: EpollSSEClientGroup, count: Int, nats: NATSConnection, subject: GroupSubject, group: GroupID,
-                        userID: UUID, version: inout Int64) async throws -> FanOut {
+    private func fanOut(_ clients: EpollSSEClientGroup, count: Int, nats: NATSConnection, audience: SSEBenchGroup,
+                        version: inout Int64) async throws -> FanOut {
         let startIndex = Int(version)
         var sent: [UInt64] = []
         for _ in 0..<events {
             version += 1
-            var event = TodoEvent(eventID: "evt-\(group.rawValue)-\(version)", commandID: "cmd-\(version)", eventType: .todoCreated,
-                                  groupID: group.rawValue, todoID: "todo-\(version)", actorUserID: userID.uuidString.lowercased(),
-                                  actorName: "bench", occurredAt: Date(), shardID: subject.shard, groupVersion: version)
-            event.title = "fan-out \(version)"; event.status = .todo; event.position = Double(version); event.version = 1
-            let payload = try MessageCoding.encoder().encode(event)
-            sent.append(UInt64(bench_realtime_ns()))
-            _ = try await nats.jetStream.publish(subject.subject, payload, msgID: event.eventID)
+            sent.append(try await audience.publishEvent(version: version, on: nats))
             try await Task.sleep(for: .milliseconds(300))
         }
         let arrivals = try await clients.arrivals(waitingFor: Int(version), timeout: .seconds(30))
