@@ -26,7 +26,7 @@ DEV_NATS_ADMIN := NATS_USER=admin NATS_PASSWORD_FILE=.runtime/secrets/nats-admin
 BENCH_NATS_ADMIN := NATS_USER=admin NATS_PASSWORD_FILE=.runtime/bench/secrets/nats-admin
 
 .PHONY: help deps build build-release run-infra stop-infra status-infra migrate ensure-streams run-all stop-all status \
-        run-command run-engine run-sink run-streamer run-scheduler cluster-deps run-cluster stop-cluster status-cluster test-cluster browser-deps fuzz-deps test-fuzz-api test-fuzz-json test-browser test-security test-e2e test-swift-integration validate-manifests predeploy predeploy-full image bench-e2e bench-sse-capacity \
+        run-command run-engine run-sink run-streamer run-scheduler cluster-deps run-cluster stop-cluster status-cluster test-cluster test-cluster-partition browser-deps fuzz-deps test-fuzz-api test-fuzz-json test-browser test-security test-e2e test-swift-integration validate-manifests predeploy predeploy-full image bench-e2e bench-sse-capacity \
         test test-unit test-integration test-infra stop-test-infra bench clean-local
 
 help: ## List the targets
@@ -215,10 +215,16 @@ stop-cluster: ## Stop the local cluster
 status-cluster: ## What of the local cluster runs
 	@scripts/cluster.sh status
 
-test-cluster: cluster-deps ## Faults on the local cluster (tests/cluster/cluster_test.py; debug build; LISTENERS=200); stops it after
+test-cluster: cluster-deps ## Faults on the local cluster (tests/cluster/cluster_test.py; debug build; LISTENERS=200), without the network cut; stops it after
 	$(SWIFT) build --product todo
 	@status=0; TODO_BIN=.build/debug/todo scripts/cluster.sh start && \
-	TODO_BIN=.build/debug/todo python3 -u tests/cluster/cluster_test.py || status=$$?; \
+	PARTITION=0 TODO_BIN=.build/debug/todo python3 -u tests/cluster/cluster_test.py || status=$$?; \
+	TODO_BIN=.build/debug/todo scripts/cluster.sh stop; exit $$status
+
+test-cluster-partition: cluster-deps ## The same faults, then the NATS node leading EVENTS cut off its network for 20 s (root: network namespaces); not in `make test` (docs/scale-out.md, known defect)
+	$(SWIFT) build --product todo
+	@status=0; TODO_BIN=.build/debug/todo scripts/cluster.sh start && \
+	PARTITION=1 TODO_BIN=.build/debug/todo python3 -u tests/cluster/cluster_test.py || status=$$?; \
 	TODO_BIN=.build/debug/todo scripts/cluster.sh stop; exit $$status
 
 clean-local: ## Stop local servers, remove build output, .runtime and local data
