@@ -4,17 +4,17 @@
 #
 #   - a gateway: nginx on 127.0.0.1:8000 (GATEWAY_PORT) with the HTTPRoutes' path split
 #     (infrastructure/local/nginx.conf), no buffering or timeout on /events;
-#   - three nats-server nodes in one JetStream cluster (clients :34222–34224, routes :36222–36224,
-#     monitoring :38222–38224), the streams at 3 replicas. Run as root, each node has a network
+#   - three nats-server nodes in one JetStream cluster (clients :31222–31224, routes :31322–31324,
+#     monitoring :31422–31424), the streams at 3 replicas. Run as root, each node has a network
 #     namespace of its own (todo-nats-0..2), linked by a veth pair to a bridge on this host
 #     (todo-cl0, 10.254.36.1/24; node i at 10.254.36.1i), so a node can be cut off from the others
 #     and from the services by taking its link down (cut-node / heal-node), as a node loses its
 #     network in a data centre. Otherwise (CLUSTER_NETNS=0, or not root) they listen on 127.0.0.1;
-#   - Postgres: a primary (:35432) and a hot standby by streaming replication (:35433); the
+#   - Postgres: a primary (:31432) and a hot standby by streaming replication (:31433); the
 #     streamers read from the standby, as from CloudNativePG's -ro service;
-#   - two replicas of every service (replica r: command-api :38080+10r, internal :39080+10r;
-#     streamer :38081+10r, internal :39081+10r; engine :38082+10r; sink :38083+10r; scheduler
-#     :38084+10r), each a NATS and Postgres user of its own.
+#   - two replicas of every service (replica r: command-api :30080+10r, internal :30180+10r;
+#     streamer :30081+10r, internal :30181+10r; engine :30082+10r; sink :30083+10r; scheduler
+#     :30084+10r), each a NATS and Postgres user of its own.
 #
 #   scripts/cluster.sh start | stop | status
 #   scripts/cluster.sh start-node I | start-replica R | cut-node I | heal-node I | node-host I | nats-urls
@@ -28,8 +28,8 @@ case "$CLUSTER_DIR" in /*) ;; *) CLUSTER_DIR="$ROOT/$CLUSTER_DIR" ;; esac
 export TODO_BIN="${TODO_BIN:-$ROOT/.build/release/todo}"
 case "$TODO_BIN" in /*) ;; *) TODO_BIN="$ROOT/$TODO_BIN" ;; esac
 GATEWAY_PORT="${GATEWAY_PORT:-8000}"
-PRIMARY_PORT=35432
-STANDBY_PORT=35433
+PRIMARY_PORT=31432
+STANDBY_PORT=31433
 NODES=(0 1 2)
 REPLICAS=(0 1)
 SECRETS="$CLUSTER_DIR/secrets"
@@ -48,7 +48,7 @@ BRIDGE=todo-cl0
 SUBNET=10.254.36
 node_host() { if [ "$CLUSTER_NETNS" = 1 ]; then echo "$SUBNET.1$1"; else echo 127.0.0.1; fi; }
 node_netns() { echo "todo-nats-$1"; }
-NATS_URLS="nats://$(node_host 0):34222,nats://$(node_host 1):34223,nats://$(node_host 2):34224"
+NATS_URLS="nats://$(node_host 0):31222,nats://$(node_host 1):31223,nats://$(node_host 2):31224"
 PRIMARY_URL="postgres://app:password@127.0.0.1:$PRIMARY_PORT/app?sslmode=disable"
 STANDBY_URL="postgres://app:password@127.0.0.1:$STANDBY_PORT/app?sslmode=disable"
 
@@ -60,9 +60,9 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 node_env() {
     local i=$1
-    echo "RUNTIME_DIR=$CLUSTER_DIR/nats-$i SECRETS_DIR=$SECRETS NATS_PORT=$((34222 + i)) NATS_MONITOR_PORT=$((38222 + i))" \
-         "NATS_CLUSTER_PORT=$((36222 + i)) NATS_SERVER_NAME=node-$i NATS_GOMAXPROCS=1 NATS_HOST=$(node_host "$i")" \
-         "NATS_ROUTES=nats-route://$(node_host 0):36222,nats-route://$(node_host 1):36223,nats-route://$(node_host 2):36224"
+    echo "RUNTIME_DIR=$CLUSTER_DIR/nats-$i SECRETS_DIR=$SECRETS NATS_PORT=$((31222 + i)) NATS_MONITOR_PORT=$((31422 + i))" \
+         "NATS_CLUSTER_PORT=$((31322 + i)) NATS_SERVER_NAME=node-$i NATS_GOMAXPROCS=1 NATS_HOST=$(node_host "$i")" \
+         "NATS_ROUTES=nats-route://$(node_host 0):31322,nats-route://$(node_host 1):31323,nats-route://$(node_host 2):31324"
     [ "$CLUSTER_NETNS" = 0 ] || echo "NATS_NETNS=$(node_netns "$i")"
 }
 
@@ -121,7 +121,7 @@ start_replica() {
 }
 primary_env() { echo "RUNTIME_DIR=$CLUSTER_DIR SECRETS_DIR=$SECRETS PG_PORT=$PRIMARY_PORT"; }
 replica_env() {
-    local r=$1 base=$((38080 + 10 * $1)) internal=$((39080 + 10 * $1))
+    local r=$1 base=$((30080 + 10 * $1)) internal=$((30180 + 10 * $1))
     echo "RUNTIME_DIR=$CLUSTER_DIR/replica-$r SECRETS_DIR=$SECRETS JWT_KEYS_DIR=$CLUSTER_DIR/jwt NATS_URL=$NATS_URLS" \
          "COMMAND_PORT=$base STREAMER_PORT=$((base + 1)) ENGINE_PORT=$((base + 2)) SINK_PORT=$((base + 3)) SCHEDULER_PORT=$((base + 4))" \
          "COMMAND_INTERNAL_PORT=$internal STREAMER_INTERNAL_PORT=$((internal + 1))" \
@@ -157,7 +157,7 @@ stop_standby() {
 # Until the JetStream cluster has a meta leader (streams can be created then).
 wait_for_jetstream() {
     local tries=0
-    until curl -sf "http://$(node_host 0):38222/jsz" 2>/dev/null | grep -q '"leader": *"node-'; do
+    until curl -sf "http://$(node_host 0):31422/jsz" 2>/dev/null | grep -q '"leader": *"node-'; do
         tries=$((tries + 1))
         [ $tries -lt 300 ] || die "the JetStream cluster elected no leader within 60 s (see $CLUSTER_DIR/nats-*/logs)"
         sleep 0.2
@@ -169,8 +169,8 @@ write_nginx_config() {
     mkdir -p "$CLUSTER_DIR/nginx/tmp" "$LOGS"
     chmod 1777 "$CLUSTER_DIR/nginx/tmp" # nginx's workers run as nobody
     for r in "${REPLICAS[@]}"; do
-        command_api+="        server 127.0.0.1:$((38080 + 10 * r)) max_fails=1 fail_timeout=2s;"$'\n'
-        streamer+="        server 127.0.0.1:$((38081 + 10 * r)) max_fails=1 fail_timeout=2s;"$'\n'
+        command_api+="        server 127.0.0.1:$((30080 + 10 * r)) max_fails=1 fail_timeout=2s;"$'\n'
+        streamer+="        server 127.0.0.1:$((30081 + 10 * r)) max_fails=1 fail_timeout=2s;"$'\n'
     done
     COMMAND_API="${command_api%$'\n'}" STREAMER="${streamer%$'\n'}" RUNTIME="$CLUSTER_DIR" PORT="$GATEWAY_PORT" python3 - \
         "$ROOT/infrastructure/local/nginx.conf" "$conf" <<'PY'
@@ -233,7 +233,7 @@ status() {
     for i in "${NODES[@]}"; do
         local pid_file="$CLUSTER_DIR/nats-$i/pids/nats-server.pid"
         if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
-            echo "nats node-$i  running  pid $(cat "$pid_file")  nats://$(node_host "$i"):$((34222 + i))$([ "$CLUSTER_NETNS" = 0 ] || echo "  netns $(node_netns "$i")")"
+            echo "nats node-$i  running  pid $(cat "$pid_file")  nats://$(node_host "$i"):$((31222 + i))$([ "$CLUSTER_NETNS" = 0 ] || echo "  netns $(node_netns "$i")")"
         else echo "nats node-$i  stopped"; fi
     done
     env $(primary_env) "$ROOT/scripts/infra.sh" status | grep postgres | sed 's/^postgres    /pg primary  /'

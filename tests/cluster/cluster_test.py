@@ -38,7 +38,7 @@ LISTENERS = int(os.environ.get("LISTENERS", "200"))
 USERS = max(4, LISTENERS // 20)  # each under SSE_MAX_STREAMS_PER_USER on one streamer
 RATE = float(os.environ.get("COMMAND_RATE", "20"))  # commands per second, all users together
 TODO_BIN = os.environ.get("TODO_BIN", os.path.join(ROOT, ".build", "release", "todo"))
-PRIMARY = "postgres://app:password@127.0.0.1:35432/app?sslmode=disable"
+PRIMARY = "postgres://app:password@127.0.0.1:31432/app?sslmode=disable"
 
 
 def fail(message):
@@ -67,7 +67,7 @@ def call(method, path, token=None, body=None, expect=None):
         return status, {}
 
 
-def psql(sql, port=35432):
+def psql(sql, port=31432):
     return subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-X", "-At", "-h", os.path.join(CLUSTER, "run", "postgres"),
                            "-p", str(port), "-U", "postgres", "-d", "app", "-c", sql], capture_output=True, text=True, check=True).stdout
 
@@ -77,10 +77,10 @@ def check_reads_wait_for_the_standby(owner, outsider):
     group created on the primary (command-api) is read through the streamer (the standby) while
     the standby does not have it yet. The read waits (STANDBY_READ_GRACE_MS) for the replay to
     resume instead of answering "no such group"; a user who is not a member still gets 403."""
-    psql("SELECT pg_wal_replay_pause()", port=35433)
+    psql("SELECT pg_wal_replay_pause()", port=31433)
     try:
         deadline = time.time() + 10
-        while psql("SELECT pg_get_wal_replay_pause_state()", port=35433).strip() != "paused":
+        while psql("SELECT pg_get_wal_replay_pause_state()", port=31433).strip() != "paused":
             if time.time() > deadline:
                 fail("the standby's replay did not pause within 10 s")
             time.sleep(0.05)
@@ -90,10 +90,10 @@ def check_reads_wait_for_the_standby(owner, outsider):
         reader = threading.Thread(target=lambda: answers.update(owner=call("GET", f"/api/v1/groups/{group}/members", owner)[0]))
         reader.start()
         time.sleep(0.25)
-        if psql(f"SELECT count(*) FROM groups WHERE group_id = '{group}'", port=35433).strip() != "0":
+        if psql(f"SELECT count(*) FROM groups WHERE group_id = '{group}'", port=31433).strip() != "0":
             fail("the standby has the new group although its replay is paused")
     finally:
-        psql("SELECT pg_wal_replay_resume()", port=35433)
+        psql("SELECT pg_wal_replay_resume()", port=31433)
     reader.join()
     if answers.get("owner") != 200:
         fail(f"a group read on the standby right after its creation answered {answers.get('owner')}, not 200")
@@ -251,7 +251,7 @@ NATS_URLS = cluster("nats-urls")
 def events_stream(node):
     """EVENTS as node `node` sees it (its /jsz), or None when it does not answer."""
     try:
-        with urllib.request.urlopen(f"http://{NODE_HOSTS[node]}:{38222 + node}/jsz?streams=true", timeout=3) as response:
+        with urllib.request.urlopen(f"http://{NODE_HOSTS[node]}:{31422 + node}/jsz?streams=true", timeout=3) as response:
             info = json.load(response)
     except OSError:
         return None
