@@ -56,6 +56,7 @@ public final class CommandProcessor: Sendable {
 
     private let decided = Counter(label: "engine_commands_total", dimensions: [("outcome", "decided")])
     private let duplicates = Counter(label: "engine_commands_total", dimensions: [("outcome", "already_decided")])
+    private let decidedOutOfOrder = Counter(label: "engine_commands_decided_out_of_order_total")
     private let conflicts = Counter(label: "engine_sequence_conflicts_total")
     private let loads = Counter(label: "engine_group_loads_total")
     private let refreshes = Counter(label: "engine_group_refreshes_total")
@@ -156,7 +157,8 @@ public final class CommandProcessor: Sendable {
             do {
                 for item in pending where outcomes[item.index] == nil {
                     let delivery = item.delivery
-                    if delivery.streamSequence <= state.lastCommandSequence {
+                    if delivery.streamSequence <= state.lastCommandSequence,
+                       hasOutcome(item.command, sequence: delivery.streamSequence, in: state, group: group) {
                         duplicates.increment()
                         outcomes[item.index] = .decided(nil)
                         continue
@@ -171,7 +173,8 @@ public final class CommandProcessor: Sendable {
                             shared = true
                         }
                         verified = delivery.epoch
-                        if delivery.streamSequence <= state.lastCommandSequence {
+                        if delivery.streamSequence <= state.lastCommandSequence,
+                           hasOutcome(item.command, sequence: delivery.streamSequence, in: state, group: group) {
                             duplicates.increment()
                             outcomes[item.index] = .decided(nil)
                             continue
@@ -304,6 +307,22 @@ public final class CommandProcessor: Sendable {
             state.lastCommandSequence = max(state.lastCommandSequence, logged.sequence)
             if run.isFull { try await flush(&run, group: group, state: &state, outcomes: &outcomes) }
         }
+    }
+
+    /// Whether a command at or below the group's highest decided command sequence has its outcome.
+    /// Normally it has (a redelivery): the group's commands are decided in stream order. It has not
+    /// when a read of the command log missed it (a stale answer while the stream's leader changes)
+    /// and a later command was decided first. Its id is then missing from the group's complete
+    /// record of decided commands, and it is decided now, after the later one, instead of being
+    /// acknowledged without an outcome. Once that record has forgotten ids (more than 16,384
+    /// decided since the state was built) a missing id proves nothing, and the sequence decides.
+    private func hasOutcome(_ command: TodoCommand, sequence: UInt64, in state: GroupState, group: GroupID) -> Bool {
+        guard state.recentCommands.provesUndecided(command.commandID) else { return true }
+        decidedOutOfOrder.increment()
+        logger.error("a command below the group's decided sequence has no outcome; deciding it now, out of stream order",
+                     metadata: ["group.id": "\(group)", "command.id": "\(command.commandID)", "command.sequence": "\(sequence)",
+                                "decided.sequence": "\(state.lastCommandSequence)"])
+        return false
     }
 
     static let readAheadLimit = 512

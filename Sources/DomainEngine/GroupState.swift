@@ -48,6 +48,10 @@ public struct RecentCommandIDs: Sendable, Equatable {
     private var order = Deque<String>()
     private var members = Set<String>()
 
+    /// Whether an id was ever pushed out by a newer one: until then the record holds every command
+    /// the group has decided (since its state was built), so an id missing from it was not decided.
+    public private(set) var hasForgotten = false
+
     public init(capacity: Int = Self.defaultCapacity) {
         self.capacity = max(1, capacity)
     }
@@ -56,10 +60,16 @@ public struct RecentCommandIDs: Sendable, Equatable {
 
     public func contains(_ id: String) -> Bool { members.contains(id) }
 
+    /// True only when the record is complete and `id` is not in it: the command has no outcome.
+    public func provesUndecided(_ id: String) -> Bool { !hasForgotten && !members.contains(id) }
+
     public mutating func insert(_ id: String) {
         guard members.insert(id).inserted else { return }
         order.append(id)
-        if order.count > capacity, let oldest = order.popFirst() { members.remove(oldest) }
+        if order.count > capacity, let oldest = order.popFirst() {
+            members.remove(oldest)
+            hasForgotten = true
+        }
     }
 
     /// Takes back the last `count` insertions (those of a run that was not stored). Ids that they

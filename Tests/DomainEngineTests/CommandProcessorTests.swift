@@ -157,6 +157,28 @@ struct CommandProcessorTests {
         #expect(store.events(group).count == 3)
     }
 
+    @Test func aCommandALookupMissedIsDecidedLateInsteadOfDropped() async throws {
+        // A read of the command log that misses an earlier command (as a stale answer while the
+        // stream's leader changes can) lets a later command be decided first. The earlier one,
+        // delivered after, still gets its outcome; redeliveries of either get none.
+        let processor = processor()
+        let join = addOwner()
+        let first = command("c1", .createTodo, todo: "t1") { $0.title = "first" }
+        let second = command("c2", .createTodo, todo: "t2") { $0.title = "second" }
+        let joinSeq = store.log(join), firstSeq = store.log(first), secondSeq = store.log(second)
+        #expect(try await processor.handle(delivery(join, sequence: joinSeq)) == .decided(.memberAdded))
+        let logged = store.state.withLock { $0.commands[group]! }
+        store.state.withLock { $0.commands[group] = logged.filter { $0.sequence != firstSeq } }
+        #expect(try await processor.handle(delivery(second, sequence: secondSeq, epoch: 2)) == .decided(.todoCreated))
+        store.state.withLock { $0.commands[group] = logged }
+        #expect(try await processor.handle(delivery(first, sequence: firstSeq, epoch: 2)) == .decided(.todoCreated))
+        #expect(store.events(group).map(\.commandID) == ["c0", "c2", "c1"])
+        #expect(store.events(group).map(\.groupVersion) == [1, 2, 3])
+        #expect(try await processor.handle(delivery(first, sequence: firstSeq, epoch: 3, redelivered: true)) == .decided(nil))
+        #expect(try await processor.handle(delivery(second, sequence: secondSeq, epoch: 3, redelivered: true)) == .decided(nil))
+        #expect(store.events(group).count == 3)
+    }
+
     @Test func aStaleCacheIsReloadedNotRedecided() async throws {
         // Replica A decides c1; replica B, whose cache predates that, then gets c2.
         let replicaA = processor(), replicaB = processor()

@@ -17,6 +17,16 @@ struct GroupStateRecordsTests {
         #expect(record.count == 990 && !record.contains("c19999") && record.contains("c19989"))
     }
 
+    @Test func onlyACompleteRecordProvesACommandUndecided() {
+        var record = RecentCommandIDs(capacity: 3)
+        for id in ["a", "b", "c"] { record.insert(id) }
+        #expect(record.provesUndecided("x") && !record.provesUndecided("a"), "nothing forgotten yet: a missing id was not decided")
+        record.insert("d") // pushes "a" out
+        #expect(!record.provesUndecided("a") && !record.provesUndecided("x"), "once an id is forgotten, a missing one proves nothing")
+        record.removeLast(1)
+        #expect(!record.provesUndecided("x"), "taking a run back does not make the record complete again")
+    }
+
     func event(_ type: EventType, _ id: String, todo: String? = nil, version: Int64, member: String? = nil) -> TodoEvent {
         var event = TodoEvent(eventID: "e-\(id)", commandID: id, eventType: type, groupID: "g", todoID: todo, actorUserID: "u1",
                               actorName: "olivia", occurredAt: Date(timeIntervalSince1970: 1_795_000_000), shardID: 0,
