@@ -157,8 +157,7 @@ public final class CommandProcessor: Sendable {
             do {
                 for item in pending where outcomes[item.index] == nil {
                     let delivery = item.delivery
-                    if delivery.streamSequence <= state.lastCommandSequence,
-                       hasOutcome(item.command, sequence: delivery.streamSequence, in: state, group: group) {
+                    if delivery.streamSequence <= state.lastCommandSequence, hasOutcome(item.command, in: state) {
                         duplicates.increment()
                         outcomes[item.index] = .decided(nil)
                         continue
@@ -173,12 +172,18 @@ public final class CommandProcessor: Sendable {
                             shared = true
                         }
                         verified = delivery.epoch
-                        if delivery.streamSequence <= state.lastCommandSequence,
-                           hasOutcome(item.command, sequence: delivery.streamSequence, in: state, group: group) {
+                        if delivery.streamSequence <= state.lastCommandSequence, hasOutcome(item.command, in: state) {
                             duplicates.increment()
                             outcomes[item.index] = .decided(nil)
                             continue
                         }
+                    }
+                    if delivery.streamSequence < state.lastCommandSequence {
+                        decidedOutOfOrder.increment()
+                        logger.error("a command below the group's decided sequence has no outcome; deciding it now, out of stream order",
+                                     metadata: ["group.id": "\(group)", "command.id": "\(item.command.commandID)",
+                                                "command.sequence": "\(delivery.streamSequence)",
+                                                "decided.sequence": "\(state.lastCommandSequence)"])
                     }
                     if let type = decide(item.command, sequence: delivery.streamSequence, state: &state, run: &run) {
                         run.outcomes.append((item.index, type))
@@ -314,15 +319,18 @@ public final class CommandProcessor: Sendable {
     /// when a read of the command log missed it (a stale answer while the stream's leader changes)
     /// and a later command was decided first. Its id is then missing from the group's complete
     /// record of decided commands, and it is decided now, after the later one, instead of being
-    /// acknowledged without an outcome. Once that record has forgotten ids (more than 16,384
-    /// decided since the state was built) a missing id proves nothing, and the sequence decides.
-    private func hasOutcome(_ command: TodoCommand, sequence: UInt64, in state: GroupState, group: GroupID) -> Bool {
-        guard state.recentCommands.provesUndecided(command.commandID) else { return true }
-        decidedOutOfOrder.increment()
-        logger.error("a command below the group's decided sequence has no outcome; deciding it now, out of stream order",
-                     metadata: ["group.id": "\(group)", "command.id": "\(command.commandID)", "command.sequence": "\(sequence)",
-                                "decided.sequence": "\(state.lastCommandSequence)"])
-        return false
+    /// acknowledged without an outcome. Once that record may be incomplete (it has forgotten ids,
+    /// more than 16,384 decided since the state was built, or an event message of the group could
+    /// not be read) a missing id proves nothing, and the sequence decides.
+    ///
+    /// Membership and group commands are the exception: command-api has already committed them in
+    /// Postgres, in stream order, so deciding one after a later one (a removal before the addition)
+    /// would contradict that order. One of those below the sequence counts as decided, as before.
+    private func hasOutcome(_ command: TodoCommand, in state: GroupState) -> Bool {
+        switch command.action {
+        case .addMember, .changeMemberRole, .removeMember, .deleteGroup: return true
+        default: return !state.recentCommands.provesUndecided(command.commandID)
+        }
     }
 
     static let readAheadLimit = 512
@@ -377,6 +385,7 @@ public final class CommandProcessor: Sendable {
         for stored in tail.events {
             Decider.apply(stored.event, to: &state)
         }
+        if tail.skippedMessages > 0 { state.recentCommands.markIncomplete() }
         state.lastSequence = tail.lastSequence
     }
 
@@ -396,6 +405,7 @@ public final class CommandProcessor: Sendable {
         for stored in history.events {
             Decider.apply(stored.event, to: &state)
         }
+        if history.skippedMessages > 0 { state.recentCommands.markIncomplete() }
         state.lastSequence = history.lastSequence
         return (state, true, 0)
     }

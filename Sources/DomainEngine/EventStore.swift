@@ -68,10 +68,13 @@ extension EventStore {
 public struct GroupHistory: Sendable, Equatable {
     public var events: [StoredEvent]
     public var lastSequence: UInt64
+    /// Event messages of the group that could not be decoded (skipped).
+    public var skippedMessages: Int
 
-    public init(events: [StoredEvent], lastSequence: UInt64) {
+    public init(events: [StoredEvent], lastSequence: UInt64, skippedMessages: Int = 0) {
         self.events = events
         self.lastSequence = lastSequence
+        self.skippedMessages = skippedMessages
     }
 }
 

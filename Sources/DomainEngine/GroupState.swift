@@ -14,8 +14,10 @@ public struct GroupState: Sendable, Equatable {
     /// EVENTS stream sequence of the last message on this group's subject (0: none), for
     /// `Nats-Expected-Last-Subject-Sequence`.
     public var lastSequence: UInt64 = 0
-    /// COMMANDS sequence of the last command decided for this group (0: none): every command of
-    /// the group at or below it has its outcome, so a delivery at or below it is a redelivery.
+    /// COMMANDS sequence of the last command decided for this group (0: none). The group's commands
+    /// are decided in stream order, so a delivery at or below it is normally a redelivery; the
+    /// exception (a lookup of the command log that missed a command) is told apart by
+    /// `recentCommands` (see `CommandProcessor.hasOutcome`).
     public var lastCommandSequence: UInt64 = 0
     public var todos: [String: TodoState] = [:]
     /// user id → role, from `member.*` events.
@@ -37,7 +39,8 @@ public struct GroupState: Sendable, Equatable {
 
 /// The command ids of a group's last `capacity` outcomes, oldest first out.
 ///
-/// A redelivered command is recognised by its stream sequence (`lastCommandSequence`), and a copy
+/// A redelivered command is recognised by its stream sequence (`lastCommandSequence`, with this
+/// record telling a command a lookup missed from one that was decided), and a copy
 /// published again within the duplicate window never reaches the engine (JetStream drops it by its
 /// `Nats-Msg-Id`). What is left is a copy published later, under a new sequence (an outbox relay
 /// that was down, a replay by hand): this record catches those among the group's last 16,384
@@ -48,9 +51,10 @@ public struct RecentCommandIDs: Sendable, Equatable {
     private var order = Deque<String>()
     private var members = Set<String>()
 
-    /// Whether an id was ever pushed out by a newer one: until then the record holds every command
-    /// the group has decided (since its state was built), so an id missing from it was not decided.
-    public private(set) var hasForgotten = false
+    /// Whether the record may lack the id of a decided command: one was pushed out by a newer one,
+    /// or an event message of the group could not be read when its state was built. Until then it
+    /// holds every command the group has decided, so an id missing from it was not decided.
+    public private(set) var mayBeIncomplete = false
 
     public init(capacity: Int = Self.defaultCapacity) {
         self.capacity = max(1, capacity)
@@ -61,14 +65,17 @@ public struct RecentCommandIDs: Sendable, Equatable {
     public func contains(_ id: String) -> Bool { members.contains(id) }
 
     /// True only when the record is complete and `id` is not in it: the command has no outcome.
-    public func provesUndecided(_ id: String) -> Bool { !hasForgotten && !members.contains(id) }
+    public func provesUndecided(_ id: String) -> Bool { !mayBeIncomplete && !members.contains(id) }
+
+    /// The group's events could not all be read: a missing id proves nothing from now on.
+    public mutating func markIncomplete() { mayBeIncomplete = true }
 
     public mutating func insert(_ id: String) {
         guard members.insert(id).inserted else { return }
         order.append(id)
         if order.count > capacity, let oldest = order.popFirst() {
             members.remove(oldest)
-            hasForgotten = true
+            mayBeIncomplete = true
         }
     }
 

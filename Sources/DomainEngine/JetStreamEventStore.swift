@@ -66,6 +66,7 @@ public struct JetStreamEventStore: EventStore {
                 history.events.append(StoredEvent(event: event, sequence: sequence))
             }
         } catch {
+            history.skippedMessages += 1
             // Only the engine publishes here, so this means a foreign or corrupt message; it
             // cannot take part in the group's state, and the sink dead-letters it.
             logger.error("undecodable event message skipped while loading group",

@@ -179,6 +179,23 @@ struct CommandProcessorTests {
         #expect(store.events(group).count == 3)
     }
 
+    @Test func aMembershipCommandALookupMissedIsNotDecidedOutOfOrder() async throws {
+        // command-api committed the membership in Postgres in stream order: deciding it after a
+        // later command could contradict that order, so the sequence still decides for it.
+        let processor = processor()
+        let join = addOwner()
+        let invite = command("c1", .addMember) { $0.memberUserID = "u2"; $0.memberUsername = "ursula"; $0.role = .member }
+        let create = command("c2", .createTodo, todo: "t") { $0.title = "later" }
+        let joinSeq = store.log(join), inviteSeq = store.log(invite), createSeq = store.log(create)
+        #expect(try await processor.handle(delivery(join, sequence: joinSeq)) == .decided(.memberAdded))
+        let logged = store.state.withLock { $0.commands[group]! }
+        store.state.withLock { $0.commands[group] = logged.filter { $0.sequence != inviteSeq } }
+        #expect(try await processor.handle(delivery(create, sequence: createSeq, epoch: 2)) == .decided(.todoCreated))
+        store.state.withLock { $0.commands[group] = logged }
+        #expect(try await processor.handle(delivery(invite, sequence: inviteSeq, epoch: 2)) == .decided(nil))
+        #expect(store.events(group).map(\.commandID) == ["c0", "c2"])
+    }
+
     @Test func aStaleCacheIsReloadedNotRedecided() async throws {
         // Replica A decides c1; replica B, whose cache predates that, then gets c2.
         let replicaA = processor(), replicaB = processor()

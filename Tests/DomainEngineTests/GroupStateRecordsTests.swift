@@ -25,6 +25,10 @@ struct GroupStateRecordsTests {
         #expect(!record.provesUndecided("a") && !record.provesUndecided("x"), "once an id is forgotten, a missing one proves nothing")
         record.removeLast(1)
         #expect(!record.provesUndecided("x"), "taking a run back does not make the record complete again")
+        var unread = RecentCommandIDs(capacity: 3)
+        unread.insert("a")
+        unread.markIncomplete() // an event message of the group could not be read
+        #expect(!unread.provesUndecided("x"))
     }
 
     func event(_ type: EventType, _ id: String, todo: String? = nil, version: Int64, member: String? = nil) -> TodoEvent {
