@@ -215,17 +215,20 @@ stop-cluster: ## Stop the local cluster
 status-cluster: ## What of the local cluster runs
 	@scripts/cluster.sh status
 
-test-cluster: cluster-deps ## Faults on the local cluster (tests/cluster/cluster_test.py; debug build; LISTENERS=200), without the network cut; stops it after
+# Starts the local cluster (debug build), runs its fault test with PARTITION=$(1), stops the
+# cluster and exits with the test's status.
+define run-cluster-test
 	$(SWIFT) build --product todo
 	@status=0; TODO_BIN=.build/debug/todo scripts/cluster.sh start && \
-	PARTITION=0 TODO_BIN=.build/debug/todo python3 -u tests/cluster/cluster_test.py || status=$$?; \
+	PARTITION=$(1) TODO_BIN=.build/debug/todo python3 -u tests/cluster/cluster_test.py || status=$$?; \
 	TODO_BIN=.build/debug/todo scripts/cluster.sh stop; exit $$status
+endef
+
+test-cluster: cluster-deps ## Faults on the local cluster (tests/cluster/cluster_test.py; debug build; LISTENERS=200), without the network cut; stops it after
+	$(call run-cluster-test,0)
 
 test-cluster-partition: cluster-deps ## The same faults, then the NATS node leading EVENTS cut off its network for 20 s (root: network namespaces); not in `make test` (docs/scale-out.md, known defect)
-	$(SWIFT) build --product todo
-	@status=0; TODO_BIN=.build/debug/todo scripts/cluster.sh start && \
-	PARTITION=1 TODO_BIN=.build/debug/todo python3 -u tests/cluster/cluster_test.py || status=$$?; \
-	TODO_BIN=.build/debug/todo scripts/cluster.sh stop; exit $$status
+	$(call run-cluster-test,1)
 
 clean-local: ## Stop local servers, remove build output, .runtime and local data
 	-@scripts/cluster.sh stop 2>/dev/null
